@@ -1,0 +1,65 @@
+"""Certificate Exchange Portal: rotate AS2 certificates with trading partners without outages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _asset_dir(name: str) -> str:
+    """Top-level templates/ or static/ in a checkout; the copy packed into a wheel otherwise."""
+    packed = _PACKAGE_DIR / f"_{name}"
+    return str(packed if packed.is_dir() else _PACKAGE_DIR.parent / name)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the portal: settings, extensions, blueprints and commands. Nothing else.
+
+    No network, no schema change; the only possible write is a missing secret
+    generated into the instance folder.
+    """
+    from portal.cli import register_commands
+    from portal.config import load_config
+    from portal.extensions import csrf, db, login_manager
+    from portal.web import register_web
+
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
+        "PORTAL_INSTANCE_PATH"
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+        template_folder=_asset_dir("templates"),
+        static_folder=_asset_dir("static"),
+    )
+    load_config(app, test_config)
+    db.init_app(app)
+    csrf.init_app(app)
+    _init_login(app, login_manager)
+    register_web(app)
+    register_commands(app)
+    return app
+
+
+def _init_login(app: Flask, login_manager: Any) -> None:
+    from portal.extensions import db
+    from portal.services.users import find_by_login_id
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see this page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def _load_user(login_id: str) -> Any:
+        return find_by_login_id(db.session, login_id)

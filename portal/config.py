@@ -1,0 +1,140 @@
+"""Layered settings: defaults, instance/config.py, PORTAL_* environment, then the test mapping.
+
+Secrets that are not configured are generated once into the instance folder (mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.timeutil import is_valid_timezone
+
+ENV_PREFIX = "PORTAL"
+SMTP_TLS_MODES = ("none", "starttls", "tls")
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: SQLite file portal.sqlite3 in the instance folder
+    "BASE_URL": "http://localhost:5000",
+    "SECRET_KEY": None,  # None: generated into instance/secret_key
+    "KEY_ENCRYPTION_KEYS": None,  # None: generated into instance/key_encryption_keys
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 25,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_TLS": "none",
+    "MAIL_FROM": "portal@localhost",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "EXPORT_DIR": None,
+    "ADMIN_EMAIL": "admin@example.com",
+    "DEFAULT_TIMEZONE": "UTC",
+    "PAGE_SIZE": 25,
+    "CERTIFICATE_OVERLAP_DAYS": 7,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill APP.config from every layer, generate missing secrets, then validate."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    instance = Path(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'portal.sqlite3'}"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = read_or_create_secret(instance / "secret_key", _new_token)
+    app.config["KEY_ENCRYPTION_KEYS"] = _as_list(app.config["KEY_ENCRYPTION_KEYS"]) or [
+        read_or_create_secret(instance / "key_encryption_key", _new_kek)
+    ]
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = str(app.config["BASE_URL"]).startswith("https://")
+    validate(app.config)
+
+
+def validate(config: Mapping[str, Any]) -> None:
+    """Refuse settings that would fail later in a confusing way."""
+    if config["SMTP_TLS"] not in SMTP_TLS_MODES:
+        raise ConfigError(f"PORTAL_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
+    if not str(config["BASE_URL"]).startswith(("http://", "https://")):
+        raise ConfigError("PORTAL_BASE_URL must start with http:// or https://")
+    if not isinstance(config["SMTP_PORT"], int) or not 0 < config["SMTP_PORT"] < 65536:
+        raise ConfigError("PORTAL_SMTP_PORT must be a port number")
+    if not isinstance(config["PAGE_SIZE"], int) or not 1 <= config["PAGE_SIZE"] <= 500:
+        raise ConfigError("PORTAL_PAGE_SIZE must be a number from 1 to 500")
+    if not is_valid_timezone(config["DEFAULT_TIMEZONE"]):
+        raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
+    if len(str(config["SECRET_KEY"])) < 32:
+        raise ConfigError("PORTAL_SECRET_KEY must be at least 32 characters")
+
+
+def read_or_create_secret(path: Path, make: Any) -> str:
+    """Return the secret stored at PATH, creating it (mode 0600) if it does not exist yet.
+
+    The new file is written aside and hard-linked into place, so two processes starting
+    together agree on one secret and nobody ever reads a half-written file.
+    """
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make() + "\n")
+        # If another process won the race, its secret is the one to use.
+        with contextlib.suppress(FileExistsError):
+            os.link(temp_name, path)
+    finally:
+        os.unlink(temp_name)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"{path} is empty; delete it to have a new secret generated")
+    return value
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _new_kek() -> str:
+    # 32 random bytes, base64url: the format portal.domain.keys reads.
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def _as_list(value: Any) -> list[str]:
+    """Accept a list, a JSON list or a comma/whitespace separated string."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ConfigError("PORTAL_KEY_ENCRYPTION_KEYS must be a list of keys")
+    return [item.strip() for item in value if item.strip()]

@@ -1,0 +1,41 @@
+"""Staff roles and what each may do. Plain Python: used by views, CLI and tests alike."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """A staff member's role."""
+
+    ADMIN = "admin"
+    APPROVER = "approver"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    """Something a staff page or command needs."""
+
+    VIEW = "view"
+    MANAGE_PARTNERS = "manage_partners"
+    APPROVE = "approve"
+    MANAGE_USERS = "manage_users"
+
+
+ROLES: tuple[str, ...] = tuple(role.value for role in Role)
+
+_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.VIEW}),
+    Role.OPERATOR: frozenset({Permission.VIEW, Permission.MANAGE_PARTNERS}),
+    Role.APPROVER: frozenset({Permission.VIEW, Permission.APPROVE}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+def role_allows(role: str, permission: Permission) -> bool:
+    """Tell whether ROLE grants PERMISSION; unknown roles grant nothing."""
+    try:
+        return permission in _GRANTS[Role(role)]
+    except ValueError:
+        return False

@@ -1,0 +1,327 @@
+"""Typed SQLAlchemy models. Invariants live in the database as constraints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from portal.domain.roles import ROLES
+from portal.timeutil import utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ENVIRONMENTS = ("production", "test")
+USAGES = ("signing", "encryption", "both")
+SUBMISSION_STATUSES = ("received", "rejected", "approved", "cancelled")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK that COLUMN holds one of VALUES (values are our own constants)."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    SQLite has no time zone type, so values go in as naive UTC text and come back
+    tagged as UTC; naive input is refused so a local time can never slip in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to UTC before storing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations name constraints stably."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(UserMixin, Base):
+    """A staff account."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Part of the Flask-Login id: rotating it signs out every session of the user.
+    session_token: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:
+        """Disabled users cannot sign in and lose their sessions."""
+        return self.is_enabled
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session; includes the rotating session token."""
+        return f"{self.id}:{self.session_token}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+
+class Identity(Base):
+    """One of our AS2 stations; its certificates carry private keys."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("environment", "as2_id"),
+        # Target of the partners' composite key: a partner shares its identity's environment.
+        UniqueConstraint("id", "environment"),
+        CheckConstraint(_one_of("environment", ENVIRONMENTS), name="environment"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    as2_id: Mapped[str] = mapped_column(String(128))
+    environment: Mapped[str] = mapped_column(String(16), default="production")
+    organisation: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    partners: Mapped[list[Partner]] = relationship(
+        foreign_keys="Partner.identity_id", viewonly=True, order_by="Partner.name"
+    )
+
+
+class Partner(Base):
+    """A trading partner; its certificates have no keys here."""
+
+    __tablename__ = "partners"
+    __table_args__ = (
+        UniqueConstraint("environment", "as2_id"),
+        ForeignKeyConstraint(
+            ["identity_id", "environment"],
+            ["identities.id", "identities.environment"],
+            onupdate="CASCADE",
+            ondelete="RESTRICT",
+        ),
+        CheckConstraint(_one_of("environment", ENVIRONMENTS), name="environment"),
+        Index(None, "identity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    as2_id: Mapped[str] = mapped_column(String(128))
+    identity_id: Mapped[int] = mapped_column()
+    environment: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # Joined on the id alone; the environment half of the key is copied by the service.
+    identity: Mapped[Identity] = relationship(foreign_keys=[identity_id])
+    contacts: Mapped[list[PartnerContact]] = relationship(
+        back_populates="partner",
+        cascade="all, delete-orphan",
+        order_by="PartnerContact.id",
+    )
+
+    @property
+    def contact_emails(self) -> list[str]:
+        """The partner's contact addresses in the order they were entered."""
+        return [contact.email for contact in self.contacts]
+
+
+class PartnerContact(Base):
+    """An email address that receives a partner's links and notices."""
+
+    __tablename__ = "partner_contacts"
+    __table_args__ = (UniqueConstraint("partner_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+
+    partner: Mapped[Partner] = relationship(back_populates="contacts")
+
+
+class Certificate(Base):
+    """A public certificate of an identity (with its encrypted key) or of a partner."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        CheckConstraint("(identity_id IS NULL) <> (partner_id IS NULL)", name="one_owner"),
+        CheckConstraint(_one_of("usage", USAGES), name="usage"),
+        CheckConstraint(
+            "encrypted_private_key IS NULL OR identity_id IS NOT NULL", name="key_only_for_identity"
+        ),
+        CheckConstraint("not_before < not_after", name="validity_order"),
+        UniqueConstraint("identity_id", "usage", "sha256"),
+        UniqueConstraint("partner_id", "usage", "sha256"),
+        Index(None, "sha256"),
+        Index(None, "partner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    usage: Mapped[str] = mapped_column(String(16))
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sha1: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_type: Mapped[str] = mapped_column(String(16))
+    key_size: Mapped[int | None]
+    # AES-GCM blob from portal.domain.keys; never a plaintext key.
+    encrypted_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    activate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    identity: Mapped[Identity | None] = relationship()
+    partner: Mapped[Partner | None] = relationship()
+
+
+class ShareLink(Base):
+    """A signed, expiring link a partner uses without an account."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (
+        CheckConstraint("can_download OR can_upload", name="has_purpose"),
+        CheckConstraint("max_uploads >= 0", name="max_uploads_non_negative"),
+        CheckConstraint(
+            "uploads_used >= 0 AND uploads_used <= max_uploads", name="uploads_in_limit"
+        ),
+        Index(None, "partner_id"),
+    )
+
+    # Opaque random id; the URL token is a signature over it.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    can_download: Mapped[bool] = mapped_column(default=True)
+    can_upload: Mapped[bool] = mapped_column(default=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_uploads: Mapped[int] = mapped_column(default=3)
+    uploads_used: Mapped[int] = mapped_column(default=0)
+    opened_count: Mapped[int] = mapped_column(default=0)
+    download_count: Mapped[int] = mapped_column(default=0)
+    last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    partner: Mapped[Partner] = relationship()
+
+
+class Submission(Base):
+    """A partner certificate uploaded through a link or by staff on the partner's behalf."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", SUBMISSION_STATUSES), name="status"),
+        CheckConstraint(_one_of("usage", USAGES), name="usage"),
+        CheckConstraint(
+            "status <> 'rejected' OR rejection_reason IS NOT NULL", name="rejection_has_reason"
+        ),
+        Index(None, "partner_id"),
+        Index(None, "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="SET NULL"))
+    usage: Mapped[str] = mapped_column(String(16))
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    proposed_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proposed_timezone: Mapped[str | None] = mapped_column(String(64))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    partner: Mapped[Partner] = relationship()
+
+
+class AuditEvent(Base):
+    """An append-only record of something a person, a partner or the system did."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index(None, "occurred_at"),
+        Index("ix_audit_events_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Who acted, kept as text so the record survives the user being deleted.
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))

@@ -1,0 +1,1 @@
+"""Capabilities of the portal. Each takes a Session and an Actor, flushes, never commits."""

@@ -1,0 +1,326 @@
+"""Our AS2 identities and the trading partners that trade with them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from portal.domain.as2 import as2_id_problem
+from portal.domain.contact import email_problem
+from portal.models import ENVIRONMENTS, Identity, Partner, PartnerContact
+from portal.services import audit
+from portal.services.actor import Actor
+from portal.services.errors import ConflictError, NotFoundError, ServiceError
+from portal.services.pagination import Page, like_pattern, paginate
+from portal.timeutil import is_valid_timezone
+
+
+@dataclass(frozen=True)
+class IdentityData:
+    """What a person enters for an identity."""
+
+    name: str
+    as2_id: str
+    environment: str = "production"
+    organisation: str = ""
+    contact_email: str | None = None
+
+
+@dataclass(frozen=True)
+class PartnerData:
+    """What a person enters for a partner."""
+
+    name: str
+    as2_id: str
+    identity_id: int
+    contact_emails: Sequence[str]
+    timezone: str = "UTC"
+
+
+def get_identity(session: Session, identity_id: int) -> Identity:
+    """The identity with IDENTITY_ID, or NotFoundError."""
+    identity = session.get(Identity, identity_id)
+    if identity is None:
+        raise NotFoundError("No such identity.")
+    return identity
+
+
+def get_partner(session: Session, partner_id: int) -> Partner:
+    """The partner with PARTNER_ID, or NotFoundError."""
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        raise NotFoundError("No such partner.")
+    return partner
+
+
+def find_identity(session: Session, as2_id: str, environment: str | None = None) -> Identity:
+    """The identity with AS2_ID (in ENVIRONMENT when given), or NotFoundError / ServiceError."""
+    stmt = select(Identity).where(Identity.as2_id == as2_id)
+    if environment:
+        stmt = stmt.where(Identity.environment == environment)
+    found = list(session.scalars(stmt))
+    if not found:
+        raise NotFoundError(f"No identity with AS2 ID {as2_id}.")
+    if len(found) > 1:
+        raise ServiceError(f"AS2 ID {as2_id} exists in several environments; name one.")
+    return found[0]
+
+
+def find_partner(session: Session, as2_id: str, environment: str | None = None) -> Partner:
+    """The partner with AS2_ID (in ENVIRONMENT when given), or NotFoundError / ServiceError."""
+    stmt = select(Partner).where(Partner.as2_id == as2_id)
+    if environment:
+        stmt = stmt.where(Partner.environment == environment)
+    found = list(session.scalars(stmt))
+    if not found:
+        raise NotFoundError(f"No partner with AS2 ID {as2_id}.")
+    if len(found) > 1:
+        raise ServiceError(f"AS2 ID {as2_id} exists in several environments; name one.")
+    return found[0]
+
+
+def list_identities(
+    session: Session, *, query: str = "", page: int, per_page: int
+) -> Page[Identity]:
+    """Identities by name, filtered by part of the name or AS2 ID."""
+    stmt = select(Identity).order_by(Identity.name, Identity.id)
+    if query.strip():
+        pattern = like_pattern(query.strip())
+        stmt = stmt.where(
+            or_(
+                Identity.name.ilike(pattern, escape="\\"),
+                Identity.as2_id.ilike(pattern, escape="\\"),
+            )
+        )
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def all_identities(session: Session) -> list[Identity]:
+    """Every identity, for choosing one in a form."""
+    return list(session.scalars(select(Identity).order_by(Identity.name, Identity.id)))
+
+
+def list_partners(
+    session: Session, *, query: str = "", identity_id: int | None = None, page: int, per_page: int
+) -> Page[Partner]:
+    """Partners by name, filtered by part of the name or AS2 ID and by identity."""
+    stmt = (
+        select(Partner)
+        .options(selectinload(Partner.identity), selectinload(Partner.contacts))
+        .order_by(Partner.name, Partner.id)
+    )
+    if query.strip():
+        pattern = like_pattern(query.strip())
+        stmt = stmt.where(
+            or_(
+                Partner.name.ilike(pattern, escape="\\"),
+                Partner.as2_id.ilike(pattern, escape="\\"),
+            )
+        )
+    if identity_id is not None:
+        stmt = stmt.where(Partner.identity_id == identity_id)
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def create_identity(session: Session, actor: Actor, data: IdentityData) -> Identity:
+    """Add an identity after checking its fields and that its AS2 ID is free."""
+    _check_identity(session, data, current=None)
+    identity = Identity(
+        name=data.name.strip(),
+        as2_id=data.as2_id,
+        environment=data.environment,
+        organisation=data.organisation.strip() or data.name.strip(),
+        contact_email=data.contact_email or None,
+    )
+    _flush_unique(session, identity, data.as2_id)
+    audit.record(
+        session,
+        actor,
+        "identity.created",
+        object_type="identity",
+        object_id=identity.id,
+        summary=f"Created identity {identity.name} ({identity.as2_id}, {identity.environment})",
+        details=_identity_fields(identity),
+    )
+    return identity
+
+
+def update_identity(
+    session: Session, actor: Actor, identity: Identity, data: IdentityData
+) -> Identity:
+    """Change an identity; its partners follow it into a new environment."""
+    _check_identity(session, data, current=identity)
+    before = _identity_fields(identity)
+    identity.name = data.name.strip()
+    identity.as2_id = data.as2_id
+    identity.environment = data.environment
+    identity.organisation = data.organisation.strip() or data.name.strip()
+    identity.contact_email = data.contact_email or None
+    _flush_unique(session, identity, data.as2_id)
+    # The database cascaded the environment to the partners; reload them.
+    for partner in identity.partners:
+        session.refresh(partner)
+    changes = _changes(before, _identity_fields(identity))
+    if changes:
+        audit.record(
+            session,
+            actor,
+            "identity.updated",
+            object_type="identity",
+            object_id=identity.id,
+            summary=f"Updated identity {identity.name}: {', '.join(sorted(changes))}",
+            details=changes,
+        )
+    return identity
+
+
+def create_partner(session: Session, actor: Actor, data: PartnerData) -> Partner:
+    """Add a partner of an identity, in that identity's environment."""
+    identity = get_identity(session, data.identity_id)
+    _check_partner(session, data, identity, current=None)
+    partner = Partner(
+        name=data.name.strip(),
+        as2_id=data.as2_id,
+        identity_id=identity.id,
+        environment=identity.environment,
+        timezone=data.timezone,
+        contacts=[PartnerContact(email=email) for email in _unique_emails(data.contact_emails)],
+    )
+    _flush_unique(session, partner, data.as2_id)
+    audit.record(
+        session,
+        actor,
+        "partner.created",
+        object_type="partner",
+        object_id=partner.id,
+        summary=f"Created partner {partner.name} ({partner.as2_id}) of {identity.as2_id}",
+        details=_partner_fields(partner),
+    )
+    return partner
+
+
+def update_partner(session: Session, actor: Actor, partner: Partner, data: PartnerData) -> Partner:
+    """Change a partner's fields and contact list."""
+    identity = get_identity(session, data.identity_id)
+    _check_partner(session, data, identity, current=partner)
+    before = _partner_fields(partner)
+    partner.name = data.name.strip()
+    partner.as2_id = data.as2_id
+    partner.identity = identity
+    partner.environment = identity.environment
+    partner.timezone = data.timezone
+    wanted = _unique_emails(data.contact_emails)
+    partner.contacts = [c for c in partner.contacts if c.email in wanted]
+    kept = {c.email for c in partner.contacts}
+    partner.contacts.extend(PartnerContact(email=e) for e in wanted if e not in kept)
+    _flush_unique(session, partner, data.as2_id)
+    changes = _changes(before, _partner_fields(partner))
+    if changes:
+        audit.record(
+            session,
+            actor,
+            "partner.updated",
+            object_type="partner",
+            object_id=partner.id,
+            summary=f"Updated partner {partner.name}: {', '.join(sorted(changes))}",
+            details=changes,
+        )
+    return partner
+
+
+def _check_identity(session: Session, data: IdentityData, current: Identity | None) -> None:
+    if not data.name.strip():
+        raise ServiceError("Enter a name.", field="name")
+    if problem := as2_id_problem(data.as2_id):
+        raise ServiceError(problem, field="as2_id")
+    if data.environment not in ENVIRONMENTS:
+        raise ServiceError("Environment must be production or test.", field="environment")
+    if data.contact_email and (problem := email_problem(data.contact_email)):
+        raise ServiceError(problem, field="contact_email")
+    clash = session.scalar(
+        select(Identity).where(
+            Identity.as2_id == data.as2_id, Identity.environment == data.environment
+        )
+    )
+    if clash is not None and clash is not current:
+        raise ConflictError(
+            f"The AS2 ID {data.as2_id} is already used by identity {clash.name} "
+            f"in {data.environment}.",
+            field="as2_id",
+        )
+
+
+def _check_partner(
+    session: Session, data: PartnerData, identity: Identity, current: Partner | None
+) -> None:
+    if not data.name.strip():
+        raise ServiceError("Enter a name.", field="name")
+    if problem := as2_id_problem(data.as2_id):
+        raise ServiceError(problem, field="as2_id")
+    if not is_valid_timezone(data.timezone):
+        raise ServiceError("Choose a time zone such as Europe/Berlin.", field="timezone")
+    emails = _unique_emails(data.contact_emails)
+    if not emails:
+        raise ServiceError("Enter at least one contact email.", field="contact_emails")
+    for email in emails:
+        if problem := email_problem(email):
+            raise ServiceError(problem, field="contact_emails")
+    clash = session.scalar(
+        select(Partner).where(
+            Partner.as2_id == data.as2_id, Partner.environment == identity.environment
+        )
+    )
+    if clash is not None and clash is not current:
+        raise ConflictError(
+            f"The AS2 ID {data.as2_id} is already used by partner {clash.name} "
+            f"in {identity.environment}.",
+            field="as2_id",
+        )
+
+
+def _flush_unique(session: Session, obj: Identity | Partner, as2_id: str) -> None:
+    """Flush inside a savepoint so a concurrent duplicate becomes a ConflictError, not a 500."""
+    try:
+        with session.begin_nested():
+            session.add(obj)
+            session.flush()
+    except IntegrityError:
+        raise ConflictError(f"The AS2 ID {as2_id} is already in use.", field="as2_id") from None
+
+
+def _unique_emails(emails: Sequence[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for email in emails:
+        cleaned = email.strip()
+        if cleaned and cleaned.lower() not in seen:
+            seen[cleaned.lower()] = cleaned
+    return list(seen.values())
+
+
+def _identity_fields(identity: Identity) -> dict[str, object]:
+    return {
+        "name": identity.name,
+        "as2_id": identity.as2_id,
+        "environment": identity.environment,
+        "organisation": identity.organisation,
+        "contact_email": identity.contact_email,
+    }
+
+
+def _partner_fields(partner: Partner) -> dict[str, object]:
+    return {
+        "name": partner.name,
+        "as2_id": partner.as2_id,
+        "identity_id": partner.identity_id,
+        "environment": partner.environment,
+        "timezone": partner.timezone,
+        "contact_emails": partner.contact_emails,
+    }
+
+
+def _changes(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
+    return {key: [before[key], after[key]] for key in after if before[key] != after[key]}

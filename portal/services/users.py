@@ -1,0 +1,233 @@
+"""Staff accounts: creation, passwords (argon2id), sign-in checks."""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.domain.contact import email_problem
+from portal.domain.roles import ROLES
+from portal.models import User
+from portal.services import audit
+from portal.services.actor import Actor
+from portal.services.errors import ConflictError, NotFoundError, ServiceError
+from portal.services.pagination import Page, like_pattern, paginate
+from portal.timeutil import utcnow
+
+MIN_PASSWORD_LENGTH = 12
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def normalise_email(email: str) -> str:
+    """Lower-case and trim an email so one address is one account."""
+    return email.strip().lower()
+
+
+def generate_password() -> str:
+    """A strong random password (about 128 bits), easy to copy."""
+    return secrets.token_urlsafe(16)
+
+
+def password_problem(password: str) -> str | None:
+    """Why PASSWORD is not acceptable, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > 1024:
+        return "Use at most 1024 characters."
+    return None
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """The user with USER_ID, or NotFoundError."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError("No such user.")
+    return user
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    """The user with EMAIL (case-insensitive), if any."""
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def find_by_login_id(session: Session, login_id: str) -> User | None:
+    """Resolve a Flask-Login id 'USER_ID:SESSION_TOKEN' to an enabled user."""
+    user_id, _, token = login_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not user.is_enabled:
+        return None
+    if not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def count_users(session: Session) -> int:
+    """How many staff accounts exist."""
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def list_users(session: Session, *, query: str = "", page: int, per_page: int) -> Page[User]:
+    """Users ordered by email, optionally filtered by part of the email."""
+    stmt = select(User).order_by(User.email)
+    if query.strip():
+        stmt = stmt.where(User.email.ilike(like_pattern(query.strip().lower()), escape="\\"))
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    *,
+    email: str,
+    role: str,
+    password: str | None = None,
+    timezone: str = "UTC",
+) -> tuple[User, str | None]:
+    """Create a user; returns it with the generated one-time password when none was given."""
+    email = normalise_email(email)
+    if problem := email_problem(email):
+        raise ServiceError(problem, field="email")
+    if role not in ROLES:
+        raise ServiceError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    if find_by_email(session, email) is not None:
+        raise ConflictError(f"A user with email {email} already exists.", field="email")
+    generated = None
+    if password is None:
+        password = generated = generate_password()
+    elif problem := password_problem(password):
+        raise ServiceError(problem, field="password")
+    user = User(
+        email=email,
+        role=role,
+        password_hash=_hasher.hash(password),
+        session_token=secrets.token_urlsafe(24),
+        must_change_password=generated is not None,
+        timezone=timezone,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.created",
+        object_type="user",
+        object_id=user.id,
+        summary=f"Created user {email} with role {role}",
+        details={"email": email, "role": role},
+    )
+    return user, generated
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The enabled user with these credentials, or None; same work whether or not EMAIL exists."""
+    user = find_by_email(session, email)
+    password_hash = user.password_hash if user is not None else _DUMMY_HASH
+    try:
+        _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_enabled:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def record_login(session: Session, user: User, actor: Actor) -> None:
+    """Note a successful sign-in."""
+    user.last_login_at = utcnow()
+    audit.record(
+        session, actor, "user.login", object_type="user", object_id=user.id, summary="Signed in"
+    )
+
+
+def change_password(session: Session, actor: Actor, user: User, *, current: str, new: str) -> None:
+    """Replace USER's password after checking the current one; other sessions are signed out."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise ServiceError("The current password is wrong.", field="current_password") from None
+    if problem := password_problem(new):
+        raise ServiceError(problem, field="new_password")
+    if new == current:
+        raise ServiceError(
+            "Choose a password different from the current one.", field="new_password"
+        )
+    user.password_hash = _hasher.hash(new)
+    user.must_change_password = False
+    user.session_token = secrets.token_urlsafe(24)
+    audit.record(
+        session,
+        actor,
+        "user.password_changed",
+        object_type="user",
+        object_id=user.id,
+        summary="Changed password",
+    )
+
+
+def update_user(
+    session: Session, actor: Actor, user: User, *, role: str, is_enabled: bool, timezone: str
+) -> None:
+    """Change a user's role, status or time zone; disabling signs the user out everywhere."""
+    if role not in ROLES:
+        raise ServiceError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    if user.id == actor.user_id and (role != "admin" or not is_enabled):
+        raise ServiceError(
+            "You cannot remove your own admin role or disable yourself.", field="role"
+        )
+    changes = {}
+    if role != user.role:
+        changes["role"] = [user.role, role]
+        user.role = role
+    if is_enabled != user.is_enabled:
+        changes["is_enabled"] = [user.is_enabled, is_enabled]
+        user.is_enabled = is_enabled
+        if not is_enabled:
+            user.session_token = secrets.token_urlsafe(24)
+    if timezone != user.timezone:
+        changes["timezone"] = [user.timezone, timezone]
+        user.timezone = timezone
+    if changes:
+        audit.record(
+            session,
+            actor,
+            "user.updated",
+            object_type="user",
+            object_id=user.id,
+            summary=f"Updated user {user.email}: {', '.join(sorted(changes))}",
+            details=changes,
+        )
+
+
+def reset_password(session: Session, actor: Actor, user: User) -> str:
+    """Give USER a new one-time password (returned once) and sign them out everywhere."""
+    password = generate_password()
+    user.password_hash = _hasher.hash(password)
+    user.must_change_password = True
+    user.session_token = secrets.token_urlsafe(24)
+    audit.record(
+        session,
+        actor,
+        "user.password_reset",
+        object_type="user",
+        object_id=user.id,
+        summary=f"Reset the password of {user.email}",
+    )
+    return password
+
+
+def bootstrap_admin(session: Session, email: str) -> str | None:
+    """On an empty database, create the first admin and return its one-time password."""
+    if count_users(session) > 0:
+        return None
+    _user, password = create_user(session, Actor("first start"), email=email, role="admin")
+    return password

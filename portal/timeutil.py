@@ -1,0 +1,39 @@
+"""Time helpers shared by models, services and templates (no Flask)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime (the default for every timestamp)."""
+    return datetime.now(UTC)
+
+
+def is_valid_timezone(name: str) -> bool:
+    """Tell whether NAME is an IANA time zone this machine knows."""
+    if not name or name not in available_timezones():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def format_in_zone(moment: datetime | None, zone: str) -> str:
+    """Render MOMENT in ZONE with UTC beside it: '2026-11-27 14:00 CET (13:00 UTC)'."""
+    if moment is None:
+        return "—"
+    utc_moment = moment.astimezone(UTC)
+    utc_text = utc_moment.strftime("%Y-%m-%d %H:%M UTC")
+    if zone in ("", "UTC", "Etc/UTC"):
+        return utc_text
+    try:
+        local = utc_moment.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return utc_text
+    if local.date() == utc_moment.date():
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc_moment:%H:%M} UTC)"
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc_text})"

@@ -1,0 +1,85 @@
+"""The faces of the portal: blueprints, error pages, security headers, template helpers."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.domain.roles import Permission
+from portal.timeutil import format_in_zone
+from portal.web.access import can
+
+# Pages load nothing from another origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
+def register_web(app: Flask) -> None:
+    """Attach blueprints, error handlers, headers and template helpers to APP."""
+    from portal.web.auth import bp as auth_bp
+    from portal.web.health import bp as health_bp
+    from portal.web.staff import bp as staff_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(health_bp)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_security_headers)
+    app.add_template_filter(_localtime, "localtime")
+    app.add_template_global(can, "can")
+    app.add_template_global(Permission, "Permission")
+
+
+def _localtime(moment: object) -> str:
+    """Show a time in the signed-in user's zone with UTC beside it."""
+    from datetime import datetime
+
+    if not isinstance(moment, datetime):
+        return "—"
+    zone = getattr(current_user, "timezone", None) or "UTC"
+    return format_in_zone(moment, zone)
+
+
+def _csrf_error(error: CSRFError) -> tuple[str, int]:
+    message = (
+        "This form has expired or was sent from somewhere else. "
+        "Go back, reload the page and try again."
+    )
+    return render_template(
+        "errors/error.html", code=400, title="Form expired", message=message
+    ), 400
+
+
+_MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "Your role does not allow this. Ask an admin if you need it."),
+    404: ("Not found", "There is nothing at this address."),
+    405: ("Not allowed", "This address does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than this portal accepts."),
+    429: ("Too many requests", "Slow down and try again in a minute."),
+}
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    code = error.code or 500
+    if code < 400:
+        return error
+    title, message = _MESSAGES.get(code, (error.name, error.description or ""))
+    if request.accept_mimetypes.best == "application/json":
+        return {"error": title, "message": message}, code  # type: ignore[return-value]
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if current_user and current_user.is_authenticated:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,7 @@
+"""Internal pages for staff: overview, identities, partners, users, audit."""
+
+from flask import Blueprint
+
+bp = Blueprint("staff", __name__)
+
+from portal.web.staff import views  # noqa: E402,F401  (registers the routes on bp)

@@ -1,0 +1,322 @@
+"""Views of the staff blueprint. Thin: parse the request, call a service, render."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from portal.domain.roles import Permission
+from portal.extensions import db
+from portal.services import audit, directory, users
+from portal.services.errors import NotFoundError, ServiceError
+from portal.web.access import current_actor, requires
+from portal.web.forms import attach_error, page_arg
+from portal.web.staff import bp
+from portal.web.staff.forms import (
+    ConfirmForm,
+    IdentityForm,
+    PartnerForm,
+    UserCreateForm,
+    UserEditForm,
+    split_emails,
+)
+
+Rendered = str | tuple[str, int] | Response
+
+
+def _per_page() -> int:
+    from flask import current_app
+
+    return int(current_app.config["PAGE_SIZE"])
+
+
+def _status(form: FlaskForm) -> int:
+    """200 for a first display, 422 when a submitted form is shown again with errors."""
+    return 422 if form.is_submitted() else 200
+
+
+@bp.get("/")
+@requires(Permission.VIEW)
+def overview() -> Rendered:
+    """Counts and the latest activity."""
+    session = db.session
+    return render_template(
+        "staff/overview.html",
+        identities=directory.list_identities(session, page=1, per_page=1).total,
+        partners=directory.list_partners(session, page=1, per_page=1).total,
+        user_count=users.count_users(session),
+        events=audit.recent_events(session, page=1, per_page=10).items,
+    )
+
+
+# Identities ---------------------------------------------------------------------------
+
+
+@bp.get("/identities")
+@requires(Permission.VIEW)
+def identities() -> Rendered:
+    """Paginated, searchable list of identities."""
+    query = request.args.get("q", "")[:200]
+    page = directory.list_identities(
+        db.session, query=query, page=page_arg(request.args.get("page")), per_page=_per_page()
+    )
+    return render_template("staff/identities.html", page=page, q=query)
+
+
+@bp.route("/identities/new", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PARTNERS)
+def identity_new() -> Rendered:
+    """Add an identity."""
+    form = IdentityForm()
+    if form.validate_on_submit():
+        try:
+            identity = directory.create_identity(db.session, current_actor(), _identity_data(form))
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(f"Identity {identity.name} created.", "success")
+            return redirect(url_for("staff.identity_view", identity_id=identity.id))
+    return render_template("staff/identity_form.html", form=form, identity=None), _status(form)
+
+
+@bp.get("/identities/<int:identity_id>")
+@requires(Permission.VIEW)
+def identity_view(identity_id: int) -> Rendered:
+    """One identity, its partners and its history."""
+    identity = _identity_or_404(identity_id)
+    history = audit.events_for(db.session, "identity", identity.id, page=1, per_page=20)
+    return render_template("staff/identity.html", identity=identity, history=history.items)
+
+
+@bp.route("/identities/<int:identity_id>/edit", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PARTNERS)
+def identity_edit(identity_id: int) -> Rendered:
+    """Edit an identity."""
+    identity = _identity_or_404(identity_id)
+    form = IdentityForm(obj=identity)
+    if form.validate_on_submit():
+        try:
+            directory.update_identity(db.session, current_actor(), identity, _identity_data(form))
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(f"Identity {identity.name} saved.", "success")
+            return redirect(url_for("staff.identity_view", identity_id=identity.id))
+    return render_template("staff/identity_form.html", form=form, identity=identity), _status(form)
+
+
+def _identity_data(form: IdentityForm) -> directory.IdentityData:
+    return directory.IdentityData(
+        name=form.name.data or "",
+        as2_id=(form.as2_id.data or "").strip(),
+        environment=form.environment.data or "production",
+        organisation=form.organisation.data or "",
+        contact_email=(form.contact_email.data or "").strip() or None,
+    )
+
+
+def _identity_or_404(identity_id: int) -> directory.Identity:
+    try:
+        return directory.get_identity(db.session, identity_id)
+    except NotFoundError:
+        abort(404)
+
+
+# Partners -----------------------------------------------------------------------------
+
+
+@bp.get("/partners")
+@requires(Permission.VIEW)
+def partners() -> Rendered:
+    """Paginated, searchable list of partners, optionally of one identity."""
+    query = request.args.get("q", "")[:200]
+    identity_arg = request.args.get("identity", "")
+    identity_id = int(identity_arg) if identity_arg.isdigit() else None
+    page = directory.list_partners(
+        db.session,
+        query=query,
+        identity_id=identity_id,
+        page=page_arg(request.args.get("page")),
+        per_page=_per_page(),
+    )
+    return render_template(
+        "staff/partners.html",
+        page=page,
+        q=query,
+        identity_id=identity_id,
+        identities=directory.all_identities(db.session),
+    )
+
+
+@bp.route("/partners/new", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PARTNERS)
+def partner_new() -> Rendered:
+    """Add a partner."""
+    form = PartnerForm()
+    _identity_choices(form)
+    if not form.identity_id.choices:
+        flash("Create one of our identities first: every partner trades with one.", "info")
+        return redirect(url_for("staff.identity_new"))
+    if request.method == "GET" and request.args.get("identity", "").isdigit():
+        form.identity_id.data = int(request.args["identity"])
+    if form.validate_on_submit():
+        try:
+            partner = directory.create_partner(db.session, current_actor(), _partner_data(form))
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(f"Partner {partner.name} created.", "success")
+            return redirect(url_for("staff.partner_view", partner_id=partner.id))
+    return render_template("staff/partner_form.html", form=form, partner=None), _status(form)
+
+
+@bp.get("/partners/<int:partner_id>")
+@requires(Permission.VIEW)
+def partner_view(partner_id: int) -> Rendered:
+    """One partner and its history."""
+    partner = _partner_or_404(partner_id)
+    history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=20)
+    return render_template("staff/partner.html", partner=partner, history=history.items)
+
+
+@bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PARTNERS)
+def partner_edit(partner_id: int) -> Rendered:
+    """Edit a partner."""
+    partner = _partner_or_404(partner_id)
+    form = PartnerForm(obj=partner)
+    _identity_choices(form)
+    if request.method == "GET":
+        form.contact_emails.data = "\n".join(partner.contact_emails)
+    if form.validate_on_submit():
+        try:
+            directory.update_partner(db.session, current_actor(), partner, _partner_data(form))
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(f"Partner {partner.name} saved.", "success")
+            return redirect(url_for("staff.partner_view", partner_id=partner.id))
+    return render_template("staff/partner_form.html", form=form, partner=partner), _status(form)
+
+
+def _identity_choices(form: PartnerForm) -> None:
+    form.identity_id.choices = [
+        (identity.id, f"{identity.name} ({identity.as2_id}, {identity.environment})")
+        for identity in directory.all_identities(db.session)
+    ]
+
+
+def _partner_data(form: PartnerForm) -> directory.PartnerData:
+    return directory.PartnerData(
+        name=form.name.data or "",
+        as2_id=(form.as2_id.data or "").strip(),
+        identity_id=int(form.identity_id.data or 0),
+        contact_emails=split_emails(form.contact_emails.data or ""),
+        timezone=form.timezone.data or "UTC",
+    )
+
+
+def _partner_or_404(partner_id: int) -> directory.Partner:
+    try:
+        return directory.get_partner(db.session, partner_id)
+    except NotFoundError:
+        abort(404)
+
+
+# Users --------------------------------------------------------------------------------
+
+
+@bp.get("/users")
+@requires(Permission.MANAGE_USERS)
+def users_list() -> Rendered:
+    """Staff accounts."""
+    query = request.args.get("q", "")[:200]
+    page = users.list_users(
+        db.session, query=query, page=page_arg(request.args.get("page")), per_page=_per_page()
+    )
+    return render_template("staff/users.html", page=page, q=query)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@requires(Permission.MANAGE_USERS)
+def user_new() -> Rendered:
+    """Create a staff account and show its one-time password once."""
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        try:
+            user, password = users.create_user(
+                db.session,
+                current_actor(),
+                email=form.email.data or "",
+                role=form.role.data or "",
+                timezone=form.timezone.data or "UTC",
+            )
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            # Rendered, not redirected: the password must not travel in a cookie or URL.
+            return render_template("staff/user_created.html", user=user, password=password)
+    return render_template("staff/user_form.html", form=form), _status(form)
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@requires(Permission.MANAGE_USERS)
+def user_edit(user_id: int) -> Rendered:
+    """Change a user's role, status or time zone."""
+    try:
+        user = users.get_user(db.session, user_id)
+    except NotFoundError:
+        abort(404)
+    form = UserEditForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            users.update_user(
+                db.session,
+                current_actor(),
+                user,
+                role=form.role.data or "",
+                is_enabled=bool(form.is_enabled.data),
+                timezone=form.timezone.data or "UTC",
+            )
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(f"User {user.email} saved.", "success")
+            return redirect(url_for("staff.users_list"))
+    history = audit.events_for(db.session, "user", user.id, page=1, per_page=20)
+    return render_template(
+        "staff/user_edit.html",
+        form=form,
+        user=user,
+        reset_form=ConfirmForm(),
+        history=history.items,
+    ), _status(form)
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@requires(Permission.MANAGE_USERS)
+def user_reset_password(user_id: int) -> Rendered:
+    """Give a user a new one-time password, shown once."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        user = users.get_user(db.session, user_id)
+    except NotFoundError:
+        abort(404)
+    password = users.reset_password(db.session, current_actor(), user)
+    return render_template("staff/user_created.html", user=user, password=password, reset=True)
+
+
+# Audit --------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@requires(Permission.VIEW)
+def audit_log() -> Rendered:
+    """Every recorded action, newest first."""
+    page = audit.recent_events(
+        db.session, page=page_arg(request.args.get("page")), per_page=_per_page()
+    )
+    return render_template("staff/audit.html", page=page)

@@ -1,0 +1,191 @@
+"""Fixtures: a database per run (SQLite, or PostgreSQL when PORTAL_TEST_DATABASE_URL is set),
+one rolled-back transaction per test, the app, clients signed in per role, the CLI runner."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from portal import create_app
+from portal.database import make_engine
+from portal.extensions import db
+from portal.migrate import upgrade
+from portal.models import User
+from tests import factories
+
+POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
+TEST_PASSWORD = "correct horse battery staple"
+
+
+class FreshDatabases:
+    """Hands out empty databases: SQLite files, or PostgreSQL schemas dropped at the end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.schemas: list[str] = []
+
+    def new_url(self) -> str:
+        """The URL of a new, empty database."""
+        if not POSTGRES_URL:
+            return f"sqlite:///{self.tmp / f'portal-{secrets.token_hex(4)}.sqlite3'}"
+        schema = f"portal_test_{secrets.token_hex(6)}"
+        admin = make_engine(POSTGRES_URL)
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        self.schemas.append(schema)
+        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        """Remove every schema this run created."""
+        if not POSTGRES_URL or not self.schemas:
+            return
+        admin = make_engine(POSTGRES_URL)
+        with admin.begin() as connection:
+            for schema in self.schemas:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshDatabases]:
+    """Factory of empty databases for tests that need their own (migrations, concurrency)."""
+    databases = FreshDatabases(tmp_path_factory.mktemp("databases"))
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_databases: FreshDatabases) -> str:
+    """The run's shared database, migrated to head once."""
+    url = fresh_databases.new_url()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The engine of the run's shared database."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    yield connection
+    transaction.rollback()
+    connection.close()
+
+
+def test_settings(tmp_path: Path, database_url: str, **overrides: Any) -> dict[str, Any]:
+    """Settings for an app under test; nothing touches the real instance folder."""
+    settings: dict[str, Any] = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "KEY_ENCRYPTION_KEYS": [factories.new_kek()],
+        "WTF_CSRF_ENABLED": False,
+        "BASE_URL": "http://portal.test",
+    }
+    settings.update(overrides)
+    return settings
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str, connection: Connection) -> Flask:
+    """The app, its sessions bound to the test's transaction (commits become savepoints)."""
+    app = create_app(test_settings(tmp_path, database_url))
+    db.bind_to(app, connection, join_transaction_mode="create_savepoint")
+    return app
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """The database session the app uses, inside an app context."""
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """An anonymous browser."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Runs `portal` commands against the app."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(session: Session) -> Callable[..., User]:
+    """Create a user with a role (and the shared test password)."""
+
+    def make(role: str = "viewer", **fields: Any) -> User:
+        return factories.user(session, role=role, password=TEST_PASSWORD, **fields)
+
+    return make
+
+
+@pytest.fixture
+def login(app: Flask) -> Callable[[User], FlaskClient]:
+    """A browser signed in as the given user."""
+
+    def signed_in(user: User) -> FlaskClient:
+        client = app.test_client()
+        with client.session_transaction() as flask_session:
+            flask_session["_user_id"] = user.get_id()
+            flask_session["_fresh"] = True
+        return client
+
+    return signed_in
+
+
+@pytest.fixture
+def client_as(make_user: Callable[..., User], login: Callable[[User], FlaskClient]) -> Any:
+    """Factory: a browser signed in as a new user of ROLE."""
+
+    def as_role(role: str) -> FlaskClient:
+        return login(make_user(role))
+
+    return as_role
+
+
+@pytest.fixture
+def admin_client(client_as: Callable[[str], FlaskClient]) -> FlaskClient:
+    """A browser signed in as an admin."""
+    return client_as("admin")
+
+
+@pytest.fixture
+def operator_client(client_as: Callable[[str], FlaskClient]) -> FlaskClient:
+    """A browser signed in as an operator."""
+    return client_as("operator")
+
+
+@pytest.fixture
+def viewer_client(client_as: Callable[[str], FlaskClient]) -> FlaskClient:
+    """A browser signed in as a viewer."""
+    return client_as("viewer")

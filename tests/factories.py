@@ -1,0 +1,59 @@
+"""Factories for test data, made at test time through the services."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import secrets
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from portal.models import Identity, Partner, User
+from portal.services import directory, users
+from portal.services.actor import Actor
+
+_sequence = itertools.count(1)
+ACTOR = Actor("tests")
+
+
+def new_kek() -> str:
+    """A fresh key-encryption key."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def user(session: Session, *, role: str = "viewer", password: str, **fields: Any) -> User:
+    """A user with a unique email."""
+    email = fields.pop("email", f"user{next(_sequence)}-{role}@example.com")
+    created, _ = users.create_user(
+        session, ACTOR, email=email, role=role, password=password, **fields
+    )
+    return created
+
+
+def identity(session: Session, **fields: Any) -> Identity:
+    """An identity with a unique AS2 ID."""
+    number = next(_sequence)
+    data = {
+        "name": f"Acme Station {number}",
+        "as2_id": f"ACME{number}",
+        "environment": "production",
+        "organisation": "Acme Corp",
+    }
+    data.update(fields)
+    return directory.create_identity(session, ACTOR, directory.IdentityData(**data))
+
+
+def partner(session: Session, identity_: Identity | None = None, **fields: Any) -> Partner:
+    """A partner with a unique AS2 ID, of IDENTITY_ (a new one when not given)."""
+    owner = identity_ or identity(session)
+    number = next(_sequence)
+    data: dict[str, Any] = {
+        "name": f"Globex {number}",
+        "as2_id": f"GLOBEX{number}",
+        "identity_id": owner.id,
+        "contact_emails": [f"edi{number}@globex.example"],
+        "timezone": "Europe/Berlin",
+    }
+    data.update(fields)
+    return directory.create_partner(session, ACTOR, directory.PartnerData(**data))

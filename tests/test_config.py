@@ -1,0 +1,116 @@
+"""Settings layering, generated secrets, and a factory that only builds."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No PORTAL_* variable from the outside leaks into these tests."""
+    for name in list(os.environ):
+        if name.startswith("PORTAL_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def write_instance_config(instance: Path, text: str) -> None:
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "config.py").write_text(text)
+
+
+def test_defaults_apply_without_any_layer(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.config["PAGE_SIZE"] == 25
+    assert app.config["BASE_URL"] == "http://localhost:5000"
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+
+
+def test_each_layer_overrides_the_one_before(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    write_instance_config(
+        tmp_path,
+        'PAGE_SIZE = 10\nBASE_URL = "https://file.example"\nMAIL_FROM = "file@example.com"\n',
+    )
+    clean_env.setenv("PORTAL_PAGE_SIZE", "20")
+    clean_env.setenv("PORTAL_MAIL_FROM", "env@example.com")
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "MAIL_FROM": "test@example.com"})
+    assert app.config["BASE_URL"] == "https://file.example"  # file beats default
+    assert app.config["PAGE_SIZE"] == 20  # environment beats file, parsed as JSON
+    assert app.config["MAIL_FROM"] == "test@example.com"  # test mapping beats environment
+
+
+def test_instance_path_from_environment(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "elsewhere"))
+    app = create_app()
+    assert app.instance_path == str(tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "secret_key").exists()
+
+
+def test_secrets_are_generated_once_with_mode_0600(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    first = create_app({"INSTANCE_PATH": str(tmp_path)})
+    second = create_app({"INSTANCE_PATH": str(tmp_path)})
+    for name in ("secret_key", "key_encryption_key"):
+        mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
+        assert mode == 0o600, name
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert len(first.config["SECRET_KEY"]) >= 32
+    assert first.config["KEY_ENCRYPTION_KEYS"] == second.config["KEY_ENCRYPTION_KEYS"]
+
+
+def test_secrets_from_environment_are_not_written(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("PORTAL_SECRET_KEY", "s" * 40)
+    clean_env.setenv("PORTAL_KEY_ENCRYPTION_KEYS", "a" * 43 + ", " + "b" * 43)
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.config["SECRET_KEY"] == "s" * 40
+    assert app.config["KEY_ENCRYPTION_KEYS"] == ["a" * 43, "b" * 43]
+    assert not (tmp_path / "secret_key").exists()
+    assert not (tmp_path / "key_encryption_key").exists()
+
+
+def test_factory_writes_nothing_outside_instance_and_touches_no_database(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    clean_env.chdir(workdir)
+    instance = tmp_path / "instance"
+    create_app({"INSTANCE_PATH": str(instance)})
+    assert list(workdir.iterdir()) == []
+    assert sorted(p.name for p in instance.iterdir()) == ["key_encryption_key", "secret_key"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("SMTP_TLS", "maybe", "PORTAL_SMTP_TLS"),
+        ("BASE_URL", "ftp://x", "PORTAL_BASE_URL"),
+        ("SMTP_PORT", 70000, "PORTAL_SMTP_PORT"),
+        ("PAGE_SIZE", 0, "PORTAL_PAGE_SIZE"),
+        ("DEFAULT_TIMEZONE", "Mars/Olympus", "PORTAL_DEFAULT_TIMEZONE"),
+        ("SECRET_KEY", "short", "PORTAL_SECRET_KEY"),
+        ("KEY_ENCRYPTION_KEYS", 42, "PORTAL_KEY_ENCRYPTION_KEYS"),
+    ],
+)
+def test_invalid_settings_are_refused_by_name(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, setting: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_app({"INSTANCE_PATH": str(tmp_path), setting: value})
+
+
+def test_https_base_url_marks_session_cookie_secure(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "https://certs.example.com"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
