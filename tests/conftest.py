@@ -58,6 +58,20 @@ class FreshDatabases:
         admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its cheapest: production cost (~0.2 s a hash) would dominate the suite."""
+    from argon2 import PasswordHasher, profiles
+
+    from portal.services import users
+
+    real = users._hasher, users._DUMMY_HASH
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    users._DUMMY_HASH = users._hasher.hash("dummy password")
+    yield
+    users._hasher, users._DUMMY_HASH = real
+
+
 @pytest.fixture(scope="session")
 def fresh_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshDatabases]:
     """Factory of empty databases for tests that need their own (migrations, concurrency)."""

@@ -1,0 +1,100 @@
+"""The role matrix: every internal route, every role, decided on the server."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from tests import factories
+
+ALL = {"admin", "approver", "operator", "viewer"}
+EDITORS = {"admin", "operator"}
+ADMINS = {"admin"}
+
+# endpoint -> (method, roles allowed). Every staff route must be listed here.
+EXPECTED: dict[str, tuple[str, set[str]]] = {
+    "staff.overview": ("GET", ALL),
+    "staff.identities": ("GET", ALL),
+    "staff.identity_view": ("GET", ALL),
+    "staff.identity_new": ("GET", EDITORS),
+    "staff.identity_edit": ("GET", EDITORS),
+    "staff.partners": ("GET", ALL),
+    "staff.partner_view": ("GET", ALL),
+    "staff.partner_new": ("GET", EDITORS),
+    "staff.partner_edit": ("GET", EDITORS),
+    "staff.users_list": ("GET", ADMINS),
+    "staff.user_new": ("GET", ADMINS),
+    "staff.user_edit": ("GET", ADMINS),
+    "staff.user_reset_password": ("POST", ADMINS),
+    "staff.audit_log": ("GET", ALL),
+    "auth.change_password": ("GET", ALL),
+    "auth.logout": ("POST", ALL),
+}
+PUBLIC = {"auth.login", "health.healthz", "static"}
+
+
+def test_every_route_is_in_the_matrix(app: Flask) -> None:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - PUBLIC == set(EXPECTED)
+
+
+def test_every_staff_view_declares_its_permission(app: Flask) -> None:
+    for endpoint, view in app.view_functions.items():
+        if endpoint.startswith("staff."):
+            assert hasattr(view, "required_permission"), endpoint
+
+
+def _url(app: Flask, endpoint: str, ids: dict[str, int]) -> str:
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(endpoint, **{arg: ids[arg] for arg in rule.arguments})
+
+
+@pytest.fixture
+def ids(session) -> dict[str, int]:
+    partner = factories.partner(session)
+    target = factories.user(session, role="viewer", password="a long test password")
+    return {"identity_id": partner.identity_id, "partner_id": partner.id, "user_id": target.id}
+
+
+@pytest.mark.parametrize("role", sorted(ALL))
+@pytest.mark.parametrize("endpoint", sorted(EXPECTED))
+def test_role_matrix(app: Flask, client_as, ids, role: str, endpoint: str) -> None:
+    method, allowed = EXPECTED[endpoint]
+    response = client_as(role).open(_url(app, endpoint, ids), method=method)
+    if role in allowed:
+        assert response.status_code in (200, 302), response.status_code
+        if response.status_code == 302:
+            # Allowed means not bounced to sign-in (logout itself lands on /login).
+            assert "/login?next=" not in response.headers["Location"]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", sorted(EXPECTED))
+def test_anonymous_is_sent_to_login(app: Flask, client, ids, endpoint: str) -> None:
+    method, _ = EXPECTED[endpoint]
+    response = client.open(_url(app, endpoint, ids), method=method)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize(
+    ("role", "url", "data"),
+    [
+        ("viewer", "/identities/new", {"name": "X", "as2_id": "XID"}),
+        ("approver", "/partners/new", {"name": "X", "as2_id": "XID"}),
+        ("operator", "/users/new", {"email": "x@example.com", "role": "admin"}),
+    ],
+)
+def test_forbidden_posts_change_nothing(client_as, session, role, url, data) -> None:
+    from sqlalchemy import func, select
+
+    from portal.models import AuditEvent
+
+    browser = client_as(role)
+    before = session.scalar(select(func.count()).select_from(AuditEvent))
+    assert browser.post(url, data=data).status_code == 403
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == before
