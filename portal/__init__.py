@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     from portal.cli import register_commands
     from portal.config import load_config
-    from portal.extensions import csrf, db, login_manager
+    from portal.extensions import csrf, db, init_keyring, login_manager
     from portal.web import register_web
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     load_config(app, test_config)
     db.init_app(app)
+    init_keyring(app)
     csrf.init_app(app)
     _init_login(app, login_manager)
     register_web(app)

@@ -5,22 +5,30 @@ Exit codes: 0 done, 1 refused (one-line reason on stderr), 2 usage error (click'
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
+from portal.domain.certs import MAX_INPUT_BYTES, Usage
+from portal.domain.certs import inspect as inspect_certificate
 from portal.domain.roles import ROLES
-from portal.extensions import db
-from portal.models import ENVIRONMENTS
-from portal.services import directory, users
+from portal.extensions import db, keyring
+from portal.models import ENVIRONMENTS, USAGES
+from portal.services import audit, certificates, directory, users
 from portal.services.actor import Actor
-from portal.services.errors import ServiceError
+from portal.services.certificates import colon_fingerprint
+from portal.services.errors import NotFoundError, ServiceError
+from portal.timeutil import utcnow
+
+# Findings that mean "this is not a certificate file at all" (exit 2, not 1).
+UNREADABLE_CODES = {"unreadable", "too_large"}
 
 
 @contextmanager
@@ -156,6 +164,172 @@ def partner_add_command(
     click.echo(f"Created partner {partner.name} ({partner.as2_id}) of {identity.as2_id}.")
 
 
+@identity_group.command("generate")
+@click.option("--as2-id", required=True)
+@click.option("--name", default=None, help="Name when the identity is created (default: AS2 ID).")
+@click.option(
+    "--environment", default="production", show_default=True, type=click.Choice(ENVIRONMENTS)
+)
+@click.option("--organisation", default="", help="O= of the subject when the identity is new.")
+@click.option(
+    "--key-size", default=3072, show_default=True, type=click.Choice(["2048", "3072", "4096"])
+)
+@click.option("--days", default=730, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--usage", default="both", show_default=True, type=click.Choice(USAGES))
+def identity_generate_command(
+    as2_id: str,
+    name: str | None,
+    environment: str,
+    organisation: str,
+    key_size: str,
+    days: int,
+    usage: str,
+) -> None:
+    """New key and self-signed certificate, not yet in force; creates the identity if missing."""
+    actor = Actor.command_line()
+    with refusals():
+        try:
+            identity = directory.find_identity(db.session, as2_id, environment)
+        except NotFoundError:
+            identity = directory.create_identity(
+                db.session,
+                actor,
+                directory.IdentityData(name or as2_id, as2_id, environment, organisation),
+            )
+            click.echo(f"Created identity {identity.name} ({identity.as2_id}, {environment}).")
+        certificate = certificates.generate(
+            db.session,
+            actor,
+            keyring(),
+            identity,
+            usage=usage,
+            key_size=int(key_size),
+            days=days,
+            now=utcnow(),
+        )
+    click.echo(
+        f"Generated a {key_size}-bit {usage} certificate for {as2_id}, valid until "
+        f"{certificate.not_after:%Y-%m-%d %H:%M} UTC; not in force until scheduled."
+    )
+    click.echo(colon_fingerprint(certificate.sha256))
+
+
+@identity_group.command("import")
+@click.option("--as2-id", required=True)
+@click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
+@click.option("--cert", "cert_file", type=click.File("rb"), help="PEM/DER certificate (+ chain).")
+@click.option("--key", "key_file", type=click.File("rb"), help="PEM private key.")
+@click.option("--key-pass-stdin", is_flag=True, help="Read the key's passphrase from stdin.")
+@click.option("--p12", "p12_file", type=click.File("rb"), help="PKCS#12 (.p12/.pfx) file.")
+@click.option("--pass-stdin", is_flag=True, help="Read the PKCS#12 passphrase from stdin.")
+@click.option("--usage", default="both", show_default=True, type=click.Choice(USAGES))
+def identity_import_command(
+    as2_id: str,
+    environment: str | None,
+    cert_file: BinaryIO | None,
+    key_file: BinaryIO | None,
+    key_pass_stdin: bool,
+    p12_file: BinaryIO | None,
+    pass_stdin: bool,
+    usage: str,
+) -> None:
+    """Import a certificate with its private key (PEM pair or PKCS#12); not in force yet."""
+    pem_pair = cert_file is not None or key_file is not None
+    if pem_pair == (p12_file is not None):
+        raise click.UsageError("Give either --cert and --key, or --p12.")
+    if pem_pair and (cert_file is None or key_file is None):
+        raise click.UsageError("--cert and --key go together.")
+    if (key_pass_stdin and not pem_pair) or (pass_stdin and pem_pair):
+        raise click.UsageError("--key-pass-stdin goes with --key; --pass-stdin with --p12.")
+    actor, now = Actor.command_line(), utcnow()
+    with refusals():
+        identity = directory.find_identity(db.session, as2_id, environment)
+        if cert_file is not None and key_file is not None:
+            passphrase = _read_stdin_secret("key-pass").encode() if key_pass_stdin else None
+            stored = certificates.import_pem(
+                db.session,
+                actor,
+                keyring(),
+                identity,
+                cert_data=_read_limited(cert_file),
+                key_data=_read_limited(key_file),
+                passphrase=passphrase,
+                usage=usage,
+                now=now,
+            )
+        else:
+            assert p12_file is not None  # noqa: S101  (checked above)
+            stored = certificates.import_pkcs12(
+                db.session,
+                actor,
+                keyring(),
+                identity,
+                data=_read_limited(p12_file),
+                passphrase=_read_stdin_secret("pass").encode() if pass_stdin else b"",
+                usage=usage,
+                now=now,
+            )
+    for warning in stored.report.warnings:
+        click.echo(f"Warning: {warning.message}", err=True)
+    click.echo(f"Imported a {usage} certificate for {as2_id}; not in force until scheduled.")
+    click.echo(colon_fingerprint(stored.certificate.sha256))
+
+
+cert_group = AppGroup("cert", help="Certificate files.")
+
+
+@cert_group.command("inspect")
+@click.argument("file", type=click.File("rb"))
+@click.option("--usage", default="both", show_default=True, type=click.Choice(USAGES))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
+def cert_inspect_command(file: BinaryIO, usage: str, as_json: bool) -> None:
+    """Check a certificate file as a partner upload would be checked.
+
+    Exit 0 acceptable, 1 rejected, 2 unreadable (not a certificate file at all) or misuse.
+    """
+    data = file.read(MAX_INPUT_BYTES + 1)
+    report = inspect_certificate(data, usage=Usage(usage), now=utcnow())
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for finding in report.findings:
+            click.echo(f"{finding.severity.upper():8} {finding.code}: {finding.message}")
+    if UNREADABLE_CODES & set(report.codes):
+        sys.exit(2)
+    sys.exit(0 if report.acceptable else 1)
+
+
+keys_group = AppGroup("keys", help="Private keys at rest.")
+
+
+@keys_group.command("rotate")
+def keys_rotate_command() -> None:
+    """Re-encrypt every stored private key under the newest key-encryption key."""
+    ring = keyring()
+    with refusals():
+        rotated, total = certificates.rotate_keys(db.session, ring)
+        audit.record(
+            db.session,
+            Actor.command_line(),
+            "keys.rotated",
+            object_type="keyring",
+            object_id=ring.newest_key_id,
+            summary=f"Re-encrypted {rotated} of {total} private keys "
+            f"under key {ring.newest_key_id}",
+            details={"rotated": rotated, "total": total},
+        )
+    click.echo(
+        f"Re-encrypted {rotated} of {total} stored private keys under key {ring.newest_key_id}."
+    )
+
+
+def _read_limited(file: BinaryIO) -> bytes:
+    data = file.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ServiceError(f"{file.name} is larger than {MAX_INPUT_BYTES // 1024} KiB.")
+    return data
+
+
 def _read_stdin_secret(what: str) -> str:
     value = sys.stdin.readline().rstrip("\r\n")
     if not value:
@@ -169,6 +343,8 @@ COMMANDS: list[click.Command] = [
     user_group,
     identity_group,
     partner_group,
+    cert_group,
+    keys_group,
 ]
 
 

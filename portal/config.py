@@ -5,7 +5,6 @@ Secrets that are not configured are generated once into the instance folder (mod
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -17,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 
+from portal.domain.keys import KeyRing, KeyRingError, generate_key
 from portal.timeutil import is_valid_timezone
 
 ENV_PREFIX = "PORTAL"
@@ -86,6 +86,10 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
     if len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("PORTAL_SECRET_KEY must be at least 32 characters")
+    try:
+        KeyRing.from_strings(config["KEY_ENCRYPTION_KEYS"])
+    except KeyRingError as error:
+        raise ConfigError(f"PORTAL_KEY_ENCRYPTION_KEYS: {error}") from None
 
 
 def read_or_create_secret(path: Path, make: Any) -> str:
@@ -124,8 +128,7 @@ def _new_token() -> str:
 
 
 def _new_kek() -> str:
-    # 32 random bytes, base64url: the format portal.domain.keys reads.
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+    return generate_key()
 
 
 def _as_list(value: Any) -> list[str]:

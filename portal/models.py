@@ -215,6 +215,8 @@ class Certificate(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     usage: Mapped[str] = mapped_column(String(16))
     der: Mapped[bytes] = mapped_column(LargeBinary)
+    # CA certificates above this one (concatenated PEM), empty for self-signed.
+    chain_pem: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(64))
     sha1: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(Text)
@@ -224,6 +226,9 @@ class Certificate(Base):
     not_after: Mapped[datetime] = mapped_column(UTCDateTime)
     key_type: Mapped[str] = mapped_column(String(16))
     key_size: Mapped[int | None]
+    signature_hash: Mapped[str | None] = mapped_column(String(32))
+    # How the certificate came to us: generated, imported, csr, uploaded (by a partner), staff.
+    source: Mapped[str] = mapped_column(String(16))
     # AES-GCM blob from portal.domain.keys; never a plaintext key.
     encrypted_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     activate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -233,6 +238,32 @@ class Certificate(Base):
 
     identity: Mapped[Identity | None] = relationship()
     partner: Mapped[Partner | None] = relationship()
+
+
+class PendingKey(Base):
+    """A private key of ours waiting for its CA-signed certificate (a CSR was issued)."""
+
+    __tablename__ = "pending_keys"
+    __table_args__ = (
+        CheckConstraint(_one_of("usage", USAGES), name="usage"),
+        Index(None, "identity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    usage: Mapped[str] = mapped_column(String(16))
+    key_size: Mapped[int]
+    csr_pem: Mapped[str] = mapped_column(Text)
+    # AES-GCM blob from portal.domain.keys; never a plaintext key.
+    encrypted_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    identity: Mapped[Identity] = relationship()
 
 
 class ShareLink(Base):

@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from portal.models import Identity, Partner, User
-from portal.services import directory, users
+from portal.domain.keys import KeyRing
+from portal.models import Certificate, Identity, Partner, User
+from portal.services import certificates, directory, users
 from portal.services.actor import Actor
+from portal.timeutil import utcnow
+from tests import certfactory
 
 _sequence = itertools.count(1)
 ACTOR = Actor("tests")
@@ -57,3 +60,30 @@ def partner(session: Session, identity_: Identity | None = None, **fields: Any) 
     }
     data.update(fields)
     return directory.create_partner(session, ACTOR, directory.PartnerData(**data))
+
+
+def identity_certificate(
+    session: Session,
+    keyring: KeyRing,
+    identity_: Identity,
+    *,
+    usage: str = "both",
+    days: int = 365,
+) -> Certificate:
+    """An identity certificate with its key (a cached test key, imported through the service)."""
+    now = utcnow()
+    cert, key = certfactory.make_cert(
+        now=now, days=days, subject=certfactory.name(identity_.as2_id, identity_.organisation)
+    )
+    stored = certificates.import_pem(
+        session,
+        ACTOR,
+        keyring,
+        identity_,
+        cert_data=certfactory.pem(cert),
+        key_data=certfactory.key_bytes(key),
+        passphrase=None,
+        usage=usage,
+        now=now,
+    )
+    return stored.certificate

@@ -21,13 +21,14 @@ class Permission(StrEnum):
     MANAGE_PARTNERS = "manage_partners"
     APPROVE = "approve"
     MANAGE_USERS = "manage_users"
+    EXPORT_KEYS = "export_keys"
 
 
 ROLES: tuple[str, ...] = tuple(role.value for role in Role)
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
-    Role.OPERATOR: frozenset({Permission.VIEW, Permission.MANAGE_PARTNERS}),
+    Role.OPERATOR: frozenset({Permission.VIEW, Permission.MANAGE_PARTNERS, Permission.EXPORT_KEYS}),
     Role.APPROVER: frozenset({Permission.VIEW, Permission.APPROVE}),
     Role.ADMIN: frozenset(Permission),
 }

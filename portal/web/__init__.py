@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.domain.roles import Permission
+from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone
 from portal.web.access import can
 
@@ -31,6 +32,7 @@ def register_web(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_security_headers)
     app.add_template_filter(_localtime, "localtime")
+    app.add_template_filter(colon_fingerprint, "fingerprint")
     app.add_template_global(can, "can")
     app.add_template_global(Permission, "Permission")
 

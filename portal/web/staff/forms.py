@@ -6,11 +6,35 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
 from portal.domain.roles import ROLES
-from portal.models import ENVIRONMENTS
+from portal.models import ENVIRONMENTS, USAGES
+
+USAGE_CHOICES = [
+    ("both", "Signing and encryption"),
+    ("signing", "Signing only"),
+    ("encryption", "Encryption only"),
+]
+KEY_SIZE_CHOICES = [(3072, "RSA 3072 (recommended)"), (2048, "RSA 2048"), (4096, "RSA 4096")]
+assert {value for value, _ in USAGE_CHOICES} == set(USAGES)  # noqa: S101  (import-time guard)
 
 
 @cache
@@ -82,3 +106,62 @@ class UserEditForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A bare form for POST buttons: CSRF token only."""
+
+
+class GenerateCertificateForm(FlaskForm):
+    """New key and self-signed certificate for an identity."""
+
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    key_size = SelectField("Key", choices=KEY_SIZE_CHOICES, coerce=int, default=3072)
+    days = IntegerField(
+        "Valid for (days)", default=730, validators=[InputRequired(), NumberRange(1, 3650)]
+    )
+
+
+class CsrForm(FlaskForm):
+    """New key and a certificate signing request for a CA."""
+
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    key_size = SelectField("Key", choices=KEY_SIZE_CHOICES, coerce=int, default=3072)
+
+
+class CompleteCsrForm(FlaskForm):
+    """The CA-signed certificate for a pending request."""
+
+    certificate = FileField("Signed certificate (PEM, DER or PKCS#7)", validators=[FileRequired()])
+
+
+class ImportPemForm(FlaskForm):
+    """A certificate and its PEM key."""
+
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    certificate = FileField("Certificate (PEM or DER, chain allowed)", validators=[FileRequired()])
+    private_key = FileField("Private key (PEM)", validators=[FileRequired()])
+    passphrase = PasswordField("Key passphrase", description="Only if the key is encrypted.")
+
+
+class ImportPkcs12Form(FlaskForm):
+    """A PKCS#12 file with key, certificate and chain."""
+
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    keystore = FileField("PKCS#12 file (.p12, .pfx)", validators=[FileRequired()])
+    passphrase = PasswordField("Passphrase")
+
+
+class ExportKeystoreForm(FlaskForm):
+    """A passphrase for the exported PKCS#12."""
+
+    passphrase = PasswordField(
+        "Passphrase for the file",
+        validators=[
+            DataRequired(),
+            Length(min=8, max=1024, message="Use at least 8 and at most 1024 characters."),
+        ],
+    )
+    confirm = PasswordField(
+        "Repeat the passphrase",
+        validators=[DataRequired(), EqualTo("passphrase", message="The two entries differ.")],
+    )
+    legacy = BooleanField(
+        "Legacy encryption (3DES/SHA-1) for old AS2 software that cannot read AES",
+    )

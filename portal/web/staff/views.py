@@ -8,11 +8,12 @@ from werkzeug.wrappers import Response
 
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import audit, directory, users
+from portal.services import audit, certificates, directory, users
 from portal.services.errors import NotFoundError, ServiceError
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, page_arg
 from portal.web.staff import bp
+from portal.web.staff.certificates import identity_page_context
 from portal.web.staff.forms import (
     ConfirmForm,
     IdentityForm,
@@ -86,7 +87,12 @@ def identity_view(identity_id: int) -> Rendered:
     """One identity, its partners and its history."""
     identity = _identity_or_404(identity_id)
     history = audit.events_for(db.session, "identity", identity.id, page=1, per_page=20)
-    return render_template("staff/identity.html", identity=identity, history=history.items)
+    return render_template(
+        "staff/identity.html",
+        identity=identity,
+        history=history.items,
+        **identity_page_context(identity),
+    )
 
 
 @bp.route("/identities/<int:identity_id>/edit", methods=["GET", "POST"])
@@ -177,7 +183,12 @@ def partner_view(partner_id: int) -> Rendered:
     """One partner and its history."""
     partner = _partner_or_404(partner_id)
     history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=20)
-    return render_template("staff/partner.html", partner=partner, history=history.items)
+    return render_template(
+        "staff/partner.html",
+        partner=partner,
+        history=history.items,
+        certificates=certificates.partner_certificates(db.session, partner),
+    )
 
 
 @bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
