@@ -33,6 +33,7 @@ def register_web(app: Flask) -> None:
     app.after_request(_security_headers)
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(colon_fingerprint, "fingerprint")
+    app.add_template_filter(_usage_label, "usage_label")
     app.add_template_global(can, "can")
     app.add_template_global(Permission, "Permission")
 
@@ -45,6 +46,11 @@ def _localtime(moment: object) -> str:
         return "—"
     zone = getattr(current_user, "timezone", None) or "UTC"
     return format_in_zone(moment, zone)
+
+
+def _usage_label(usage: str) -> str:
+    """How a certificate usage reads in a sentence."""
+    return {"both": "signing and encryption"}.get(usage, usage)
 
 
 def _csrf_error(error: CSRFError) -> tuple[str, int]:
