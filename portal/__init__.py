@@ -28,7 +28,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     from portal.cli import register_commands
     from portal.config import load_config
-    from portal.extensions import csrf, db, init_keyring, login_manager
+    from portal.extensions import csrf, db, init_secrets, limiter, login_manager
+    from portal.logs import install_redaction
     from portal.web import register_web
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
@@ -43,7 +44,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     load_config(app, test_config)
     db.init_app(app)
-    init_keyring(app)
+    init_secrets(app)
+    limiter.init_app(app)
+    install_redaction(app)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     csrf.init_app(app)
     _init_login(app, login_manager)
     register_web(app)

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask
 
 from portal.domain.keys import KeyRing, KeyRingError, generate_key
+from portal.domain.tokens import parse_duration
 from portal.timeutil import is_valid_timezone
 
 ENV_PREFIX = "PORTAL"
@@ -27,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URL": "http://localhost:5000",
     "SECRET_KEY": None,  # None: generated into instance/secret_key
     "KEY_ENCRYPTION_KEYS": None,  # None: generated into instance/key_encryption_keys
+    "LINK_SIGNING_KEYS": None,  # None: generated into instance/link_signing_key
+    "CONTACT_EMAIL": None,  # None: MAIL_FROM; shown to partners whose link is no longer valid
+    "LINK_DEFAULT_EXPIRY": "14d",
+    "LINK_DEFAULT_MAX_UPLOADS": 3,
+    "RATELIMIT_INVALID_LINKS": "20 per minute",
+    "RATELIMIT_HEADERS_ENABLED": False,
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-* headers to trust
     "SMTP_HOST": "localhost",
     "SMTP_PORT": 25,
     "SMTP_USER": None,
@@ -67,6 +75,10 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config["KEY_ENCRYPTION_KEYS"] = _as_list(app.config["KEY_ENCRYPTION_KEYS"]) or [
         read_or_create_secret(instance / "key_encryption_key", _new_kek)
     ]
+    app.config["LINK_SIGNING_KEYS"] = _as_list(app.config["LINK_SIGNING_KEYS"]) or [
+        read_or_create_secret(instance / "link_signing_key", _new_token)
+    ]
+    app.config["CONTACT_EMAIL"] = app.config["CONTACT_EMAIL"] or app.config["MAIL_FROM"]
     if app.config["SESSION_COOKIE_SECURE"] is None:
         app.config["SESSION_COOKIE_SECURE"] = str(app.config["BASE_URL"]).startswith("https://")
     validate(app.config)
@@ -86,6 +98,12 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
     if len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("PORTAL_SECRET_KEY must be at least 32 characters")
+    if any(len(key) < 32 for key in config["LINK_SIGNING_KEYS"]):
+        raise ConfigError("PORTAL_LINK_SIGNING_KEYS must each be at least 32 characters")
+    try:
+        parse_duration(str(config["LINK_DEFAULT_EXPIRY"]))
+    except ValueError as error:
+        raise ConfigError(f"PORTAL_LINK_DEFAULT_EXPIRY: {error}") from None
     try:
         KeyRing.from_strings(config["KEY_ENCRYPTION_KEYS"])
     except KeyRingError as error:
@@ -139,5 +157,5 @@ def _as_list(value: Any) -> list[str]:
         text = value.strip()
         value = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
     if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-        raise ConfigError("PORTAL_KEY_ENCRYPTION_KEYS must be a list of keys")
+        raise ConfigError("PORTAL_KEY_ENCRYPTION_KEYS and PORTAL_LINK_SIGNING_KEYS are lists")
     return [item.strip() for item in value if item.strip()]

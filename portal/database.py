@@ -85,9 +85,18 @@ class Database:
         return session
 
     @staticmethod
+    def commit_despite_status() -> None:
+        """Commit this request's work even though it answers with an error status.
+
+        For refusals that must leave a trace (a refused upload is audited) while the
+        answer is a 4xx; the services made no other change in such a request.
+        """
+        g.db_commit_anyway = True
+
+    @staticmethod
     def _commit_on_success(response: Response) -> Response:
         session: Session | None = g.get("db_session")
-        if session is not None and response.status_code < 400:
+        if session is not None and (response.status_code < 400 or g.get("db_commit_anyway")):
             session.commit()
         return response
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_login import UserMixin
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -356,3 +357,66 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
+
+
+class ChangeWindow(Base):
+    """A proposed (or agreed) moment for both sides to switch certificates."""
+
+    __tablename__ = "change_windows"
+    __table_args__ = (
+        CheckConstraint(_one_of("proposed_by", ("partner", "staff")), name="proposed_by"),
+        CheckConstraint(_one_of("status", ("proposed", "accepted", "superseded")), name="status"),
+        Index(None, "partner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="SET NULL"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64))
+    proposed_by: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Acknowledgement(Base):
+    """A partner's word that they installed our certificate."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (Index(None, "partner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="SET NULL"))
+    # Our newest certificate when they acknowledged: what they say they installed.
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    installed_on: Mapped[date | None] = mapped_column(Date)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An email written in the same transaction as its cause, delivered after commit."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", ("email", "webhook")), name="kind"),
+        UniqueConstraint("dedupe_key"),
+        Index(None, "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="email")
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    # Same key, same message: queuing twice is a no-op.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import itertools
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from portal.domain.keys import KeyRing
-from portal.models import Certificate, Identity, Partner, User
-from portal.services import certificates, directory, users
+from portal.domain.tokens import LinkSigner
+from portal.models import Certificate, Identity, Partner, ShareLink, User
+from portal.services import certificates, directory, links, users
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory
@@ -87,3 +89,29 @@ def identity_certificate(
         now=now,
     )
     return stored.certificate
+
+
+def share_link(
+    session: Session,
+    partner_: Partner,
+    *,
+    signer: LinkSigner | None = None,
+    can_download: bool = True,
+    can_upload: bool = True,
+    lifetime: timedelta = timedelta(days=14),
+    max_uploads: int = 3,
+    now: datetime | None = None,
+) -> ShareLink:
+    """A link for PARTNER_ (use links.create_link directly when the token is needed)."""
+    link, _token = links.create_link(
+        session,
+        ACTOR,
+        signer or LinkSigner(["x" * 32]),
+        partner_,
+        can_download=can_download,
+        can_upload=can_upload,
+        lifetime=lifetime,
+        max_uploads=max_uploads,
+        now=now or utcnow(),
+    )
+    return link

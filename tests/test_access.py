@@ -35,10 +35,25 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.certificate_view": ("GET", ALL),
     "staff.certificate_download": ("GET", ALL),
     "staff.certificate_export": ("POST", EDITORS),
+    "staff.link_create": ("POST", EDITORS),
+    "staff.link_revoke": ("POST", EDITORS),
+    "staff.link_email": ("POST", EDITORS),
+    "staff.submissions_list": ("GET", ALL),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
-PUBLIC = {"auth.login", "health.healthz", "static"}
+# Partner pages need no account: the signed link token is the credential (tests/test_links.py).
+PUBLIC = {
+    "auth.login",
+    "health.healthz",
+    "static",
+    "partner.link_page",
+    "partner.download",
+    "partner.upload",
+    "partner.machine_upload",
+    "partner.propose_window",
+    "partner.acknowledge",
+}
 
 
 def test_every_route_is_in_the_matrix(app: Flask) -> None:
@@ -87,12 +102,14 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
     )
     session.add(pending)
     session.flush()
+    link = factories.share_link(session, partner)
     return {
         "identity_id": partner.identity_id,
         "partner_id": partner.id,
         "user_id": target.id,
         "certificate_id": certificate.id,
         "pending_id": pending.id,
+        "link_id": link.id,
         "fmt": "pem",
     }
 

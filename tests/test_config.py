@@ -58,7 +58,7 @@ def test_secrets_are_generated_once_with_mode_0600(
 ) -> None:
     first = create_app({"INSTANCE_PATH": str(tmp_path)})
     second = create_app({"INSTANCE_PATH": str(tmp_path)})
-    for name in ("secret_key", "key_encryption_key"):
+    for name in ("secret_key", "key_encryption_key", "link_signing_key"):
         mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
         assert mode == 0o600, name
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
@@ -87,7 +87,11 @@ def test_factory_writes_nothing_outside_instance_and_touches_no_database(
     instance = tmp_path / "instance"
     create_app({"INSTANCE_PATH": str(instance)})
     assert list(workdir.iterdir()) == []
-    assert sorted(p.name for p in instance.iterdir()) == ["key_encryption_key", "secret_key"]
+    assert sorted(p.name for p in instance.iterdir()) == [
+        "key_encryption_key",
+        "link_signing_key",
+        "secret_key",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,13 @@ def register_web(app: Flask) -> None:
     """Attach blueprints, error handlers, headers and template helpers to APP."""
     from portal.web.auth import bp as auth_bp
     from portal.web.health import bp as health_bp
+    from portal.web.partner import bp as partner_bp
     from portal.web.staff import bp as staff_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(partner_bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_security_headers)
@@ -35,6 +37,7 @@ def register_web(app: Flask) -> None:
     app.add_template_filter(colon_fingerprint, "fingerprint")
     app.add_template_filter(_usage_label, "usage_label")
     app.add_template_global(can, "can")
+    app.add_template_filter(format_in_zone, "in_zone")
     app.add_template_global(Permission, "Permission")
 
 

@@ -12,6 +12,7 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -24,6 +25,7 @@ from wtforms.validators import (
     NumberRange,
     Optional,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain.roles import ROLES
 from portal.models import ENVIRONMENTS, USAGES
@@ -164,4 +166,25 @@ class ExportKeystoreForm(FlaskForm):
     )
     legacy = BooleanField(
         "Legacy encryption (3DES/SHA-1) for old AS2 software that cannot read AES",
+    )
+
+
+class LinkForm(FlaskForm):
+    """A new share link for a partner."""
+
+    purposes = SelectMultipleField(
+        "Purposes",
+        choices=[("download", "Download our certificate"), ("upload", "Upload theirs")],
+        default=["download", "upload"],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    expires = StringField(
+        "Expires after",
+        default="14d",
+        validators=[DataRequired(), Length(max=12)],
+        description="A number and s, m, h or d, e.g. 14d.",
+    )
+    max_uploads = IntegerField(
+        "Maximum uploads", default=3, validators=[InputRequired(), NumberRange(0, 20)]
     )

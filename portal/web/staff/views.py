@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import audit, certificates, directory, users
+from portal.services import audit, certificates, directory, links, users
 from portal.services.errors import NotFoundError, ServiceError
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, page_arg
@@ -17,6 +17,7 @@ from portal.web.staff.certificates import identity_page_context
 from portal.web.staff.forms import (
     ConfirmForm,
     IdentityForm,
+    LinkForm,
     PartnerForm,
     UserCreateForm,
     UserEditForm,
@@ -180,15 +181,29 @@ def partner_new() -> Rendered:
 @bp.get("/partners/<int:partner_id>")
 @requires(Permission.VIEW)
 def partner_view(partner_id: int) -> Rendered:
-    """One partner and its history."""
-    partner = _partner_or_404(partner_id)
-    history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=20)
+    """One partner: certificates, links, submissions, history."""
+    return render_partner_page(_partner_or_404(partner_id))
+
+
+def render_partner_page(
+    partner: directory.Partner, *, link_form: LinkForm | None = None, status: int = 200
+) -> tuple[str, int]:
+    """The partner page, optionally with a refused link form shown again."""
+    from portal.web.staff.links import link_rows, new_link_form
+
+    history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=30)
     return render_template(
         "staff/partner.html",
         partner=partner,
         history=history.items,
         certificates=certificates.partner_certificates(db.session, partner),
-    )
+        link_rows=link_rows(partner),
+        link_form=link_form or new_link_form(),
+        confirm_form=ConfirmForm(),
+        submissions=links.submissions_of_partner(db.session, partner),
+        acknowledgement=links.latest_acknowledgement(db.session, partner),
+        window=links.latest_window(db.session, partner),
+    ), status
 
 
 @bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])

@@ -1,0 +1,76 @@
+"""Share-link tokens: an itsdangerous signature over an opaque random link id.
+
+The token proves only that we issued the id; the database row decides purposes,
+expiry, revocation and use counts. Keys form a list so they can rotate: the newest
+signs, every listed key verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+
+from itsdangerous import BadSignature, Signer
+
+LINK_SALT = "portal.share-link.v1"
+LINK_ID_BYTES = 16
+_LINK_ID = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_LINK_LIFETIME = timedelta(days=365)
+
+
+class LinkSigner:
+    """Signs link ids into URL tokens and reads them back."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        """Build from signing keys, oldest first; the last one signs."""
+        if not keys or any(len(key) < 32 for key in keys):
+            raise ValueError("Link signing keys must be at least 32 characters each.")
+        # itsdangerous signs with the last key of a list and verifies with any.
+        self._signer = Signer(list(keys), salt=LINK_SALT, digest_method=hashlib.sha256)
+
+    def sign(self, link_id: str) -> str:
+        """The URL token for LINK_ID."""
+        return self._signer.sign(link_id).decode("ascii")
+
+    def unsign(self, token: str) -> str | None:
+        """The link id a genuine token carries, or None for anything forged or mangled."""
+        if len(token) > 200:
+            return None
+        try:
+            link_id = self._signer.unsign(token).decode("ascii")
+        except (BadSignature, UnicodeError):
+            return None
+        return link_id if _LINK_ID.fullmatch(link_id) else None
+
+
+def new_link_id() -> str:
+    """A fresh opaque link id (128 random bits)."""
+    return secrets.token_urlsafe(LINK_ID_BYTES)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read '90s', '30m', '12h' or '14d'; ValueError with a readable message otherwise."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{text[:20]!r} is not a duration; write a number and s, m, h or d, e.g. 14d."
+        )
+    duration = timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    if duration <= timedelta(0):
+        raise ValueError("A link must live for some time; use at least 1m.")
+    if duration > MAX_LINK_LIFETIME:
+        raise ValueError("A link can live at most 365 days.")
+    return duration
+
+
+def redact_tokens(text: str) -> str:
+    """Replace share-link tokens in paths (/s/<token>...) so they never reach a log."""
+    return _TOKEN_IN_PATH.sub(r"/s/[redacted]", text)
+
+
+_TOKEN_IN_PATH = re.compile(r"/s/[A-Za-z0-9_\-.%]+")

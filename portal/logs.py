@@ -1,0 +1,50 @@
+"""Keep share-link tokens out of every log: application, dev server and gunicorn access logs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from gunicorn.glogging import Logger as _GunicornLogger
+
+from portal.domain.tokens import redact_tokens
+
+REDACTED_LOGGERS = ("werkzeug", "waitress", "gunicorn.access", "gunicorn.error", "portal")
+
+
+def _redact(value: Any) -> Any:
+    return redact_tokens(value) if isinstance(value, str) and "/s/" in value else value
+
+
+class RedactTokensFilter(logging.Filter):
+    """Rewrites a record's message and arguments with link tokens replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact in place; never drops a record."""
+        record.msg = _redact(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {key: _redact(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_redact(value) for value in record.args)
+        return True
+
+
+_FILTER = RedactTokensFilter()
+
+
+def install_redaction(app: Flask) -> None:
+    """Attach the filter to the loggers that see request paths (idempotent)."""
+    for name in (*REDACTED_LOGGERS, app.logger.name):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
+    """Gunicorn's logger with tokens redacted from every access-log field."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        """Gunicorn's access-log fields, redacted."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: _redact(value) for key, value in atoms.items()}

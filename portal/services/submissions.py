@@ -1,0 +1,220 @@
+"""Partner certificate submissions: judged by the toolkit, stored only when acceptable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from portal.domain import certs
+from portal.domain.certs import Report, Usage
+from portal.domain.inforce import in_force
+from portal.domain.roles import Permission, role_allows
+from portal.models import SUBMISSION_STATUSES, Certificate, ShareLink, Submission, User
+from portal.services import audit, links, outbox
+from portal.services.actor import Actor
+from portal.services.certificates import colon_fingerprint, sha256_hex
+from portal.services.errors import NotFoundError, ServiceError
+from portal.services.pagination import Page, paginate
+
+
+class LinkClosedError(ServiceError):
+    """The link cannot take uploads (no upload purpose, expired, revoked or used up)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one upload."""
+
+    report: Report
+    submission: Submission | None = None
+    duplicate: bool = False
+    needs_confirmation: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """The file was not acceptable and nothing was stored."""
+        return not self.report.acceptable
+
+
+def current_partner_sha256(
+    session: Session, partner_id: int, usage: str, *, now: datetime, overlap: timedelta
+) -> str | None:
+    """The SHA-256 (colon form) of the partner's certificate in force for USAGE, if any."""
+    candidates = list(
+        session.scalars(select(Certificate).where(Certificate.partner_id == partner_id))
+    )
+    usages = ("signing", "encryption") if usage == "both" else (usage,)
+    for one in usages:
+        active = in_force(candidates, one, at=now, overlap=overlap).active
+        if active is not None:
+            return colon_fingerprint(active.sha256)
+    return None
+
+
+def submit_via_link(
+    session: Session,
+    actor: Actor,
+    link: ShareLink,
+    *,
+    data: bytes,
+    usage: str,
+    now: datetime,
+    overlap: timedelta,
+    confirm_warnings: bool,
+    proposed_window_start: datetime | None = None,
+    proposed_timezone: str | None = None,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+) -> Outcome:
+    """Judge an upload and, when acceptable (and warnings confirmed), store it as received.
+
+    Only a stored submission uses up one of the link's uploads; a refused file, a file
+    awaiting confirmation or a repeat of an earlier submission uses none.
+    """
+    usage_ = _usage(usage)
+    _check_link_open(link, now)
+    report = certs.inspect(
+        data,
+        usage=usage_,
+        now=now,
+        current_sha256=current_partner_sha256(
+            session, link.partner_id, str(usage_), now=now, overlap=overlap
+        ),
+    )
+    if not report.acceptable:
+        _audit_refused(session, actor, link, report)
+        return Outcome(report)
+    assert report.certificate is not None  # noqa: S101  (an acceptable report has one)
+    sha256 = sha256_hex(report.certificate.fingerprint_sha256)
+    earlier = _open_submission(session, link.partner_id, sha256, str(usage_))
+    if earlier is not None:
+        return Outcome(report, earlier, duplicate=True)
+    if report.warnings and not confirm_warnings:
+        return Outcome(report, needs_confirmation=True)
+    if not links.consume_upload(session, link, now):
+        _check_link_open(link, now)
+        raise LinkClosedError(
+            "This link has no uploads left. Ask us for a new link if you need to send another."
+        )
+    submission = Submission(
+        partner_id=link.partner_id,
+        link_id=link.id,
+        usage=str(usage_),
+        der=report.certificate.der,
+        sha256=sha256,
+        report=report.to_dict(),
+        status="received",
+        proposed_window_start=proposed_window_start,
+        proposed_timezone=proposed_timezone if proposed_window_start else None,
+        contact_name=contact_name or None,
+        contact_email=contact_email or None,
+        created_at=now,
+    )
+    session.add(submission)
+    session.flush()
+    _audit_received(session, actor, link, submission)
+    _notify_approvers(session, submission)
+    return Outcome(report, submission)
+
+
+def get_submission(session: Session, submission_id: int) -> Submission:
+    """The submission with SUBMISSION_ID, or NotFoundError."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFoundError(f"No submission {submission_id}.")
+    return submission
+
+
+def list_submissions(
+    session: Session, *, status: str | None, page: int, per_page: int
+) -> Page[Submission]:
+    """Submissions, newest first, optionally of one status."""
+    stmt = (
+        select(Submission).options(selectinload(Submission.partner)).order_by(Submission.id.desc())
+    )
+    if status:
+        if status not in SUBMISSION_STATUSES:
+            raise ServiceError(f"Status must be one of {', '.join(SUBMISSION_STATUSES)}.")
+        stmt = stmt.where(Submission.status == status)
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def _check_link_open(link: ShareLink, now: datetime) -> None:
+    if not link.can_upload:
+        raise LinkClosedError("This link is for downloading only; it does not accept uploads.")
+    state = links.link_state(link, now)
+    if state is not links.LinkState.ACTIVE:
+        raise LinkClosedError(f"This link is {state.value}; it no longer accepts uploads.")
+
+
+def _open_submission(
+    session: Session, partner_id: int, sha256: str, usage: str
+) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(
+            Submission.partner_id == partner_id,
+            Submission.sha256 == sha256,
+            Submission.usage == usage,
+            Submission.status.in_(("received", "approved")),
+        )
+    )
+
+
+def _usage(value: str) -> Usage:
+    try:
+        return Usage(value)
+    except ValueError:
+        raise ServiceError("Usage must be signing, encryption or both.", field="usage") from None
+
+
+def _audit_refused(session: Session, actor: Actor, link: ShareLink, report: Report) -> None:
+    fingerprint = report.certificate.fingerprint_sha256 if report.certificate else None
+    audit.record(
+        session,
+        actor,
+        "submission.refused",
+        object_type="partner",
+        object_id=link.partner_id,
+        summary="Refused an upload: " + ", ".join(str(f.code) for f in report.errors),
+        details={
+            "link_id": link.id,
+            "codes": [str(f.code) for f in report.errors],
+            "fingerprint_sha256": fingerprint,
+        },
+    )
+
+
+def _audit_received(session: Session, actor: Actor, link: ShareLink, sub: Submission) -> None:
+    audit.record(
+        session,
+        actor,
+        "submission.received",
+        object_type="partner",
+        object_id=link.partner_id,
+        summary=f"Received submission #{sub.id} ({sub.usage}): SHA-256 "
+        f"{colon_fingerprint(sub.sha256)}",
+        details={"link_id": link.id, "submission_id": sub.id, "sha256": sub.sha256},
+    )
+
+
+def _notify_approvers(session: Session, submission: Submission) -> None:
+    approvers = [
+        user.email
+        for user in session.scalars(select(User).where(User.is_enabled.is_(True)))
+        if role_allows(user.role, Permission.APPROVE)
+    ]
+    partner = submission.partner
+    outbox.queue_email(
+        session,
+        recipients=approvers,
+        subject=f"New certificate from {partner.name} waiting for approval",
+        body=(
+            f"{partner.name} (AS2 ID {partner.as2_id}) uploaded a {submission.usage} certificate.\n"
+            f"SHA-256: {colon_fingerprint(submission.sha256)}\n\n"
+            f"Review it in the portal: submission #{submission.id}.\n"
+        ),
+        dedupe_key=f"submission-received:{submission.id}",
+    )

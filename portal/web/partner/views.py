@@ -1,0 +1,340 @@
+"""Views of the partner blueprint. A GET never consumes a use; tokens never reach a log."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from portal.domain.certs import MAX_INPUT_BYTES
+from portal.extensions import csrf, db, limiter, link_signer
+from portal.models import ShareLink
+from portal.services import certificates, links, submissions
+from portal.services.actor import Actor
+from portal.services.errors import ServiceError
+from portal.services.submissions import LinkClosedError, Outcome
+from portal.timeutil import is_valid_timezone, utcnow
+from portal.web.forms import attach_error
+from portal.web.partner import bp
+from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
+
+Rendered = str | tuple[str, int] | Response
+# Room for form fields around a 64 KiB certificate in a multipart body.
+UPLOAD_REQUEST_LIMIT = 3 * MAX_INPUT_BYTES
+
+
+def _invalid_link_limit() -> str:
+    return str(current_app.config["RATELIMIT_INVALID_LINKS"])
+
+
+def _counts_against_limit(response: Response) -> bool:
+    # Only failed look-ups count: guessing tokens is what the limit is for.
+    return response.status_code in (404, 410)
+
+
+limited = limiter.limit(
+    _invalid_link_limit, deduct_when=_counts_against_limit, key_func=lambda: request.remote_addr
+)
+
+
+@bp.after_request
+def _partner_headers(response: Response) -> Response:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _overlap() -> timedelta:
+    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
+
+
+def _actor(link: ShareLink) -> Actor:
+    return links.partner_actor(link, request.remote_addr, request.headers.get("User-Agent"))
+
+
+def _open(token: str, *, json: bool = False) -> ShareLink:
+    """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
+    link = links.resolve(db.session, link_signer(), token)
+    if link is None:
+        abort(404)
+    state = links.link_state(link, utcnow())
+    if state is not links.LinkState.ACTIVE:
+        contact = current_app.config["CONTACT_EMAIL"]
+        message = (
+            f"This link has {'expired' if state is links.LinkState.EXPIRED else 'been withdrawn'}. "
+            f"Ask your contact for a new one, or write to {contact}."
+        )
+        if json:
+            abort(Response(_json_error(message, 410), status=410, mimetype="application/json"))
+        abort(Response(render_template("partner/gone.html", message=message), status=410))
+    return link
+
+
+def _json_error(message: str, status: int) -> str:
+    import json as json_module
+
+    return json_module.dumps({"error": message, "status": status})
+
+
+@bp.get("/s/<token>")
+@limited
+def link_page(token: str) -> Rendered:
+    """The partner's page: who asks what, our certificates, upload, window, acknowledgement."""
+    link = _open(token)
+    links.record_open(db.session, _actor(link), link, utcnow())
+    return _render_page(link, token)
+
+
+@bp.get("/s/<token>/certificates/<sha256>.<fmt>")
+@limited
+def download(token: str, sha256: str, fmt: str) -> Response:
+    """One of our certificates, in a server-chosen file name."""
+    link = _open(token)
+    if not link.can_download or fmt not in certificates.FORMATS:
+        abort(404)
+    certificate = links.find_shown_certificate(
+        db.session, link.partner, sha256, now=utcnow(), overlap=_overlap()
+    )
+    if certificate is None:
+        abort(404)
+    content, mimetype, name = certificates.public_file(certificate, fmt)
+    links.record_download(db.session, _actor(link), link, certificate, fmt)
+    response = Response(content, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.post("/s/<token>/upload")
+@limited
+def upload(token: str) -> Rendered:
+    """Step 1 checks the file and shows the report; step 2 (confirmed) submits it."""
+    request.max_content_length = UPLOAD_REQUEST_LIMIT
+    link = _open(token)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _render_page(link, token, upload_form=form, status=422)
+    data = _form_certificate(form)
+    if data is None:
+        form.certificate.errors = ["Choose a file or paste the certificate text."]
+        return _render_page(link, token, upload_form=form, status=422)
+    if len(data) > MAX_INPUT_BYTES:
+        return _render_page(link, token, upload_form=form, too_large=True, status=413)
+    window_start = _window_start(form.window_date.data, form.window_time.data, form)
+    if window_start is False:
+        return _render_page(link, token, upload_form=form, status=422)
+    try:
+        outcome = submissions.submit_via_link(
+            db.session,
+            _actor(link),
+            link,
+            data=data,
+            usage=form.usage.data or "both",
+            now=utcnow(),
+            overlap=_overlap(),
+            confirm_warnings=bool(form.confirm_warnings.data),
+            proposed_window_start=window_start or None,
+            proposed_timezone=form.window_timezone.data,
+            contact_name=form.contact_name.data,
+            contact_email=form.contact_email.data,
+        )
+    except ServiceError as error:
+        attach_error(form, error)
+        return _render_page(link, token, upload_form=form, status=_closed_status(error))
+    if outcome.refused:
+        db.commit_despite_status()  # the refusal is audited; nothing else was written
+        return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
+    if outcome.needs_confirmation:
+        form.carried.data = base64.b64encode(data).decode("ascii")
+        return _render_page(link, token, upload_form=form, outcome=outcome)
+    assert outcome.submission is not None  # noqa: S101  (stored or found)
+    return redirect(
+        url_for("partner.link_page", token=token, received=outcome.submission.id) + "#upload"
+    )
+
+
+@bp.post("/s/<token>/certificate")
+@csrf.exempt  # machine upload: the token in the URL is the credential, no cookie is used
+@limited
+def machine_upload(token: str) -> tuple[Response, int]:
+    """Raw PEM/DER body or multipart field `certificate`; answers JSON with the report."""
+    request.max_content_length = UPLOAD_REQUEST_LIMIT
+    link = _open(token, json=True)
+    if "certificate" in request.files:
+        data = request.files["certificate"].read(MAX_INPUT_BYTES + 1)
+    elif request.mimetype == "multipart/form-data":
+        return jsonify(error="Send the file in the multipart field 'certificate'."), 400
+    else:
+        data = request.get_data(cache=False)
+    usage = request.values.get("usage", "both")
+    if len(data) > MAX_INPUT_BYTES:
+        return jsonify(error=f"The file is larger than {MAX_INPUT_BYTES // 1024} KiB."), 413
+    if not data:
+        return jsonify(error="The request body is empty; send the certificate file."), 400
+    try:
+        outcome = submissions.submit_via_link(
+            db.session,
+            _actor(link),
+            link,
+            data=data,
+            usage=usage,
+            now=utcnow(),
+            overlap=_overlap(),
+            confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
+        )
+    except ServiceError as error:
+        return jsonify(error=error.message), _closed_status(error)
+    return _machine_answer(outcome)
+
+
+def _machine_answer(outcome: Outcome) -> tuple[Response, int]:
+    body = {"report": outcome.report.to_dict(), "submission_id": None, "status": "refused"}
+    if outcome.refused:
+        db.commit_despite_status()  # keep the audit entry of the refusal
+        return jsonify(body), 422
+    assert outcome.submission is not None  # noqa: S101  (stored or found)
+    body["submission_id"] = outcome.submission.id
+    body["status"] = outcome.submission.status
+    body["duplicate"] = outcome.duplicate
+    body["fingerprint_sha256"] = certificates.colon_fingerprint(outcome.submission.sha256)
+    return jsonify(body), 200 if outcome.duplicate else 201
+
+
+@bp.post("/s/<token>/window")
+@limited
+def propose_window(token: str) -> Rendered:
+    """The partner proposes a change window."""
+    link = _open(token)
+    form = WindowForm()
+    if form.validate_on_submit():
+        start = _window_start(form.date.data, form.time.data, form, zone_field="timezone")
+        if start:
+            try:
+                links.propose_window(
+                    db.session,
+                    _actor(link),
+                    link,
+                    starts_at=start,
+                    timezone=form.timezone.data or "UTC",
+                    contact_name=form.contact_name.data,
+                    contact_email=form.contact_email.data,
+                    now=utcnow(),
+                )
+            except ServiceError as error:
+                attach_error(form, error)
+            else:
+                return redirect(url_for("partner.link_page", token=token) + "#window")
+        elif start is None:
+            form.date.errors = ["Give a date and a time."]
+    return _render_page(link, token, window_form=form, status=422)
+
+
+@bp.post("/s/<token>/acknowledge")
+@limited
+def acknowledge(token: str) -> Rendered:
+    """The partner confirms they installed our certificate."""
+    link = _open(token)
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        return _render_page(link, token, ack_form=form, status=422)
+    shown = links.certificates_for_partner(
+        db.session, link.partner, now=utcnow(), overlap=_overlap()
+    )
+    newest = shown[-1].certificate if shown else None
+    links.acknowledge(
+        db.session,
+        _actor(link),
+        link,
+        certificate=newest,
+        installed_on=form.installed_on.data,
+        contact_name=form.contact_name.data,
+    )
+    return redirect(url_for("partner.link_page", token=token, acknowledged=1) + "#installed")
+
+
+def _closed_status(error: ServiceError) -> int:
+    if isinstance(error, LinkClosedError):
+        return 409 if "no uploads left" in error.message else 403
+    return 422
+
+
+def _form_certificate(form: UploadForm) -> bytes | None:
+    """The bytes to check: a file, pasted text, or the file carried from step 1."""
+    storage = form.certificate.data
+    if storage is not None and getattr(storage, "filename", ""):
+        return bytes(storage.read(MAX_INPUT_BYTES + 1))
+    if form.pasted.data and form.pasted.data.strip():
+        return form.pasted.data.encode("utf-8", errors="replace")
+    if form.carried.data:
+        try:
+            return base64.b64decode(form.carried.data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def _window_start(
+    day: object, time_of_day: object, form: object, zone_field: str = "window_timezone"
+) -> datetime | bool | None:
+    """The proposed window as UTC; None when not given; False after marking a field error."""
+    if day is None and time_of_day is None:
+        return None
+    zone_name = getattr(form, zone_field).data or "UTC"
+    if day is None or time_of_day is None or not is_valid_timezone(zone_name):
+        getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
+        return False
+    local = datetime.combine(day, time_of_day, tzinfo=ZoneInfo(zone_name))  # type: ignore[arg-type]
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def _render_page(
+    link: ShareLink,
+    token: str,
+    *,
+    upload_form: UploadForm | None = None,
+    window_form: WindowForm | None = None,
+    ack_form: AcknowledgeForm | None = None,
+    outcome: Outcome | None = None,
+    too_large: bool = False,
+    status: int = 200,
+) -> tuple[str, int]:
+    partner = link.partner
+    now = utcnow()
+    upload_form = upload_form or UploadForm(window_timezone=partner.timezone)
+    window_form = window_form or WindowForm(timezone=partner.timezone)
+    ours = (
+        links.certificates_for_partner(db.session, partner, now=now, overlap=_overlap())
+        if link.can_download
+        else []
+    )
+    partner_submissions = links.submissions_of_partner(db.session, partner)
+    received = request.args.get("received", type=int)
+    page = render_template(
+        "partner/link.html",
+        link=link,
+        token=token,
+        partner=partner,
+        identity=partner.identity,
+        ours=ours,
+        submissions=partner_submissions,
+        window=links.latest_window(db.session, partner),
+        acknowledgement=links.latest_acknowledgement(db.session, partner),
+        upload_form=upload_form,
+        window_form=window_form,
+        ack_form=ack_form or AcknowledgeForm(),
+        outcome=outcome,
+        too_large=too_large,
+        received=next((s for s in partner_submissions if s.id == received), None),
+        acknowledged=request.args.get("acknowledged") == "1",
+        uploads_left=max(0, link.max_uploads - link.uploads_used),
+        upload_url=url_for("partner.machine_upload", token=token, _external=False),
+        base_url=current_app.config["BASE_URL"].rstrip("/"),
+        contact_email=current_app.config["CONTACT_EMAIL"],
+        zone=partner.timezone,
+        now=now,
+    )
+    return page, status

@@ -1,0 +1,149 @@
+"""Staff views for share links and received submissions."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from portal.domain.roles import Permission
+from portal.domain.tokens import parse_duration
+from portal.extensions import db, link_signer
+from portal.models import SUBMISSION_STATUSES, Partner, ShareLink
+from portal.services import directory, links, submissions
+from portal.services.errors import NotFoundError, ServiceError
+from portal.timeutil import utcnow
+from portal.web.access import current_actor, requires
+from portal.web.forms import page_arg
+from portal.web.staff import bp
+from portal.web.staff.forms import ConfirmForm, LinkForm
+
+Rendered = str | tuple[str, int] | Response
+
+
+def link_rows(partner: Partner) -> list[dict[str, object]]:
+    """The partner's links with their state and URL, for the partner page."""
+    now = utcnow()
+    base_url = current_app.config["BASE_URL"]
+    return [
+        {
+            "link": link,
+            "state": links.link_state(link, now).value,
+            "url": links.link_url(base_url, link_signer().sign(link.id)),
+        }
+        for link in links.links_of_partner(db.session, partner)
+    ]
+
+
+def new_link_form() -> LinkForm:
+    """The create-link form with the configured defaults."""
+    return LinkForm(
+        prefix="link",
+        expires=current_app.config["LINK_DEFAULT_EXPIRY"],
+        max_uploads=current_app.config["LINK_DEFAULT_MAX_UPLOADS"],
+    )
+
+
+@bp.post("/partners/<int:partner_id>/links")
+@requires(Permission.MANAGE_PARTNERS)
+def link_create(partner_id: int) -> Rendered:
+    """Issue a share link for the partner."""
+    partner = _partner_or_404(partner_id)
+    form = LinkForm(prefix="link")
+    if form.validate_on_submit():
+        try:
+            lifetime = parse_duration(form.expires.data or "")
+        except ValueError as error:
+            form.expires.errors = [str(error)]
+        else:
+            try:
+                link, _token = links.create_link(
+                    db.session,
+                    current_actor(),
+                    link_signer(),
+                    partner,
+                    can_download="download" in (form.purposes.data or []),
+                    can_upload="upload" in (form.purposes.data or []),
+                    lifetime=lifetime,
+                    max_uploads=int(form.max_uploads.data or 0),
+                    now=utcnow(),
+                )
+            except ServiceError as error:
+                form.purposes.errors = [error.message]
+            else:
+                flash(f"Link {link.id} created. Copy it or email it to the partner.", "success")
+                return redirect(url_for("staff.partner_view", partner_id=partner.id) + "#links")
+    from portal.web.staff.views import render_partner_page
+
+    return render_partner_page(partner, link_form=form, status=422)
+
+
+@bp.post("/partners/<int:partner_id>/links/<link_id>/revoke")
+@requires(Permission.MANAGE_PARTNERS)
+def link_revoke(partner_id: int, link_id: str) -> Rendered:
+    """Stop a link from working."""
+    link = _link_or_404(partner_id, link_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        links.revoke(db.session, current_actor(), link, utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Link {link.id} revoked: it no longer opens.", "success")
+    return redirect(url_for("staff.partner_view", partner_id=partner_id) + "#links")
+
+
+@bp.post("/partners/<int:partner_id>/links/<link_id>/email")
+@requires(Permission.MANAGE_PARTNERS)
+def link_email(partner_id: int, link_id: str) -> Rendered:
+    """Queue the link by email to the partner's contacts."""
+    link = _link_or_404(partner_id, link_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if links.link_state(link, utcnow()) is not links.LinkState.ACTIVE:
+        flash("This link no longer works; create a new one to send.", "error")
+    else:
+        links.email_link(
+            db.session, current_actor(), link, sender_org=link.partner.identity.organisation
+        )
+        flash(
+            f"Email to {', '.join(link.partner.contact_emails)} queued; it leaves with the next "
+            "delivery run.",
+            "success",
+        )
+    return redirect(url_for("staff.partner_view", partner_id=partner_id) + "#links")
+
+
+@bp.get("/submissions")
+@requires(Permission.VIEW)
+def submissions_list() -> Rendered:
+    """Submissions from partners, newest first, filtered by status (received by default)."""
+    status = request.args.get("status", "received")
+    if status not in (*SUBMISSION_STATUSES, "all"):
+        status = "received"
+    page = submissions.list_submissions(
+        db.session,
+        status=None if status == "all" else status,
+        page=page_arg(request.args.get("page")),
+        per_page=int(current_app.config["PAGE_SIZE"]),
+    )
+    return render_template(
+        "staff/submissions.html", page=page, status=status, statuses=SUBMISSION_STATUSES
+    )
+
+
+def _partner_or_404(partner_id: int) -> Partner:
+    try:
+        return directory.get_partner(db.session, partner_id)
+    except NotFoundError:
+        abort(404)
+
+
+def _link_or_404(partner_id: int, link_id: str) -> ShareLink:
+    try:
+        link = links.get_link(db.session, link_id)
+    except NotFoundError:
+        abort(404)
+    if link.partner_id != partner_id:
+        abort(404)
+    return link
