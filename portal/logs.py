@@ -22,11 +22,13 @@ class RedactTokensFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact in place; never drops a record."""
-        record.msg = _redact(record.msg)
-        if isinstance(record.args, dict):
-            record.args = {key: _redact(value) for key, value in record.args.items()}
-        elif record.args:
-            record.args = tuple(_redact(value) for value in record.args)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed record is the logging module's to report
+        if "/s/" in message:
+            # Format first, then redact: a token can be in the arguments, the template or both.
+            record.msg, record.args = redact_tokens(message), None
         return True
 
 

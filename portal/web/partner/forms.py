@@ -27,7 +27,8 @@ class UploadForm(_ContactMixin, FlaskForm):
     confirm_warnings = BooleanField("I have read the warnings and want to send this certificate")
     window_date = DateField("Proposed change date", validators=[Optional()])
     window_time = TimeField("Time", validators=[Optional()])
-    window_timezone = SelectField("Time zone")
+    # Checked in the view, and only when a window is proposed.
+    window_timezone = SelectField("Time zone", validate_choice=False)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
