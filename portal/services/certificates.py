@@ -13,7 +13,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -80,23 +80,18 @@ def find_identity_certificate(session: Session, identity: Identity, sha256: str)
 
 def identity_certificates(session: Session, identity: Identity) -> list[Certificate]:
     """An identity's certificates, newest first."""
-    return list(
-        session.scalars(
-            select(Certificate)
-            .where(Certificate.identity_id == identity.id)
-            .order_by(Certificate.created_at.desc(), Certificate.id.desc())
-        )
-    )
+    return _newest_first(session, Certificate.identity_id == identity.id)
 
 
 def partner_certificates(session: Session, partner: Partner) -> list[Certificate]:
     """A partner's certificates, newest first."""
+    return _newest_first(session, Certificate.partner_id == partner.id)
+
+
+def _newest_first(session: Session, owner: ColumnElement[bool]) -> list[Certificate]:
+    stmt = select(Certificate).where(owner)
     return list(
-        session.scalars(
-            select(Certificate)
-            .where(Certificate.partner_id == partner.id)
-            .order_by(Certificate.created_at.desc(), Certificate.id.desc())
-        )
+        session.scalars(stmt.order_by(Certificate.created_at.desc(), Certificate.id.desc()))
     )
 
 
