@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 import click
@@ -18,15 +19,24 @@ from sqlalchemy.exc import OperationalError
 
 from portal.domain.certs import MAX_INPUT_BYTES, Usage
 from portal.domain.certs import inspect as inspect_certificate
-from portal.domain.roles import ROLES
+from portal.domain.roles import ROLES, Permission, role_allows
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, keyring, link_signer
-from portal.models import ENVIRONMENTS, USAGES
-from portal.services import audit, certificates, directory, links, users
+from portal.models import ENVIRONMENTS, SUBMISSION_STATUSES, USAGES
+from portal.services import (
+    audit,
+    certificates,
+    config_export,
+    directory,
+    links,
+    schedule,
+    submissions,
+    users,
+)
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError, ServiceError
-from portal.timeutil import utcnow
+from portal.timeutil import parse_moment, utcnow
 
 # Findings that mean "this is not a certificate file at all" (exit 2, not 1).
 UNREADABLE_CODES = {"unreadable", "too_large"}
@@ -389,13 +399,159 @@ def link_revoke_command(link_id: str, as_email: str | None) -> None:
     click.echo(f"Revoked link {link_id}.")
 
 
-def _actor_as(email: str | None) -> Actor:
+@identity_group.command("schedule")
+@click.option("--as2-id", required=True)
+@click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
+@click.option("--certificate", "fingerprint", required=True, help="SHA-256 fingerprint.")
+@click.option("--activate-at", required=True, help="ISO 8601 time with a zone, or now.")
+@click.option("--as", "as_email", default=None, help="Staff email acting (four eyes).")
+def identity_schedule_command(
+    as2_id: str,
+    environment: str | None,
+    fingerprint: str,
+    activate_at: str,
+    as_email: str | None,
+) -> None:
+    """Schedule our certificate: the first person proposes, a second approves (four eyes).
+
+    Run it once as the proposer and once more, with the same time, as the approver.
+    """
+    now = utcnow()
+    moment = _moment(activate_at, now)
+    with refusals():
+        actor = _actor_as(as_email)
+        identity = directory.find_identity(db.session, as2_id, environment)
+        certificate = certificates.find_identity_certificate(db.session, identity, fingerprint)
+        waiting = certificate.proposed_activate_at
+        if waiting is not None and certificate.proposed_by_id != actor.user_id:
+            if abs((waiting - moment).total_seconds()) > 300 and activate_at.lower() != "now":
+                raise ServiceError(
+                    f"A different time ({waiting:%Y-%m-%dT%H:%M:%SZ}) waits for approval; "
+                    "approve that time or cancel it first."
+                )
+            schedule.approve_identity_schedule(db.session, actor, certificate, now=now)
+            done = f"Approved: takes effect at {certificate.activate_at:%Y-%m-%dT%H:%M:%SZ}."
+        else:
+            schedule.schedule_identity_certificate(
+                db.session, actor, certificate, activate_at=moment, now=now
+            )
+            done = (
+                f"Proposed {certificate.proposed_activate_at:%Y-%m-%dT%H:%M:%SZ}; "
+                "a second person must approve it (run the same command with --as THEM)."
+            )
+    click.echo(done)
+
+
+submissions_group = AppGroup("submissions", help="Certificates received from partners.")
+
+
+@submissions_group.command("list")
+@click.option("--status", default="received", show_default=True,
+              type=click.Choice([*SUBMISSION_STATUSES, "all"]))  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def submissions_list_command(status: str, as_json: bool) -> None:
+    """List submissions (newest first)."""
+    with refusals():
+        page = submissions.list_submissions(
+            db.session, status=None if status == "all" else status, page=1, per_page=10_000
+        )
+    rows = [
+        {
+            "id": s.id,
+            "partner": s.partner.as2_id,
+            "partner_name": s.partner.name,
+            "usage": s.usage,
+            "status": s.status,
+            "fingerprint_sha256": colon_fingerprint(s.sha256),
+            "received_at": s.created_at.isoformat(),
+            "proposed_window_start": (
+                s.proposed_window_start.isoformat() if s.proposed_window_start else None
+            ),
+            "rejection_reason": s.rejection_reason,
+        }
+        for s in page.items
+    ]
+    if as_json:
+        click.echo(json.dumps({"submissions": rows}, indent=2))
+        return
+    if not rows:
+        click.echo(f"No {'' if status == 'all' else status + ' '}submissions.")
+    for row in rows:
+        click.echo(
+            f"#{row['id']:<5} {row['status']:<9} {row['partner']:<20} {row['usage']:<10} "
+            f"{row['fingerprint_sha256']}"
+        )
+
+
+submission_group = AppGroup("submission", help="Review one submission.")
+
+
+@submission_group.command("approve")
+@click.argument("submission_id", type=int)
+@click.option("--activate-at", required=True, help="ISO 8601 time with a zone, or now.")
+@click.option("--as", "as_email", required=True, help="Staff email of the approver.")
+def submission_approve_command(submission_id: int, activate_at: str, as_email: str) -> None:
+    """Approve a received submission; the certificate is in force from --activate-at."""
+    now = utcnow()
+    moment = _moment(activate_at, now)
+    with refusals():
+        actor = _actor_as(as_email, permission=Permission.APPROVE)
+        submission = submissions.get_submission(db.session, submission_id)
+        certificate = schedule.approve_submission(
+            db.session, actor, submission, activate_at=moment, now=now
+        )
+    click.echo(
+        f"Approved submission #{submission_id}: in force from "
+        f"{certificate.activate_at:%Y-%m-%dT%H:%M:%SZ}."
+    )
+
+
+@submission_group.command("reject")
+@click.argument("submission_id", type=int)
+@click.option("--reason", required=True, help="What the partner reads on their link page.")
+@click.option("--as", "as_email", required=True, help="Staff email of the approver.")
+def submission_reject_command(submission_id: int, reason: str, as_email: str) -> None:
+    """Reject a received submission with a reason for the partner."""
+    with refusals():
+        actor = _actor_as(as_email, permission=Permission.APPROVE)
+        submission = submissions.get_submission(db.session, submission_id)
+        schedule.reject_submission(db.session, actor, submission, reason=reason, now=utcnow())
+    click.echo(f"Rejected submission #{submission_id}.")
+
+
+@click.command("config-export")
+@click.option("--at", "at_text", default="now", help="ISO 8601 time with a zone (default now).")
+@click.option("--json", "as_json", is_flag=True, required=True, help="Print one JSON document.")
+@with_appcontext
+def config_export_command(at_text: str, as_json: bool) -> None:
+    """The certificates in force (the document GET /api/v1/config serves)."""
+    del as_json  # JSON is the only format; the flag is part of the stable interface
+    moment = _moment(at_text, utcnow())
+    with refusals():
+        document = config_export.config_document(db.session, at=moment, overlap=_overlap_setting())
+    click.echo(json.dumps(document, indent=2))
+
+
+def _overlap_setting() -> timedelta:
+    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
+
+
+def _moment(text: str, now: datetime) -> datetime:
+    try:
+        return parse_moment(text, now)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _actor_as(email: str | None, permission: Permission | None = None) -> Actor:
     """The command-line actor, on behalf of the staff user EMAIL when given."""
     if email is None:
         return Actor.command_line()
     user = users.find_by_email(db.session, email)
     if user is None or not user.is_enabled:
         raise ServiceError(f"No enabled user {email}.")
+    if permission is not None and not role_allows(user.role, permission):
+        raise ServiceError(f"{user.email} is {user.role}; that role may not do this.")
     return Actor.command_line(user)
 
 
@@ -422,6 +578,9 @@ COMMANDS: list[click.Command] = [
     cert_group,
     keys_group,
     link_group,
+    submissions_group,
+    submission_group,
+    config_export_command,
 ]
 
 

@@ -233,7 +233,13 @@ class Certificate(Base):
     # AES-GCM blob from portal.domain.keys; never a plaintext key.
     encrypted_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     activate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Four eyes: a schedule proposed by one user waits here until another approves it.
+    proposed_activate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -420,3 +426,25 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SideEffect(Base):
+    """Something to do once when its time comes; the unique key makes it happen only once."""
+
+    __tablename__ = "side_effects"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_side_effects_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which runner did it, for the operator's eyes.
+    done_by: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,3 +37,20 @@ def format_in_zone(moment: datetime | None, zone: str) -> str:
     if local.date() == utc_moment.date():
         return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc_moment:%H:%M} UTC)"
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc_text})"
+
+
+def parse_moment(text: str, now: datetime) -> datetime:
+    """Read 'now' or an ISO 8601 time with a zone ('Z' or an offset); ValueError otherwise."""
+    if text.strip().lower() == "now":
+        return now
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValueError(
+            f"{text[:40]!r} is not a time; use ISO 8601 such as 2026-12-01T06:00:00Z, or now."
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(
+            f"{text[:40]!r} has no time zone; add Z for UTC or an offset such as +01:00."
+        )
+    return moment.astimezone(UTC)

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from portal.domain.keys import KeyRing
 from portal.domain.tokens import LinkSigner
-from portal.models import Certificate, Identity, Partner, ShareLink, User
-from portal.services import certificates, directory, links, users
+from portal.models import Certificate, Identity, Partner, ShareLink, Submission, User
+from portal.services import certificates, directory, links, submissions, users
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory
@@ -115,3 +115,17 @@ def share_link(
         now=now or utcnow(),
     )
     return link
+
+
+def submission(
+    session: Session, link: ShareLink, *, usage: str = "both", days: int = 400
+) -> Submission:
+    """A received submission through LINK of a fresh, acceptable certificate."""
+    now = utcnow()
+    cert, _ = certfactory.make_cert(now=now, days=days, key_size=3072)
+    outcome = submissions.submit_via_link(
+        session, ACTOR, link, data=certfactory.pem(cert), usage=usage, now=now,
+        overlap=timedelta(days=7), confirm_warnings=True,
+    )  # fmt: skip
+    assert outcome.submission is not None, outcome.report.to_dict()
+    return outcome.submission

@@ -10,6 +10,7 @@ from tests import factories
 ALL = {"admin", "approver", "operator", "viewer"}
 EDITORS = {"admin", "operator"}
 ADMINS = {"admin"}
+APPROVERS = {"admin", "approver"}
 
 # endpoint -> (method, roles allowed). Every staff route must be listed here.
 EXPECTED: dict[str, tuple[str, set[str]]] = {
@@ -39,6 +40,14 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.link_revoke": ("POST", EDITORS),
     "staff.link_email": ("POST", EDITORS),
     "staff.submissions_list": ("GET", ALL),
+    "staff.submission_view": ("GET", ALL),
+    "staff.submission_approve": ("POST", APPROVERS),
+    "staff.submission_reject": ("POST", APPROVERS),
+    "staff.certificate_schedule": ("POST", EDITORS),
+    "staff.certificate_approve_schedule": ("POST", APPROVERS),
+    "staff.certificate_reschedule": ("POST", APPROVERS),
+    "staff.certificate_cancel": ("POST", APPROVERS),
+    "staff.certificate_rollback": ("POST", APPROVERS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
@@ -103,6 +112,7 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
     session.add(pending)
     session.flush()
     link = factories.share_link(session, partner)
+    submission = factories.submission(session, link)
     return {
         "identity_id": partner.identity_id,
         "partner_id": partner.id,
@@ -110,6 +120,7 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
         "certificate_id": certificate.id,
         "pending_id": pending.id,
         "link_id": link.id,
+        "submission_id": submission.id,
         "fmt": "pem",
     }
 

@@ -1547,6 +1547,15 @@ def _public_der(key: PrivateKey | CertificatePublicKeyTypes) -> bytes:
     )
 
 
+def public_key_der(certificate_der: bytes) -> bytes:
+    """The SubjectPublicKeyInfo of a stored certificate (to tell whether a key was reused)."""
+    try:
+        cert = x509.load_der_x509_certificate(bytes(certificate_der))
+        return _public_der(cert.public_key())
+    except _CRYPTO_ERRORS as exc:
+        raise CertificateError("The stored certificate could not be read.") from exc
+
+
 def _certificates_in(data: bytes) -> list[_Parsed]:
     if len(data) > MAX_INPUT_BYTES:
         raise CertificateError(_too_large(len(data)).message)

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.domain.roles import Permission
 from portal.services.certificates import colon_fingerprint
-from portal.timeutil import format_in_zone
+from portal.timeutil import format_in_zone, utcnow
 from portal.web.access import can
 
 # Pages load nothing from another origin.
@@ -38,6 +38,7 @@ def register_web(app: Flask) -> None:
     app.add_template_filter(_usage_label, "usage_label")
     app.add_template_global(can, "can")
     app.add_template_filter(format_in_zone, "in_zone")
+    app.context_processor(lambda: {"now": utcnow()})
     app.add_template_global(Permission, "Permission")
 
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("staff", __name__)
 
-from portal.web.staff import certificates, links, views  # noqa: E402,F401  (register routes)
+from portal.web.staff import certificates, links, review, views  # noqa: E402,F401  (routes)

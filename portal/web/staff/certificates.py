@@ -20,11 +20,14 @@ from portal.web.forms import attach_error
 from portal.web.staff import bp
 from portal.web.staff.forms import (
     CompleteCsrForm,
+    ConfirmForm,
     CsrForm,
     ExportKeystoreForm,
     GenerateCertificateForm,
     ImportPemForm,
     ImportPkcs12Form,
+    ReasonForm,
+    WhenForm,
 )
 
 Rendered = str | tuple[str, int] | Response
@@ -210,8 +213,8 @@ def _import(
 @requires(Permission.VIEW)
 def certificate_view(certificate_id: int) -> Rendered:
     """Details and fingerprints of one certificate, downloads, keystore export."""
-    certificate = _certificate_or_404(certificate_id)
-    return _certificate_page(certificate, ExportKeystoreForm())
+    page, _ = render_certificate_page(_certificate_or_404(certificate_id))
+    return page
 
 
 @bp.get("/certificates/<int:certificate_id>/download.<fmt>")
@@ -253,11 +256,24 @@ def certificate_export(certificate_id: int) -> Rendered:
             name = f"{certificates.file_stem(certificate)}.p12"
             response.headers["Content-Disposition"] = _attachment(name)
             return response
-    page, _ = _certificate_page(certificate, form)
-    return page, 422
+    return render_certificate_page(certificate, export_form=form, status=422)
 
 
-def _certificate_page(certificate: Certificate, export_form: ExportKeystoreForm) -> tuple[str, int]:
+def render_certificate_page(
+    certificate: Certificate, *, status: int = 200, **forms: object
+) -> tuple[str, int]:
+    """The certificate page, with any refused form shown again."""
+    from portal.web.staff.review import scheduling_context
+
+    defaults: dict[str, object] = {
+        "export_form": ExportKeystoreForm(),
+        "schedule_form": WhenForm(prefix="schedule"),
+        "reschedule_form": WhenForm(prefix="reschedule"),
+        "cancel_form": ReasonForm(prefix="cancel"),
+        "rollback_form": ReasonForm(prefix="rollback"),
+        "confirm_form": ConfirmForm(),
+    }
+    defaults.update(forms)
     details = certs.certificate_info(certificate.der)
     owner_type = "identity" if certificate.identity_id else "partner"
     owner_id = certificate.identity_id or certificate.partner_id
@@ -271,10 +287,11 @@ def _certificate_page(certificate: Certificate, export_form: ExportKeystoreForm)
         certificate=certificate,
         details=details,
         chain=certificates.chain_ders(certificate),
-        export_form=export_form,
         history=history,
         now=utcnow(),
-    ), 200
+        **scheduling_context(certificate),
+        **defaults,
+    ), status
 
 
 def _identity_page_with(identity: Identity, **forms: object) -> tuple[str, int]:

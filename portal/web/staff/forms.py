@@ -9,12 +9,14 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    DateField,
     IntegerField,
     PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.validators import (
     DataRequired,
@@ -188,3 +190,30 @@ class LinkForm(FlaskForm):
     max_uploads = IntegerField(
         "Maximum uploads", default=3, validators=[InputRequired(), NumberRange(0, 20)]
     )
+
+
+class WhenForm(FlaskForm):
+    """An activation moment: now, the partner's proposal, or a date and time in a zone."""
+
+    when = SelectField(
+        "Activate",
+        choices=[
+            ("proposal", "At the partner's proposed time"),
+            ("now", "Now"),
+            ("chosen", "At this date and time"),
+        ],
+        default="chosen",
+    )
+    date = DateField("Date", validators=[Optional()])
+    time = TimeField("Time", validators=[Optional()])
+    timezone = SelectField("Time zone", default="UTC")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = timezone_choices()
+
+
+class ReasonForm(FlaskForm):
+    """A reason that goes to the partner or into the audit trail."""
+
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])

@@ -1,0 +1,289 @@
+"""Staff views for the approval queue and for scheduling, cancelling and rolling back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from portal.domain.roles import Permission
+from portal.extensions import db
+from portal.models import Certificate, Submission
+from portal.services import certificates, links, schedule, submissions
+from portal.services.errors import NotFoundError, ServiceError
+from portal.timeutil import is_valid_timezone, utcnow
+from portal.web.access import current_actor, requires
+from portal.web.forms import attach_error
+from portal.web.staff import bp
+from portal.web.staff.forms import ConfirmForm, ReasonForm, WhenForm
+
+Rendered = str | tuple[str, int] | Response
+
+
+def overlap() -> timedelta:
+    """How long a replaced certificate stays accepted."""
+    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
+
+
+def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> datetime | None:
+    """The moment a WhenForm names, or None after putting an error on the form."""
+    if form.when.data == "now":
+        return now
+    if form.when.data == "proposal":
+        if proposal is None:
+            form.when.errors = ["There is no proposed time; choose now or a date and time."]
+        return proposal
+    if form.date.data is None or form.time.data is None:
+        form.date.errors = ["Give a date and a time."]
+        return None
+    zone = form.timezone.data or "UTC"
+    if not is_valid_timezone(zone):
+        form.timezone.errors = ["Choose a time zone."]
+        return None
+    local = datetime.combine(form.date.data, form.time.data, tzinfo=ZoneInfo(zone))
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+@bp.get("/submissions/<int:submission_id>")
+@requires(Permission.VIEW)
+def submission_view(submission_id: int) -> Rendered:
+    """One submission: findings, comparison with the certificate in force, decision forms."""
+    submission = _submission_or_404(submission_id)
+    return _review_page(submission, WhenForm(prefix="approve"), ReasonForm(prefix="reject"))
+
+
+@bp.post("/submissions/<int:submission_id>/approve")
+@requires(Permission.APPROVE)
+def submission_approve(submission_id: int) -> Rendered:
+    """Approve with an activation time."""
+    submission = _submission_or_404(submission_id)
+    form = WhenForm(prefix="approve")
+    now = utcnow()
+    if form.validate_on_submit():
+        moment = chosen_moment(form, _proposal(submission), now)
+        if moment is not None:
+            try:
+                certificate = schedule.approve_submission(
+                    db.session, current_actor(), submission, activate_at=moment, now=now
+                )
+            except ServiceError as error:
+                attach_error(form, error)
+            else:
+                flash(
+                    f"Approved. {submission.partner.name}'s certificate is in force from "
+                    f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC.",
+                    "success",
+                )
+                return redirect(url_for("staff.submissions_list"))
+    return _review_page(submission, form, ReasonForm(prefix="reject"), status=422)
+
+
+@bp.post("/submissions/<int:submission_id>/reject")
+@requires(Permission.APPROVE)
+def submission_reject(submission_id: int) -> Rendered:
+    """Reject with a reason the partner reads."""
+    submission = _submission_or_404(submission_id)
+    form = ReasonForm(prefix="reject")
+    if form.validate_on_submit():
+        try:
+            schedule.reject_submission(
+                db.session, current_actor(), submission, reason=form.reason.data or "", now=utcnow()
+            )
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(f"Rejected; {submission.partner.name} sees the reason on their link.", "success")
+            return redirect(url_for("staff.submissions_list"))
+    return _review_page(submission, WhenForm(prefix="approve"), form, status=422)
+
+
+@bp.post("/certificates/<int:certificate_id>/schedule")
+@requires(Permission.MANAGE_PARTNERS)
+def certificate_schedule(certificate_id: int) -> Rendered:
+    """Propose when our certificate takes effect (another person approves)."""
+    certificate = _certificate_or_404(certificate_id)
+    form = WhenForm(prefix="schedule")
+    now = utcnow()
+    if form.validate_on_submit():
+        window = _agreed_window(certificate)
+        moment = chosen_moment(form, window, now)
+        if moment is not None:
+            try:
+                schedule.schedule_identity_certificate(
+                    db.session, current_actor(), certificate, activate_at=moment, now=now
+                )
+            except ServiceError as error:
+                attach_error(form, error)
+            else:
+                flash("Schedule proposed; a second person must approve it.", "success")
+                return _back(certificate)
+    return _certificate_page(certificate, schedule_form=form)
+
+
+@bp.post("/certificates/<int:certificate_id>/approve-schedule")
+@requires(Permission.APPROVE)
+def certificate_approve_schedule(certificate_id: int) -> Rendered:
+    """The second person approves a proposed schedule of our certificate."""
+    certificate = _certificate_or_404(certificate_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        schedule.approve_identity_schedule(db.session, current_actor(), certificate, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+        return _certificate_page(certificate)
+    flash(f"Approved: in force from {certificate.activate_at:%Y-%m-%d %H:%M} UTC.", "success")
+    return _back(certificate)
+
+
+@bp.post("/certificates/<int:certificate_id>/reschedule")
+@requires(Permission.APPROVE)
+def certificate_reschedule(certificate_id: int) -> Rendered:
+    """Move a partner certificate's activation before it takes effect."""
+    certificate = _certificate_or_404(certificate_id)
+    form = WhenForm(prefix="reschedule")
+    now = utcnow()
+    if form.validate_on_submit():
+        moment = chosen_moment(form, None, now)
+        if moment is not None:
+            try:
+                schedule.reschedule_partner_certificate(
+                    db.session, current_actor(), certificate, activate_at=moment, now=now
+                )
+            except ServiceError as error:
+                attach_error(form, error)
+            else:
+                flash("Rescheduled.", "success")
+                return _back(certificate)
+    return _certificate_page(certificate, reschedule_form=form)
+
+
+@bp.post("/certificates/<int:certificate_id>/cancel")
+@requires(Permission.APPROVE)
+def certificate_cancel(certificate_id: int) -> Rendered:
+    """Withdraw a scheduled certificate before it takes effect."""
+    certificate = _certificate_or_404(certificate_id)
+    form = ReasonForm(prefix="cancel")
+    if form.validate_on_submit():
+        try:
+            schedule.cancel_schedule(
+                db.session, current_actor(), certificate, reason=form.reason.data or "",
+                now=utcnow(),
+            )  # fmt: skip
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash("Cancelled: this certificate will not take effect.", "success")
+            return _back(certificate)
+    return _certificate_page(certificate, cancel_form=form)
+
+
+@bp.post("/certificates/<int:certificate_id>/rollback")
+@requires(Permission.APPROVE)
+def certificate_rollback(certificate_id: int) -> Rendered:
+    """During the overlap, go back to the previous certificate."""
+    certificate = _certificate_or_404(certificate_id)
+    form = ReasonForm(prefix="rollback")
+    if form.validate_on_submit():
+        try:
+            previous = schedule.rollback(
+                db.session,
+                current_actor(),
+                certificate,
+                schedule.owner_certificates(db.session, certificate),
+                reason=form.reason.data or "",
+                now=utcnow(),
+                rules=schedule.Rules(overlap=overlap()),
+            )
+        except ServiceError as error:
+            attach_error(form, error)
+        else:
+            flash(
+                f"Rolled back: certificate {certificates.colon_fingerprint(previous.sha256)[:23]}… "
+                "is in force again.",
+                "success",
+            )
+            return _back(certificate)
+    return _certificate_page(certificate, rollback_form=form)
+
+
+def scheduling_context(certificate: Certificate) -> dict[str, object]:
+    """What the certificate page needs to show its schedule and the actions on it."""
+    now = utcnow()
+    usages = ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
+    states = [
+        schedule.owner_state(db.session, certificate, usage, now=now, overlap=overlap())
+        for usage in usages
+    ]
+    return {
+        "is_active": all(state.active is certificate for state in states),
+        "has_previous": any(state.previous is not None for state in states),
+        "is_future": certificate.activate_at is not None and certificate.activate_at > now,
+        "agreed_window": _agreed_window(certificate),
+    }
+
+
+def _agreed_window(certificate: Certificate) -> datetime | None:
+    if certificate.identity is None:
+        return None
+    windows = [
+        links.latest_window(db.session, partner) for partner in certificate.identity.partners
+    ]
+    agreed = [w.starts_at for w in windows if w is not None and w.status == "accepted"]
+    return min(agreed) if agreed else None
+
+
+def _proposal(submission: Submission) -> datetime | None:
+    if submission.proposed_window_start is not None:
+        return submission.proposed_window_start
+    window = links.latest_window(db.session, submission.partner)
+    return window.starts_at if window is not None else None
+
+
+def _review_page(
+    submission: Submission, approve_form: WhenForm, reject_form: ReasonForm, status: int = 200
+) -> tuple[str, int]:
+    now = utcnow()
+    proposal = _proposal(submission)
+    if proposal is not None and not approve_form.is_submitted():
+        approve_form.when.data = "proposal"
+    comparison = schedule.compare_with_current(
+        db.session, submission.partner_id, submission.usage, submission.der, now=now,
+        overlap=overlap(),
+    )  # fmt: skip
+    return render_template(
+        "staff/submission.html",
+        submission=submission,
+        partner=submission.partner,
+        report=submission.report,
+        comparison=comparison,
+        proposal=proposal,
+        approve_form=approve_form,
+        reject_form=reject_form,
+    ), status
+
+
+def _certificate_page(certificate: Certificate, **forms: object) -> tuple[str, int]:
+    from portal.web.staff.certificates import render_certificate_page
+
+    return render_certificate_page(certificate, status=422, **forms)
+
+
+def _back(certificate: Certificate) -> Response:
+    return redirect(url_for("staff.certificate_view", certificate_id=certificate.id))
+
+
+def _submission_or_404(submission_id: int) -> Submission:
+    try:
+        return submissions.get_submission(db.session, submission_id)
+    except NotFoundError:
+        abort(404)
+
+
+def _certificate_or_404(certificate_id: int) -> Certificate:
+    try:
+        return certificates.get_certificate(db.session, certificate_id)
+    except NotFoundError:
+        abort(404)
