@@ -29,6 +29,7 @@ from portal.services import (
     config_export,
     directory,
     links,
+    runner,
     schedule,
     submissions,
     users,
@@ -532,6 +533,62 @@ def config_export_command(at_text: str, as_json: bool) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
+@click.command("run-due")
+@with_appcontext
+def run_due_command() -> None:
+    """Perform, once, every side effect whose time has come (safe to run anywhere, any time)."""
+    result = _run_once()
+    click.echo(
+        f"Planned {result.planned}, performed {result.performed}, failed {result.failed} "
+        "side effects."
+    )
+    if result.failed:
+        sys.exit(1)
+
+
+@click.command("scheduler")
+@click.option("--interval", default=60, show_default=True, type=click.IntRange(1, 86_400))
+@click.option(
+    "--iterations", default=0, type=click.IntRange(0), help="Stop after N runs (0: never)."
+)
+@with_appcontext
+def scheduler_command(interval: int, iterations: int) -> None:
+    """Run run-due every --interval seconds until stopped (Ctrl+C or SIGTERM)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    count = 0
+    while not stop.is_set():
+        try:
+            result = _run_once()
+        except OperationalError as error:
+            # A database restart must not end the loop; the next tick retries.
+            click.echo(f"run-due failed, retrying in {interval}s: {type(error).__name__}", err=True)
+        else:
+            if result.planned or result.performed or result.failed:
+                click.echo(
+                    f"{utcnow():%Y-%m-%dT%H:%M:%SZ} planned {result.planned}, "
+                    f"performed {result.performed}, failed {result.failed}"
+                )
+        count += 1
+        if iterations and count >= iterations:
+            break
+        stop.wait(interval)
+
+
+def _run_once() -> runner.RunResult:
+    import os
+    import socket
+
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        return runner.run_due(db.session, now=utcnow(), runner=name)
+    finally:
+        db.session.rollback()
+
+
 def _overlap_setting() -> timedelta:
     return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
 
@@ -581,6 +638,8 @@ COMMANDS: list[click.Command] = [
     submissions_group,
     submission_group,
     config_export_command,
+    run_due_command,
+    scheduler_command,
 ]
 
 

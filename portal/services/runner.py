@@ -1,0 +1,249 @@
+"""Side effects of time passing, each performed exactly once.
+
+Activation is derived from activate_at; nothing here activates anything. The runner
+plans what has become due (inserting side effects under unique keys, so planning
+twice is harmless), then performs them: claiming each with a compare-and-swap update
+in the same transaction as its outcome (an outbox message, a revoked link). Several
+runners can work at once: on PostgreSQL they skip rows another runner has locked; on
+SQLite the write lock serialises them. A runner killed halfway loses only its
+uncommitted batch, which the next run performs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, exists, literal, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from portal.domain.roles import Permission, role_allows
+from portal.models import Acknowledgement, Certificate, ShareLink, SideEffect, Submission, User
+from portal.services import audit, outbox
+from portal.services.actor import Actor
+from portal.services.certificates import colon_fingerprint
+
+log = logging.getLogger(__name__)
+ACTIVATED = "certificate.activated"
+LINK_FULFILLED = "link.fulfilled"
+BATCH = 100
+MAX_ATTEMPTS = 5  # after that an effect waits for an operator (its last_error says why)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did."""
+
+    planned: int
+    performed: int
+    failed: int
+
+
+def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:
+    """Plan and perform every side effect due at NOW; commits once per batch."""
+    planned = plan(session, now=now)
+    session.commit()
+    performed = 0
+    failed: set[int] = set()
+    while True:
+        done, claimed = _perform_batch(session, now=now, runner=runner, batch=batch, skip=failed)
+        session.commit()
+        performed += done
+        if claimed < batch:
+            return RunResult(planned, performed, len(failed))
+
+
+def plan(session: Session, *, now: datetime) -> int:
+    """Insert the side effects that have become due; existing keys are left alone."""
+    rows = [*_activations(session, now), *_fulfilled_links(session, now)]
+    if not rows:
+        return 0
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(SideEffect).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    result = session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _activations(session: Session, now: datetime) -> list[dict[str, Any]]:
+    key = literal(f"{ACTIVATED}:") + cast(Certificate.id, String)
+    candidates = session.execute(
+        select(Certificate.id, Certificate.activate_at).where(
+            Certificate.activate_at <= now,
+            Certificate.withdrawn_at.is_(None),
+            ~exists().where(SideEffect.key == key),
+        )
+    )
+    return [
+        _row(f"{ACTIVATED}:{cid}", ACTIVATED, due, {"certificate_id": cid}, now)
+        for cid, due in candidates
+    ]
+
+
+def _fulfilled_links(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Links whose every purpose is done: their upload is in force, our certificate installed."""
+    upload_done = exists().where(
+        Submission.link_id == ShareLink.id,
+        Submission.status == "approved",
+        Submission.certificate_id == Certificate.id,
+        Certificate.activate_at <= now,
+        Certificate.withdrawn_at.is_(None),
+    )
+    download_done = exists().where(
+        Acknowledgement.partner_id == ShareLink.partner_id,
+        Acknowledgement.created_at >= ShareLink.created_at,
+    )
+    key = literal(f"{LINK_FULFILLED}:") + ShareLink.id
+    candidates = session.scalars(
+        select(ShareLink.id).where(
+            ShareLink.revoked_at.is_(None),
+            ShareLink.expires_at > now,
+            or_(~ShareLink.can_upload, upload_done),
+            or_(~ShareLink.can_download, download_done),
+            ~exists().where(SideEffect.key == key),
+        )
+    )
+    return [
+        _row(f"{LINK_FULFILLED}:{lid}", LINK_FULFILLED, now, {"link_id": lid}, now)
+        for lid in candidates
+    ]
+
+
+def _row(
+    key: str, kind: str, due: datetime, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind,
+        "due_at": due,
+        "payload": payload,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def _perform_batch(
+    session: Session, *, now: datetime, runner: str, batch: int, skip: set[int]
+) -> tuple[int, int]:
+    """Perform up to BATCH due effects; returns (performed, rows looked at)."""
+    query = (
+        select(SideEffect)
+        .where(
+            SideEffect.done_at.is_(None),
+            SideEffect.due_at <= now,
+            SideEffect.attempts < MAX_ATTEMPTS,
+            SideEffect.id.not_in(skip) if skip else true(),
+        )
+        .order_by(SideEffect.id)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    effects = list(session.scalars(query))
+    done = 0
+    for effect in effects:
+        if not _claim(session, effect, now=now, runner=runner):
+            continue  # another runner did it first
+        try:
+            with session.begin_nested():
+                PERFORMERS[effect.kind](session, effect, now)
+        except Exception as error:  # one bad effect must not stop the others
+            log.exception("side effect %s failed", effect.key)
+            _release(session, effect, error)
+            skip.add(effect.id)
+        else:
+            done += 1
+    return done, len(effects)
+
+
+def _claim(session: Session, effect: SideEffect, *, now: datetime, runner: str) -> bool:
+    """Compare-and-swap: mark the effect done only if nobody has."""
+    result = session.execute(
+        update(SideEffect)
+        .where(SideEffect.id == effect.id, SideEffect.done_at.is_(None))
+        .values(done_at=now, done_by=runner[:200], attempts=SideEffect.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def _release(session: Session, effect: SideEffect, error: Exception) -> None:
+    """Put a failed effect back for a later run, with the error for the operator."""
+    session.execute(
+        update(SideEffect)
+        .where(SideEffect.id == effect.id)
+        .values(done_at=None, done_by=None, last_error=f"{type(error).__name__}: {error}"[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> None:
+    certificate = session.get(Certificate, effect.payload["certificate_id"])
+    if certificate is None or certificate.withdrawn_at is not None:
+        return  # withdrawn after planning: nothing to announce
+    staff = [
+        user.email
+        for user in session.scalars(select(User).where(User.is_enabled.is_(True)))
+        if role_allows(user.role, Permission.MANAGE_PARTNERS)
+        or role_allows(user.role, Permission.APPROVE)
+    ]
+    if certificate.partner is not None:
+        owner = f"{certificate.partner.name} ({certificate.partner.as2_id})"
+        partner_contacts = certificate.partner.contact_emails
+    else:
+        identity = certificate.identity
+        assert identity is not None  # noqa: S101  (one owner: database constraint)
+        owner = f"our identity {identity.as2_id}"
+        partner_contacts = sorted({e for p in identity.partners for e in p.contact_emails})
+    when = f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC"
+    body = (
+        f"The {certificate.usage} certificate of {owner} is in force since {when}.\n"
+        f"SHA-256: {colon_fingerprint(certificate.sha256)}\n"
+        f"Valid until {certificate.not_after:%Y-%m-%d}.\n"
+    )
+    subject = f"AS2 certificate now in force: {owner}"
+    outbox.queue_email(
+        session, recipients=staff, subject=subject, body=body, dedupe_key=f"{effect.key}:staff"
+    )
+    outbox.queue_email(
+        session,
+        recipients=partner_contacts,
+        subject=subject,
+        body=body,
+        dedupe_key=f"{effect.key}:partner",
+    )
+    audit.record(
+        session,
+        Actor("scheduler"),
+        "certificate.activation_noticed",
+        object_type="identity" if certificate.identity_id else "partner",
+        object_id=certificate.identity_id or certificate.partner_id,
+        summary=f"Announced that certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        f"is in force since {when}",
+        details={"certificate_id": certificate.id, "side_effect": effect.key},
+    )
+
+
+def _revoke_fulfilled_link(session: Session, effect: SideEffect, now: datetime) -> None:
+    link = session.get(ShareLink, effect.payload["link_id"])
+    if link is None or link.revoked_at is not None:
+        return
+    link.revoked_at = now
+    audit.record(
+        session,
+        Actor("scheduler"),
+        "link.revoked",
+        object_type="partner",
+        object_id=link.partner_id,
+        summary=f"Revoked link {link.id}: its purpose is fulfilled",
+        details={"link_id": link.id, "side_effect": effect.key},
+    )
+
+
+PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime], None]] = {
+    ACTIVATED: _notify_activation,
+    LINK_FULFILLED: _revoke_fulfilled_link,
+}

@@ -1,0 +1,228 @@
+"""`portal run-due`: side effects of time passing, each performed exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from portal import create_app
+from portal.database import make_engine
+from portal.extensions import db
+from portal.migrate import upgrade
+from portal.models import AuditEvent, Certificate, OutboxMessage, SideEffect
+from portal.services import runner, schedule
+from portal.services.actor import Actor
+from portal.timeutil import utcnow
+from tests import certfactory, factories
+from tests.conftest import test_settings
+
+
+def count(session, model, *where) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+@pytest.fixture
+def approver(make_user):
+    return make_user("approver")
+
+
+def approved_partner_certificate(session, approver, *, activate_in: timedelta):
+    partner = factories.partner(session)
+    link = factories.share_link(session, partner, can_download=False, max_uploads=1)
+    submission = factories.submission(session, link)
+    now = utcnow()
+    certificate = schedule.approve_submission(
+        session, Actor.for_user(approver), submission, activate_at=now, now=now
+    )
+    certificate.activate_at = now + activate_in
+    session.flush()
+    return certificate, link
+
+
+def notices(session) -> int:
+    return count(session, AuditEvent, AuditEvent.action == "certificate.activation_noticed")
+
+
+def test_activation_is_announced_once(session, approver) -> None:
+    certificate, _link = approved_partner_certificate(
+        session, approver, activate_in=-timedelta(minutes=1)
+    )
+    first = runner.run_due(session, now=utcnow(), runner="test")
+    assert first.performed >= 1
+    assert notices(session) == 1
+    messages = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key.like("certificate.activated:%"))
+    ).all()
+    recipients = {tuple(m.recipients) for m in messages}
+    assert (approver.email,) in recipients
+    assert tuple(certificate.partner.contact_emails) in recipients
+    second = runner.run_due(session, now=utcnow(), runner="test")
+    assert second.performed == 0
+    assert notices(session) == 1
+
+
+def test_nothing_happens_before_the_time_and_everything_after(session, approver) -> None:
+    approved_partner_certificate(session, approver, activate_in=timedelta(hours=2))
+    now = utcnow()
+    runner.run_due(session, now=now, runner="test")
+    assert notices(session) == 0
+    runner.run_due(session, now=now + timedelta(hours=2, seconds=1), runner="test")
+    assert notices(session) == 1
+
+
+def test_a_certificate_withdrawn_before_the_run_is_not_announced(session, approver) -> None:
+    certificate, _ = approved_partner_certificate(session, approver, activate_in=timedelta(hours=1))
+    later = utcnow() + timedelta(hours=2)
+    runner.plan(session, now=later)  # planned while still scheduled
+    certificate.withdrawn_at = utcnow()
+    session.flush()
+    runner.run_due(session, now=later, runner="test")
+    assert notices(session) == 0
+
+
+def test_a_link_whose_purpose_is_fulfilled_is_revoked(session, approver) -> None:
+    _certificate, link = approved_partner_certificate(
+        session, approver, activate_in=-timedelta(seconds=1)
+    )
+    runner.run_due(session, now=utcnow(), runner="test")
+    session.refresh(link)
+    assert link.revoked_at is not None
+    assert count(session, AuditEvent, AuditEvent.summary.like("%purpose is fulfilled%")) == 1
+
+
+def test_a_failing_effect_is_kept_for_later_and_does_not_stop_others(
+    session, approver, monkeypatch
+) -> None:
+    approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
+    approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
+    real = runner.PERFORMERS[runner.ACTIVATED]
+    calls = []
+
+    def flaky(session_, effect, now):
+        calls.append(effect.key)
+        if len(calls) == 1:
+            raise RuntimeError("mail relay down")
+        real(session_, effect, now)
+
+    monkeypatch.setitem(runner.PERFORMERS, runner.ACTIVATED, flaky)
+    result = runner.run_due(session, now=utcnow(), runner="test")
+    assert result.failed == 1
+    assert notices(session) == 1
+    session.expire_all()
+    failed = session.scalars(select(SideEffect).where(SideEffect.done_at.is_(None))).one()
+    assert failed.last_error == "RuntimeError: mail relay down"
+    assert failed.attempts == 1
+    runner.run_due(session, now=utcnow(), runner="test")
+    assert notices(session) == 2
+
+
+def test_a_run_killed_halfway_loses_nothing_and_repeats_nothing(session, approver) -> None:
+    for _ in range(3):
+        approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
+    now = utcnow()
+    runner.plan(session, now=now)
+    session.commit()
+    # A runner performs a batch, then dies before committing it.
+    runner._perform_batch(session, now=now, runner="killed", batch=2, skip=set())
+    session.rollback()
+    assert notices(session) == 0
+    runner.run_due(session, now=now, runner="next")
+    assert notices(session) == 3
+    assert count(session, SideEffect, SideEffect.done_by == "killed") == 0
+
+
+def test_run_due_command(runner, session, approver) -> None:
+    approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
+    session.commit()
+    result = runner.invoke(args=["run-due"])
+    assert result.exit_code == 0, result.output
+    assert "performed" in result.output
+    assert notices(session) == 1
+
+
+def test_scheduler_runs_the_given_number_of_times(runner) -> None:
+    result = runner.invoke(args=["scheduler", "--interval", "1", "--iterations", "2"])
+    assert result.exit_code == 0, result.output
+
+
+# Several runners at once ------------------------------------------------------------------
+
+DUE = 1000
+
+
+def seed_due_certificates(app, count_: int) -> None:
+    """COUNT_ partner certificates that came into force a minute ago (rows written in bulk)."""
+    with app.app_context():
+        session = db.session
+        factories.user(session, role="approver", password="a long test password")
+        partner = factories.partner(session)
+        cert, _ = certfactory.make_cert(now=utcnow(), days=400)
+        info_der = certfactory.der(cert)
+        now = utcnow()
+        rows = [
+            {
+                "partner_id": partner.id,
+                "usage": "both",
+                "der": info_der,
+                "chain_pem": "",
+                "sha256": f"{i:064x}",
+                "sha1": f"{i:040x}",
+                "subject": "CN=SEED",
+                "issuer": "CN=SEED",
+                "serial": str(i),
+                "not_before": now - timedelta(days=1),
+                "not_after": now + timedelta(days=400),
+                "key_type": "RSA",
+                "key_size": 2048,
+                "source": "uploaded",
+                "activate_at": now - timedelta(minutes=1),
+                "created_at": now,
+            }
+            for i in range(count_)
+        ]
+        session.execute(insert(Certificate), rows)
+        session.commit()
+
+
+@pytest.mark.parametrize("processes", [4 if os.environ.get("PORTAL_TEST_DATABASE_URL") else 2])
+def test_runners_started_together_perform_each_effect_once(
+    tmp_path: Path, fresh_databases, processes: int
+) -> None:
+    url = fresh_databases.new_url()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    settings = test_settings(tmp_path, url)
+    app = create_app(settings)
+    seed_due_certificates(app, DUE)
+    env = {
+        **os.environ,
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "runner-instance"),
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_SECRET_KEY": settings["SECRET_KEY"],
+        "PORTAL_KEY_ENCRYPTION_KEYS": settings["KEY_ENCRYPTION_KEYS"][0],
+    }
+    script = str(Path(sys.executable).parent / "portal")
+    started = [
+        subprocess.Popen(  # noqa: S603  (our own script, fixed arguments)
+            [script, "run-due"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
+    outputs = [process.communicate(timeout=300) for process in started]
+    assert [process.returncode for process in started] == [0] * processes, outputs
+    with app.app_context():
+        session = db.session
+        assert count(session, SideEffect) == DUE
+        assert count(session, SideEffect, SideEffect.done_at.is_(None)) == 0
+        assert notices(session) == DUE  # audit rows have no unique key: a repeat would show
+        assert count(session, OutboxMessage) == 2 * DUE  # staff and partner notice for each
+        db.engine.dispose()
+    performed = sum(int(out.split("performed ")[1].split(",")[0]) for out, _ in outputs)
+    assert performed == DUE
