@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from flask import Flask
 
+from portal.services import links
+from portal.timeutil import utcnow
 from tests import factories
 
 ALL = {"admin", "approver", "operator", "viewer"}
@@ -48,6 +52,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.certificate_reschedule": ("POST", APPROVERS),
     "staff.certificate_cancel": ("POST", APPROVERS),
     "staff.certificate_rollback": ("POST", APPROVERS),
+    "staff.window_propose": ("POST", EDITORS),
+    "staff.window_accept": ("POST", EDITORS),
+    "staff.window_calendar": ("GET", ALL),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
@@ -62,6 +69,8 @@ PUBLIC = {
     "partner.machine_upload",
     "partner.propose_window",
     "partner.acknowledge",
+    "partner.accept_window",
+    "partner.window_calendar",
 }
 
 
@@ -113,6 +122,10 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
     session.flush()
     link = factories.share_link(session, partner)
     submission = factories.submission(session, link)
+    window = links.propose_window(
+        session, factories.ACTOR, link, starts_at=utcnow() + timedelta(days=3), timezone="UTC",
+        contact_name=None, contact_email=None, now=utcnow(),
+    )  # fmt: skip
     return {
         "identity_id": partner.identity_id,
         "partner_id": partner.id,
@@ -121,6 +134,7 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
         "pending_id": pending.id,
         "link_id": link.id,
         "submission_id": submission.id,
+        "window_id": window.id,
         "fmt": "pem",
     }
 

@@ -49,8 +49,14 @@ class LinkSigner:
 
 
 def new_link_id() -> str:
-    """A fresh opaque link id (128 random bits)."""
-    return secrets.token_urlsafe(LINK_ID_BYTES)
+    """A fresh opaque link id (128 random bits) that never starts with '-'.
+
+    An id starting with '-' would read as an option in `portal link revoke ID`.
+    """
+    while True:
+        link_id = secrets.token_urlsafe(LINK_ID_BYTES)
+        if not link_id.startswith("-"):
+            return link_id
 
 
 def parse_duration(text: str) -> timedelta:

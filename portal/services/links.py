@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.domain.ics import window_invitation
 from portal.domain.inforce import in_force_by_usage
 from portal.domain.tokens import LinkSigner, new_link_id
 from portal.models import (
@@ -288,12 +289,7 @@ def propose_window(
     """Record the partner's proposed change window; earlier open proposals are superseded."""
     if starts_at <= now:
         raise ServiceError("Propose a time in the future.", field="date")
-    session.execute(
-        update(ChangeWindow)
-        .where(ChangeWindow.partner_id == link.partner_id, ChangeWindow.status == "proposed")
-        .values(status="superseded")
-        .execution_options(synchronize_session=False)
-    )
+    _supersede_proposals(session, link.partner_id)
     window = ChangeWindow(
         partner_id=link.partner_id,
         link_id=link.id,
@@ -315,6 +311,92 @@ def propose_window(
         details={"window_id": window.id, "link_id": link.id, "contact_name": contact_name},
     )
     return window
+
+
+def propose_window_as_staff(
+    session: Session,
+    actor: Actor,
+    partner: Partner,
+    *,
+    starts_at: datetime,
+    timezone: str,
+    now: datetime,
+) -> ChangeWindow:
+    """Staff propose a change window to the partner; earlier open proposals are superseded."""
+    if starts_at <= now:
+        raise ServiceError("Propose a time in the future.", field="date")
+    _supersede_proposals(session, partner.id)
+    window = ChangeWindow(
+        partner_id=partner.id, starts_at=starts_at, timezone=timezone, proposed_by="staff"
+    )
+    session.add(window)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "window.proposed",
+        object_type="partner",
+        object_id=partner.id,
+        summary=f"Proposed the change window {starts_at:%Y-%m-%d %H:%M} UTC ({timezone})",
+        details={"window_id": window.id},
+    )
+    outbox.queue_email(
+        session,
+        recipients=partner.contact_emails,
+        subject=f"Proposed AS2 certificate change window: {starts_at:%Y-%m-%d %H:%M} UTC",
+        body=(
+            f"Hello,\n\n{partner.identity.organisation} proposes to switch AS2 certificates on "
+            f"{starts_at:%Y-%m-%d %H:%M} UTC. Accept it or propose another time on the page of "
+            "the link we sent you.\n"
+        ),
+        dedupe_key=f"window-proposed:{window.id}",
+    )
+    return window
+
+
+def accept_window(
+    session: Session, actor: Actor, window: ChangeWindow, *, by_partner: bool, now: datetime
+) -> None:
+    """Agree a proposed window: it becomes the partner's change window."""
+    if window.status != "proposed":
+        raise ServiceError("This window is no longer open for agreement.")
+    if window.starts_at <= now:
+        raise ServiceError("This window is in the past; propose a new one.")
+    if by_partner == (window.proposed_by == "partner"):
+        raise ServiceError("The other side accepts a proposal, not the side that made it.")
+    session.execute(
+        update(ChangeWindow)
+        .where(ChangeWindow.partner_id == window.partner_id, ChangeWindow.status == "accepted")
+        .values(status="superseded")
+        .execution_options(synchronize_session=False)
+    )
+    window.status = "accepted"
+    audit.record(
+        session,
+        actor,
+        "window.accepted",
+        object_type="partner",
+        object_id=window.partner_id,
+        summary=f"Agreed the change window {window.starts_at:%Y-%m-%d %H:%M} UTC",
+        details={"window_id": window.id},
+    )
+
+
+def get_window(session: Session, partner_id: int, window_id: int) -> ChangeWindow:
+    """One of the partner's change windows, or NotFoundError."""
+    window = session.get(ChangeWindow, window_id)
+    if window is None or window.partner_id != partner_id:
+        raise NotFoundError("No such change window.")
+    return window
+
+
+def _supersede_proposals(session: Session, partner_id: int) -> None:
+    session.execute(
+        update(ChangeWindow)
+        .where(ChangeWindow.partner_id == partner_id, ChangeWindow.status == "proposed")
+        .values(status="superseded")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def acknowledge(
@@ -392,4 +474,19 @@ def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: s
         object_id=partner.id,
         summary=f"Queued link {link.id} by email to {', '.join(partner.contact_emails)}",
         details={"link_id": link.id},
+    )
+
+
+def window_ics(window: ChangeWindow, partner: Partner, *, host: str, now: datetime) -> bytes:
+    """The .ics invitation for a partner's change window."""
+    return window_invitation(
+        uid=f"change-window-{window.id}@{host}",
+        starts_at=window.starts_at,
+        partner_zone=partner.timezone,
+        our_name=partner.identity.organisation,
+        our_as2_id=partner.identity.as2_id,
+        partner_name=partner.name,
+        partner_as2_id=partner.as2_id,
+        status=window.status,
+        now=now,
     )

@@ -144,7 +144,9 @@ def upload(token: str) -> Rendered:
         )
     except ServiceError as error:
         attach_error(form, error)
-        return _render_page(link, token, upload_form=form, status=_closed_status(error))
+        return _render_page(
+            link, token, upload_form=form, page_error=error.message, status=_closed_status(error)
+        )
     if outcome.refused:
         db.commit_despite_status()  # the refusal is audited; nothing else was written
         return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
@@ -233,6 +235,41 @@ def propose_window(token: str) -> Rendered:
     return _render_page(link, token, window_form=form, status=422)
 
 
+@bp.post("/s/<token>/window/<int:window_id>/accept")
+@limited
+def accept_window(token: str, window_id: int) -> Rendered:
+    """The partner accepts the window we proposed."""
+    link = _open(token)
+    if not AcknowledgeForm().validate_on_submit():  # CSRF only
+        abort(400)
+    try:
+        window = links.get_window(db.session, link.partner_id, window_id)
+        links.accept_window(db.session, _actor(link), window, by_partner=True, now=utcnow())
+    except ServiceError as error:
+        return _render_page(link, token, page_error=error.message, status=409)
+    return redirect(url_for("partner.link_page", token=token) + "#window")
+
+
+@bp.get("/s/<token>/window.ics")
+@limited
+def window_calendar(token: str) -> Response:
+    """The change window as a calendar invitation."""
+    link = _open(token)
+    window = links.latest_window(db.session, link.partner)
+    if window is None:
+        abort(404)
+    content = links.window_ics(window, link.partner, host=_host(), now=utcnow())
+    response = Response(content, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = 'attachment; filename="as2-change-window.ics"'
+    return response
+
+
+def _host() -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(current_app.config["BASE_URL"]).hostname or "portal"
+
+
 @bp.post("/s/<token>/acknowledge")
 @limited
 def acknowledge(token: str) -> Rendered:
@@ -288,7 +325,11 @@ def _window_start(
         getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
         return False
     local = datetime.combine(day, time_of_day, tzinfo=ZoneInfo(zone_name))  # type: ignore[arg-type]
-    return local.astimezone(ZoneInfo("UTC"))
+    start = local.astimezone(ZoneInfo("UTC"))
+    if start <= utcnow():
+        getattr(form, zone_field).errors = ["Propose a time in the future."]
+        return False
+    return start
 
 
 def _render_page(
@@ -300,9 +341,13 @@ def _render_page(
     ack_form: AcknowledgeForm | None = None,
     outcome: Outcome | None = None,
     too_large: bool = False,
+    page_error: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     partner = link.partner
+    if upload_form is not None:
+        # Never echo pasted text back: it may be a private key the partner should not send.
+        upload_form.pasted.data = ""
     now = utcnow()
     upload_form = upload_form or UploadForm(window_timezone=partner.timezone)
     window_form = window_form or WindowForm(timezone=partner.timezone)
@@ -328,6 +373,7 @@ def _render_page(
         ack_form=ack_form or AcknowledgeForm(),
         outcome=outcome,
         too_large=too_large,
+        page_error=page_error,
         received=next((s for s in partner_submissions if s.id == received), None),
         acknowledged=request.args.get("acknowledged") == "1",
         uploads_left=max(0, link.max_uploads - link.uploads_used),

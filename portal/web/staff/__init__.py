@@ -4,4 +4,10 @@ from flask import Blueprint
 
 bp = Blueprint("staff", __name__)
 
-from portal.web.staff import certificates, links, review, views  # noqa: E402,F401  (routes)
+from portal.web.staff import (  # noqa: E402,F401  (importing registers the routes)
+    certificates,
+    links,
+    review,
+    views,
+    windows,
+)

@@ -21,6 +21,7 @@ from portal.web.staff.forms import (
     PartnerForm,
     UserCreateForm,
     UserEditForm,
+    WhenForm,
     split_emails,
 )
 
@@ -186,7 +187,11 @@ def partner_view(partner_id: int) -> Rendered:
 
 
 def render_partner_page(
-    partner: directory.Partner, *, link_form: LinkForm | None = None, status: int = 200
+    partner: directory.Partner,
+    *,
+    link_form: LinkForm | None = None,
+    window_form: WhenForm | None = None,
+    status: int = 200,
 ) -> tuple[str, int]:
     """The partner page, optionally with a refused link form shown again."""
     from portal.web.staff.links import link_rows, new_link_form
@@ -203,6 +208,7 @@ def render_partner_page(
         submissions=links.submissions_of_partner(db.session, partner),
         acknowledgement=links.latest_acknowledgement(db.session, partner),
         window=links.latest_window(db.session, partner),
+        window_form=window_form or WhenForm(prefix="window", timezone=partner.timezone),
     ), status
 
 

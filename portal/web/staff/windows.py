@@ -1,0 +1,90 @@
+"""Staff views for change windows agreed with a partner."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, url_for
+from werkzeug.wrappers import Response
+
+from portal.domain.roles import Permission
+from portal.extensions import db
+from portal.services import directory, links
+from portal.services.errors import NotFoundError, ServiceError
+from portal.timeutil import utcnow
+from portal.web.access import current_actor, requires
+from portal.web.staff import bp
+from portal.web.staff.forms import ConfirmForm, WhenForm
+from portal.web.staff.review import chosen_moment
+
+Rendered = str | tuple[str, int] | Response
+
+
+@bp.post("/partners/<int:partner_id>/windows")
+@requires(Permission.MANAGE_PARTNERS)
+def window_propose(partner_id: int) -> Rendered:
+    """Propose a change window to the partner."""
+    partner = _partner_or_404(partner_id)
+    form = WhenForm(prefix="window")
+    now = utcnow()
+    if form.validate_on_submit():
+        form.when.data = "chosen"
+        moment = chosen_moment(form, None, now)
+        if moment is not None:
+            try:
+                links.propose_window_as_staff(
+                    db.session, current_actor(), partner, starts_at=moment,
+                    timezone=form.timezone.data or partner.timezone, now=now,
+                )  # fmt: skip
+            except ServiceError as error:
+                form.date.errors = [error.message]
+            else:
+                flash("Window proposed; the partner sees it on their link page.", "success")
+                return redirect(url_for("staff.partner_view", partner_id=partner.id) + "#window")
+    from portal.web.staff.views import render_partner_page
+
+    return render_partner_page(partner, window_form=form, status=422)
+
+
+@bp.post("/partners/<int:partner_id>/windows/<int:window_id>/accept")
+@requires(Permission.MANAGE_PARTNERS)
+def window_accept(partner_id: int, window_id: int) -> Rendered:
+    """Accept the window the partner proposed."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        window = links.get_window(db.session, partner_id, window_id)
+    except NotFoundError:
+        abort(404)
+    try:
+        links.accept_window(db.session, current_actor(), window, by_partner=False, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash("Window agreed.", "success")
+    return redirect(url_for("staff.partner_view", partner_id=partner_id) + "#window")
+
+
+@bp.get("/partners/<int:partner_id>/window.ics")
+@requires(Permission.VIEW)
+def window_calendar(partner_id: int) -> Response:
+    """The partner's change window as a calendar invitation."""
+    partner = _partner_or_404(partner_id)
+    window = links.latest_window(db.session, partner)
+    if window is None:
+        abort(404)
+    from urllib.parse import urlsplit
+
+    host = urlsplit(current_app.config["BASE_URL"]).hostname or "portal"
+    response = Response(
+        links.window_ics(window, partner, host=host, now=utcnow()), mimetype="text/calendar"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="change-window-{partner.as2_id}.ics"'
+    )
+    return response
+
+
+def _partner_or_404(partner_id: int) -> directory.Partner:
+    try:
+        return directory.get_partner(db.session, partner_id)
+    except NotFoundError:
+        abort(404)
