@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import audit, certificates, directory, links, users
+from portal.services import audit, certificates, dashboard, directory, links, users
 from portal.services.errors import NotFoundError, ServiceError
+from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, page_arg
 from portal.web.staff import bp
@@ -29,8 +32,6 @@ Rendered = str | tuple[str, int] | Response
 
 
 def _per_page() -> int:
-    from flask import current_app
-
     return int(current_app.config["PAGE_SIZE"])
 
 
@@ -42,14 +43,16 @@ def _status(form: FlaskForm) -> int:
 @bp.get("/")
 @requires(Permission.VIEW)
 def overview() -> Rendered:
-    """Counts and the latest activity."""
+    """The dashboard: what expires, what waits, what happens next, the latest activity."""
     session = db.session
+    overlap = timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
     return render_template(
         "staff/overview.html",
         identities=directory.list_identities(session, page=1, per_page=1).total,
         partners=directory.list_partners(session, page=1, per_page=1).total,
         user_count=users.count_users(session),
         events=audit.recent_events(session, page=1, per_page=10).items,
+        board=dashboard.build(session, now=utcnow(), overlap=overlap),
     )
 
 

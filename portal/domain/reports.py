@@ -1,0 +1,121 @@
+"""What the dashboard reports: expiring certificates, replacements, a 12-month timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+
+from portal.domain.inforce import in_force
+
+BUCKETS = (7, 30, 90)
+WEEKS = 52
+
+
+@dataclass(frozen=True)
+class CertRow:
+    """A certificate as the reports see it."""
+
+    id: int
+    owner: str  # "identity:3" or "partner:7": certificates of one owner replace each other
+    owner_name: str
+    usage: str
+    not_after: datetime
+    activate_at: datetime | None
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Expiring:
+    """A certificate in force that expires soon, and what replaces it."""
+
+    certificate: CertRow
+    usage: str
+    days_left: int
+    bucket: int
+    replacement: CertRow | None
+
+
+@dataclass(frozen=True)
+class Week:
+    """One week of the timeline."""
+
+    start: datetime
+    expiries: int
+    activations: int
+
+
+def expiring_soon(rows: Sequence[CertRow], *, now: datetime, overlap: timedelta) -> list[Expiring]:
+    """Certificates in force expiring within 90 days, soonest first, with their replacement."""
+    by_owner: dict[str, list[CertRow]] = {}
+    for row in rows:
+        by_owner.setdefault(row.owner, []).append(row)
+    found: list[Expiring] = []
+    for owned in by_owner.values():
+        for usage in ("signing", "encryption"):
+            state = in_force(owned, usage, at=now, overlap=overlap)
+            active = state.active
+            if active is None:
+                continue
+            days_left = (active.not_after - now).days
+            bucket = next((b for b in BUCKETS if days_left < b), None)
+            if bucket is None:
+                continue
+            replacement = next((c for c in state.scheduled if c.not_after > active.not_after), None)
+            found.append(Expiring(active, usage, days_left, bucket, replacement))
+    return sorted(found, key=lambda e: (e.certificate.not_after, e.certificate.owner_name))
+
+
+def weekly_timeline(
+    expiries: Iterable[datetime], activations: Iterable[datetime], *, start: datetime
+) -> list[Week]:
+    """Counts per week for the next 52 weeks from START."""
+    expiry_counts = [0] * WEEKS
+    activation_counts = [0] * WEEKS
+    for moments, counts in ((expiries, expiry_counts), (activations, activation_counts)):
+        for moment in moments:
+            index = (moment - start).days // 7
+            if 0 <= index < WEEKS:
+                counts[index] += 1
+    return [
+        Week(start + timedelta(weeks=i), expiry_counts[i], activation_counts[i])
+        for i in range(WEEKS)
+    ]
+
+
+def timeline_svg(weeks: Sequence[Week]) -> str:
+    """A bar chart of the weeks as inline SVG: expiries above the line, activations below."""
+    bar, gap, half = 12, 2, 60
+    peak = max([1, *(w.expiries for w in weeks), *(w.activations for w in weeks)])
+    width = len(weeks) * (bar + gap) + 40
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {2 * half + 40}" '
+        'role="img" aria-labelledby="timeline-title" class="timeline">',
+        '<title id="timeline-title">Expiries (above) and scheduled activations (below) '
+        "per week, next 12 months</title>",
+        f'<line x1="30" y1="{half + 10}" x2="{width}" y2="{half + 10}" class="axis"/>',
+    ]
+    month = None
+    for index, week in enumerate(weeks):
+        x = 30 + index * (bar + gap)
+        label = f"week of {week.start:%Y-%m-%d}"
+        if week.expiries:
+            height = round(week.expiries / peak * (half - 5))
+            parts.append(
+                f'<rect x="{x}" y="{half + 10 - height}" width="{bar}" height="{height}" '
+                f'class="expiry"><title>{escape(label)}: {week.expiries} expiring</title></rect>'
+            )
+        if week.activations:
+            height = round(week.activations / peak * (half - 5))
+            parts.append(
+                f'<rect x="{x}" y="{half + 10}" width="{bar}" height="{height}" '
+                f'class="activation"><title>{escape(label)}: {week.activations} '
+                "activating</title></rect>"
+            )
+        if week.start.month != month:
+            month = week.start.month
+            parts.append(f'<text x="{x}" y="{2 * half + 35}" class="month">{week.start:%b}</text>')
+    parts.append(f'<text x="0" y="20" class="legend">{peak}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
