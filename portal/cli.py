@@ -424,7 +424,10 @@ def identity_schedule_command(
         identity = directory.find_identity(db.session, as2_id, environment)
         certificate = certificates.find_identity_certificate(db.session, identity, fingerprint)
         waiting = certificate.proposed_activate_at
-        if waiting is not None and certificate.proposed_by_id != actor.user_id:
+        approving = waiting is not None and certificate.proposed_by_id != actor.user_id
+        # The same rights as on the web: operators propose, approvers approve.
+        _actor_as(as_email, Permission.APPROVE if approving else Permission.MANAGE_PARTNERS)
+        if waiting is not None and approving:
             if abs((waiting - moment).total_seconds()) > 300 and activate_at.lower() != "now":
                 raise ServiceError(
                     f"A different time ({waiting:%Y-%m-%dT%H:%M:%SZ}) waits for approval; "
@@ -540,9 +543,9 @@ def run_due_command() -> None:
     result = _run_once()
     click.echo(
         f"Planned {result.planned}, performed {result.performed}, failed {result.failed} "
-        "side effects."
+        f"side effects; sent {result.sent} emails, {result.unsent} could not be sent."
     )
-    if result.failed:
+    if result.failed or result.unsent:
         sys.exit(1)
 
 
@@ -567,10 +570,11 @@ def scheduler_command(interval: int, iterations: int) -> None:
             # A database restart must not end the loop; the next tick retries.
             click.echo(f"run-due failed, retrying in {interval}s: {type(error).__name__}", err=True)
         else:
-            if result.planned or result.performed or result.failed:
+            if result.planned or result.performed or result.failed or result.sent:
                 click.echo(
                     f"{utcnow():%Y-%m-%dT%H:%M:%SZ} planned {result.planned}, "
-                    f"performed {result.performed}, failed {result.failed}"
+                    f"performed {result.performed}, failed {result.failed}, "
+                    f"sent {result.sent}, unsent {result.unsent}"
                 )
         count += 1
         if iterations and count >= iterations:
@@ -579,12 +583,26 @@ def scheduler_command(interval: int, iterations: int) -> None:
 
 
 def _run_once() -> runner.RunResult:
+    """Perform due side effects, then send what the outbox holds."""
     import os
     import socket
 
+    from portal.services.mailer import Mailer, SmtpSettings
+
     name = f"{socket.gethostname()}:{os.getpid()}"
+    mailer = Mailer(SmtpSettings.from_config(current_app.config))
+    base_url = current_app.config["BASE_URL"]
     try:
-        return runner.run_due(db.session, now=utcnow(), runner=name)
+        result = runner.run_due(db.session, now=utcnow(), runner=name)
+        sent, failed = runner.deliver_outbox(
+            db.session,
+            mailer.send,
+            lambda link_id: links.link_url(base_url, link_signer().sign(link_id)),
+            now=utcnow(),
+        )
+        return runner.RunResult(
+            result.planned, result.performed, result.failed, sent=sent, unsent=failed
+        )
     finally:
         db.session.rollback()
 

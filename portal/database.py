@@ -54,6 +54,7 @@ class Database:
             "engine": engine,
             "sessionmaker": sessionmaker(bind=engine, expire_on_commit=False),
         }
+        app.before_request(self._reset_request_flags)
         app.after_request(self._commit_on_success)
         app.teardown_appcontext(self._close_session)
 
@@ -92,6 +93,10 @@ class Database:
         answer is a 4xx; the services made no other change in such a request.
         """
         g.db_commit_anyway = True
+
+    @staticmethod
+    def _reset_request_flags() -> None:
+        g.pop("db_commit_anyway", None)
 
     @staticmethod
     def _commit_on_success(response: Response) -> Response:

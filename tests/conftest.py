@@ -131,6 +131,15 @@ def app(tmp_path: Path, database_url: str, connection: Connection) -> Flask:
     """The app, its sessions bound to the test's transaction (commits become savepoints)."""
     app = create_app(test_settings(tmp_path, database_url))
     db.bind_to(app, connection, join_transaction_mode="create_savepoint")
+
+    @app.before_request
+    def _forget_cached_user() -> None:
+        # The `session` fixture keeps one app context (so g) for the whole test; production
+        # has one per request. Make Flask-Login load the user from each request's cookie.
+        from flask import g
+
+        g.pop("_login_user", None)
+
     return app
 
 
@@ -203,3 +212,31 @@ def operator_client(client_as: Callable[[str], FlaskClient]) -> FlaskClient:
 def viewer_client(client_as: Callable[[str], FlaskClient]) -> FlaskClient:
     """A browser signed in as a viewer."""
     return client_as("viewer")
+
+
+class CollectingHandler:
+    """An aiosmtpd handler that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[CollectingHandler, int]]:
+    """A real SMTP server on loopback that collects messages (aiosmtpd)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()

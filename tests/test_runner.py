@@ -16,7 +16,7 @@ from portal.database import make_engine
 from portal.extensions import db
 from portal.migrate import upgrade
 from portal.models import AuditEvent, Certificate, OutboxMessage, SideEffect
-from portal.services import runner, schedule
+from portal.services import links, runner, schedule
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory, factories
@@ -137,16 +137,50 @@ def test_a_run_killed_halfway_loses_nothing_and_repeats_nothing(session, approve
     assert count(session, SideEffect, SideEffect.done_by == "killed") == 0
 
 
-def test_run_due_command(runner, session, approver) -> None:
-    approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
+def test_run_due_command_performs_and_sends(app, runner, session, approver, smtp_server) -> None:
+    handler, port = smtp_server
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    _certificate, link = approved_partner_certificate(
+        session, approver, activate_in=-timedelta(seconds=1)
+    )
+    links.email_link(session, factories.ACTOR, link, sender_org="Acme")
     session.commit()
     result = runner.invoke(args=["run-due"])
     assert result.exit_code == 0, result.output
     assert "performed" in result.output
     assert notices(session) == 1
+    assert count(session, OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
+    sent = count(session, OutboxMessage)
+    assert len(handler.messages) == sent
+    bodies = [m.content.decode() for m in handler.messages]
+    link_mail = next(b for b in bodies if "Open this link" in b)
+    assert "[[link:" not in link_mail
+    assert f"{app.config['BASE_URL']}/s/{link.id}." in link_mail  # token made at delivery
+    again = runner.invoke(args=["run-due"])
+    assert "sent 0 emails" in again.output
+    assert len(handler.messages) == sent
 
 
-def test_scheduler_runs_the_given_number_of_times(runner) -> None:
+def test_unreachable_smtp_keeps_messages_for_the_next_run(app, runner, session, approver) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port)
+    approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
+    session.commit()
+    result = runner.invoke(args=["run-due"])
+    assert result.exit_code == 1
+    assert "could not be sent" in result.output
+    session.expire_all()
+    waiting = session.scalars(select(OutboxMessage)).all()
+    assert waiting
+    assert all(m.sent_at is None and m.last_error for m in waiting)
+
+
+def test_scheduler_runs_the_given_number_of_times(app, runner, smtp_server) -> None:
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server[1])
     result = runner.invoke(args=["scheduler", "--interval", "1", "--iterations", "2"])
     assert result.exit_code == 0, result.output
 
@@ -192,8 +226,9 @@ def seed_due_certificates(app, count_: int) -> None:
 
 @pytest.mark.parametrize("processes", [4 if os.environ.get("PORTAL_TEST_DATABASE_URL") else 2])
 def test_runners_started_together_perform_each_effect_once(
-    tmp_path: Path, fresh_databases, processes: int
+    tmp_path: Path, fresh_databases, smtp_server, processes: int
 ) -> None:
+    handler, port = smtp_server
     url = fresh_databases.new_url()
     engine = make_engine(url)
     upgrade(engine)
@@ -207,6 +242,8 @@ def test_runners_started_together_perform_each_effect_once(
         "PORTAL_DATABASE_URL": url,
         "PORTAL_SECRET_KEY": settings["SECRET_KEY"],
         "PORTAL_KEY_ENCRYPTION_KEYS": settings["KEY_ENCRYPTION_KEYS"][0],
+        "PORTAL_SMTP_HOST": "127.0.0.1",
+        "PORTAL_SMTP_PORT": str(port),
     }
     script = str(Path(sys.executable).parent / "portal")
     started = [
@@ -223,6 +260,8 @@ def test_runners_started_together_perform_each_effect_once(
         assert count(session, SideEffect, SideEffect.done_at.is_(None)) == 0
         assert notices(session) == DUE  # audit rows have no unique key: a repeat would show
         assert count(session, OutboxMessage) == 2 * DUE  # staff and partner notice for each
+        assert count(session, OutboxMessage, OutboxMessage.sent_at.is_(None)) == 0
         db.engine.dispose()
     performed = sum(int(out.split("performed ")[1].split(",")[0]) for out, _ in outputs)
     assert performed == DUE
+    assert len(handler.messages) == 2 * DUE  # each email sent once

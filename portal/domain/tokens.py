@@ -8,6 +8,7 @@ signs, every listed key verifies.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ class LinkSigner:
             raise ValueError("Link signing keys must be at least 32 characters each.")
         # itsdangerous signs with the last key of a list and verifies with any.
         self._signer = Signer(list(keys), salt=LINK_SALT, digest_method=hashlib.sha256)
+        self._keys = list(keys)
 
     def sign(self, link_id: str) -> str:
         """The URL token for LINK_ID."""
@@ -45,7 +47,17 @@ class LinkSigner:
             link_id = self._signer.unsign(token).decode("ascii")
         except (BadSignature, UnicodeError):
             return None
-        return link_id if _LINK_ID.fullmatch(link_id) else None
+        if not _LINK_ID.fullmatch(link_id):
+            return None
+        # base64 leaves spare bits in the last character: accept only the one canonical
+        # spelling of a token (verified against every key, newest first).
+        for key in reversed(self._keys):
+            if hmac.compare_digest(token, self._signer_for(key).sign(link_id).decode("ascii")):
+                return link_id
+        return None
+
+    def _signer_for(self, key: str) -> Signer:
+        return Signer(key, salt=LINK_SALT, digest_method=hashlib.sha256)
 
 
 def new_link_id() -> str:

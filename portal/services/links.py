@@ -263,16 +263,17 @@ def submissions_of_partner(session: Session, partner: Partner, limit: int = 20) 
 
 
 def latest_window(session: Session, partner: Partner) -> ChangeWindow | None:
-    """The partner's current change window: agreed if any, else the newest proposal."""
-    windows = list(
-        session.scalars(
-            select(ChangeWindow)
-            .where(ChangeWindow.partner_id == partner.id, ChangeWindow.status != "superseded")
-            .order_by(ChangeWindow.id.desc())
-        )
+    """The partner's current change window: the newest one not superseded.
+
+    A proposal made after an agreement is newer than it, so both sides see it (the agreed
+    one stays in force for the runner's purposes until the new one is accepted).
+    """
+    return session.scalar(
+        select(ChangeWindow)
+        .where(ChangeWindow.partner_id == partner.id, ChangeWindow.status != "superseded")
+        .order_by(ChangeWindow.id.desc())
+        .limit(1)
     )
-    accepted = [w for w in windows if w.status == "accepted"]
-    return accepted[0] if accepted else (windows[0] if windows else None)
 
 
 def propose_window(

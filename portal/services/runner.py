@@ -12,6 +12,7 @@ uncommitted batch, which the next run performs.
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.domain.roles import Permission, role_allows
-from portal.models import Acknowledgement, Certificate, ShareLink, SideEffect, Submission, User
+from portal.models import (
+    Acknowledgement,
+    Certificate,
+    OutboxMessage,
+    ShareLink,
+    SideEffect,
+    Submission,
+    User,
+)
 from portal.services import audit, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
@@ -41,6 +50,8 @@ class RunResult:
     planned: int
     performed: int
     failed: int
+    sent: int = 0
+    unsent: int = 0
 
 
 def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:
@@ -247,3 +258,84 @@ PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime], None]] = {
     ACTIVATED: _notify_activation,
     LINK_FULFILLED: _revoke_fulfilled_link,
 }
+
+
+def deliver_outbox(
+    session: Session,
+    send: Callable[[list[str], str, str], None],
+    url_for_link: Callable[[str], str],
+    *,
+    now: datetime,
+    batch: int = 500,
+) -> tuple[int, int]:
+    """Send queued emails; returns (sent, failed). Commits after each message.
+
+    A message is claimed with a compare-and-swap on sent_at before it is sent and
+    committed right after, so two runners never send it both. If a runner dies
+    between the SMTP server accepting and the commit, the message is sent again
+    on the next run: delivery is at least once, never silently lost.
+    """
+    sent = failed = 0
+    tried: set[int] = set()
+    while True:
+        ids = _unsent(session, batch, tried)
+        if not ids:
+            return sent, failed
+        tried.update(ids)
+        for message_id in ids:
+            outcome = _deliver_one(session, send, url_for_link, message_id, now)
+            if outcome is True:
+                sent += 1
+            elif outcome is False:
+                failed += 1
+
+
+def _unsent(session: Session, batch: int, tried: set[int]) -> list[int]:
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.kind == "email",
+            OutboxMessage.attempts < MAX_ATTEMPTS,
+            OutboxMessage.id.not_in(tried) if tried else true(),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(batch)
+    )
+    ids = list(session.scalars(query))
+    session.commit()  # end the read: each message gets its own short transaction
+    return ids
+
+
+def _deliver_one(
+    session: Session,
+    send: Callable[[list[str], str, str], None],
+    url_for_link: Callable[[str], str],
+    message_id: int,
+    now: datetime,
+) -> bool | None:
+    """Claim, send and record one message: True sent, False failed, None taken by another."""
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
+        .values(sent_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+        session.rollback()
+        return None
+    message = session.get(OutboxMessage, message_id)
+    assert message is not None  # noqa: S101  (just claimed)
+    try:
+        send(message.recipients, message.subject, outbox.render_body(message.body, url_for_link))
+    except (OSError, smtplib.SMTPException) as error:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(sent_at=None, last_error=f"{type(error).__name__}: {error}"[:2000])
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        return False
+    session.commit()
+    return True

@@ -116,6 +116,17 @@ def submit_via_link(
     session.add(submission)
     session.flush()
     _audit_received(session, actor, link, submission)
+    if proposed_window_start is not None:
+        links.propose_window(
+            session,
+            actor,
+            link,
+            starts_at=proposed_window_start,
+            timezone=proposed_timezone or "UTC",
+            contact_name=contact_name,
+            contact_email=contact_email,
+            now=now,
+        )
     _notify_approvers(session, submission)
     return Outcome(report, submission)
 

@@ -82,7 +82,8 @@ def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     if code < 400:
         return error
     title, message = _MESSAGES.get(code, (error.name, error.description or ""))
-    if request.accept_mimetypes.best == "application/json":
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if wants_json or request.endpoint == "partner.machine_upload":
         return {"error": title, "message": message}, code  # type: ignore[return-value]
     return render_template("errors/error.html", code=code, title=title, message=message), code
 

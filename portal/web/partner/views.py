@@ -60,11 +60,17 @@ def _actor(link: ShareLink) -> Actor:
 def _open(token: str, *, json: bool = False) -> ShareLink:
     """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
     link = links.resolve(db.session, link_signer(), token)
+    contact = current_app.config["CONTACT_EMAIL"]
     if link is None:
-        abort(404)
+        message = (
+            "This link is not valid. Check that you copied the whole address from the email, "
+            f"or write to {contact}."
+        )
+        if json or request.endpoint == "partner.machine_upload":
+            abort(Response(_json_error(message, 404), status=404, mimetype="application/json"))
+        abort(Response(render_template("partner/gone.html", message=message), status=404))
     state = links.link_state(link, utcnow())
     if state is not links.LinkState.ACTIVE:
-        contact = current_app.config["CONTACT_EMAIL"]
         message = (
             f"This link has {'expired' if state is links.LinkState.EXPIRED else 'been withdrawn'}. "
             f"Ask your contact for a new one, or write to {contact}."
@@ -275,6 +281,8 @@ def _host() -> str:
 def acknowledge(token: str) -> Rendered:
     """The partner confirms they installed our certificate."""
     link = _open(token)
+    if not link.can_download:
+        abort(404)  # this link never showed our certificate
     form = AcknowledgeForm()
     if not form.validate_on_submit():
         return _render_page(link, token, ack_form=form, status=422)

@@ -15,7 +15,6 @@ from portal.services import certificates, links, schedule, submissions
 from portal.services.errors import NotFoundError, ServiceError
 from portal.timeutil import is_valid_timezone, utcnow
 from portal.web.access import current_actor, requires
-from portal.web.forms import attach_error
 from portal.web.staff import bp
 from portal.web.staff.forms import ConfirmForm, ReasonForm, WhenForm
 
@@ -69,7 +68,7 @@ def submission_approve(submission_id: int) -> Rendered:
                     db.session, current_actor(), submission, activate_at=moment, now=now
                 )
             except ServiceError as error:
-                attach_error(form, error)
+                form.form_errors.append(error.message)
             else:
                 flash(
                     f"Approved. {submission.partner.name}'s certificate is in force from "
@@ -92,7 +91,7 @@ def submission_reject(submission_id: int) -> Rendered:
                 db.session, current_actor(), submission, reason=form.reason.data or "", now=utcnow()
             )
         except ServiceError as error:
-            attach_error(form, error)
+            form.form_errors.append(error.message)
         else:
             flash(f"Rejected; {submission.partner.name} sees the reason on their link.", "success")
             return redirect(url_for("staff.submissions_list"))
@@ -115,7 +114,7 @@ def certificate_schedule(certificate_id: int) -> Rendered:
                     db.session, current_actor(), certificate, activate_at=moment, now=now
                 )
             except ServiceError as error:
-                attach_error(form, error)
+                form.form_errors.append(error.message)
             else:
                 flash("Schedule proposed; a second person must approve it.", "success")
                 return _back(certificate)
@@ -153,7 +152,7 @@ def certificate_reschedule(certificate_id: int) -> Rendered:
                     db.session, current_actor(), certificate, activate_at=moment, now=now
                 )
             except ServiceError as error:
-                attach_error(form, error)
+                form.form_errors.append(error.message)
             else:
                 flash("Rescheduled.", "success")
                 return _back(certificate)
@@ -173,7 +172,7 @@ def certificate_cancel(certificate_id: int) -> Rendered:
                 now=utcnow(),
             )  # fmt: skip
         except ServiceError as error:
-            attach_error(form, error)
+            form.form_errors.append(error.message)
         else:
             flash("Cancelled: this certificate will not take effect.", "success")
             return _back(certificate)
@@ -198,7 +197,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
                 rules=schedule.Rules(overlap=overlap()),
             )
         except ServiceError as error:
-            attach_error(form, error)
+            form.form_errors.append(error.message)
         else:
             flash(
                 f"Rolled back: certificate {certificates.colon_fingerprint(previous.sha256)[:23]}… "

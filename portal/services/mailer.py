@@ -1,0 +1,91 @@
+"""Sending outbox emails over SMTP (after commit, from the runner; never from a web request)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send."""
+
+    host: str
+    port: int
+    tls: str  # none, starttls or tls
+    user: str | None
+    password: str | None
+    sender: str
+    timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: Any) -> SmtpSettings:
+        """Read the PORTAL_SMTP_* settings."""
+        return cls(
+            host=config["SMTP_HOST"],
+            port=int(config["SMTP_PORT"]),
+            tls=config["SMTP_TLS"],
+            user=config["SMTP_USER"],
+            password=config["SMTP_PASSWORD"],
+            sender=config["MAIL_FROM"],
+        )
+
+
+class Mailer:
+    """Sends messages over one SMTP connection, opened at the first message."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        """Remember the settings; nothing connects yet."""
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def close(self) -> None:
+        """Close the connection if one is open."""
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+    def send(self, recipients: list[str], subject: str, body: str) -> None:
+        """Send one plain-text email; raises smtplib/OSError errors for the caller to record."""
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = ", ".join(recipients)
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
+        message.set_content(body)
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            self._smtp.send_message(message)
+        except (OSError, smtplib.SMTPServerDisconnected):
+            # A connection dropped between messages: drop it; the caller records the failure.
+            self._smtp.close()
+            self._smtp = None
+            raise
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        if settings.tls == "tls":
+            secure = smtplib.SMTP_SSL(
+                settings.host,
+                settings.port,
+                timeout=settings.timeout,
+                context=ssl.create_default_context(),
+            )
+            if settings.user:
+                secure.login(settings.user, settings.password or "")
+            return secure
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        if settings.tls == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        return smtp
