@@ -55,6 +55,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.window_propose": ("POST", EDITORS),
     "staff.window_accept": ("POST", EDITORS),
     "staff.window_calendar": ("GET", ALL),
+    "staff.partner_certificate_upload": ("POST", EDITORS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }

@@ -12,7 +12,7 @@ from portal.domain import certs
 from portal.domain.certs import Report, Usage
 from portal.domain.inforce import in_force
 from portal.domain.roles import Permission, role_allows
-from portal.models import SUBMISSION_STATUSES, Certificate, ShareLink, Submission, User
+from portal.models import SUBMISSION_STATUSES, Certificate, Partner, ShareLink, Submission, User
 from portal.services import audit, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
@@ -229,3 +229,61 @@ def _notify_approvers(session: Session, submission: Submission) -> None:
         ),
         dedupe_key=f"submission-received:{submission.id}",
     )
+
+
+def submit_by_staff(
+    session: Session,
+    actor: Actor,
+    partner: Partner,
+    *,
+    data: bytes,
+    usage: str,
+    now: datetime,
+    overlap: timedelta,
+    confirm_warnings: bool,
+) -> Outcome:
+    """Record a certificate a partner sent by email; a different person must approve it."""
+    if actor.user_id is None:
+        raise ServiceError("A staff member must be named as the uploader.")
+    usage_ = _usage(usage)
+    report = certs.inspect(
+        data,
+        usage=usage_,
+        now=now,
+        current_sha256=current_partner_sha256(
+            session, partner.id, str(usage_), now=now, overlap=overlap
+        ),
+    )
+    if not report.acceptable:
+        return Outcome(report)
+    assert report.certificate is not None  # noqa: S101  (an acceptable report has one)
+    sha256 = sha256_hex(report.certificate.fingerprint_sha256)
+    earlier = _open_submission(session, partner.id, sha256, str(usage_))
+    if earlier is not None:
+        return Outcome(report, earlier, duplicate=True)
+    if report.warnings and not confirm_warnings:
+        return Outcome(report, needs_confirmation=True)
+    submission = Submission(
+        partner_id=partner.id,
+        usage=str(usage_),
+        der=report.certificate.der,
+        sha256=sha256,
+        report=report.to_dict(),
+        status="received",
+        submitted_by_id=actor.user_id,
+        created_at=now,
+    )
+    session.add(submission)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "submission.received",
+        object_type="partner",
+        object_id=partner.id,
+        summary=f"Uploaded submission #{submission.id} ({submission.usage}) on the partner's "
+        f"behalf: SHA-256 {colon_fingerprint(sha256)}",
+        details={"submission_id": submission.id, "sha256": sha256, "on_behalf": True},
+    )
+    _notify_approvers(session, submission)
+    return Outcome(report, submission)

@@ -217,3 +217,11 @@ class ReasonForm(FlaskForm):
     """A reason that goes to the partner or into the audit trail."""
 
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
+
+
+class StaffUploadForm(FlaskForm):
+    """A partner certificate received by email, uploaded by staff."""
+
+    certificate = FileField("Certificate file", validators=[FileRequired()])
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    confirm_warnings = BooleanField("Accept despite the warnings")

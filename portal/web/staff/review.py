@@ -8,15 +8,16 @@ from zoneinfo import ZoneInfo
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
-from portal.services import certificates, links, schedule, submissions
+from portal.services import certificates, directory, links, schedule, submissions
 from portal.services.errors import NotFoundError, ServiceError
 from portal.timeutil import is_valid_timezone, utcnow
 from portal.web.access import current_actor, requires
 from portal.web.staff import bp
-from portal.web.staff.forms import ConfirmForm, ReasonForm, WhenForm
+from portal.web.staff.forms import ConfirmForm, ReasonForm, StaffUploadForm, WhenForm
 
 Rendered = str | tuple[str, int] | Response
 
@@ -206,6 +207,50 @@ def certificate_rollback(certificate_id: int) -> Rendered:
             )
             return _back(certificate)
     return _certificate_page(certificate, rollback_form=form)
+
+
+@bp.post("/partners/<int:partner_id>/certificates")
+@requires(Permission.MANAGE_PARTNERS)
+def partner_certificate_upload(partner_id: int) -> Rendered:
+    """Upload a certificate the partner sent by email; another person approves it."""
+    from portal.web.staff.views import render_partner_page
+
+    try:
+        partner = directory.get_partner(db.session, partner_id)
+    except NotFoundError:
+        abort(404)
+    form = StaffUploadForm(prefix="upload")
+    if form.validate_on_submit():
+        data = form.certificate.data.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            form.certificate.errors = [f"The file is larger than {MAX_INPUT_BYTES // 1024} KiB."]
+        else:
+            try:
+                outcome = submissions.submit_by_staff(
+                    db.session, current_actor(), partner, data=data,
+                    usage=form.usage.data or "both", now=utcnow(), overlap=overlap(),
+                    confirm_warnings=bool(form.confirm_warnings.data),
+                )  # fmt: skip
+            except ServiceError as error:
+                form.form_errors.append(error.message)
+            else:
+                if outcome.submission is not None:
+                    flash(
+                        f"Recorded as submission #{outcome.submission.id}"
+                        + (" (already received)" if outcome.duplicate else "")
+                        + "; a different person must approve it.",
+                        "success",
+                    )
+                    return redirect(
+                        url_for("staff.submission_view", submission_id=outcome.submission.id)
+                    )
+                form.form_errors.extend(
+                    f.message
+                    for f in (outcome.report.errors if outcome.refused else outcome.report.warnings)
+                )
+                if outcome.needs_confirmation:
+                    form.form_errors.append("Tick the box to accept it despite the warnings.")
+    return render_partner_page(partner, upload_form=form, status=422)
 
 
 def scheduling_context(certificate: Certificate) -> dict[str, object]:

@@ -22,6 +22,7 @@ from portal.web.staff.forms import (
     IdentityForm,
     LinkForm,
     PartnerForm,
+    StaffUploadForm,
     UserCreateForm,
     UserEditForm,
     WhenForm,
@@ -194,6 +195,7 @@ def render_partner_page(
     *,
     link_form: LinkForm | None = None,
     window_form: WhenForm | None = None,
+    upload_form: StaffUploadForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     """The partner page, optionally with a refused link form shown again."""
@@ -212,6 +214,7 @@ def render_partner_page(
         acknowledgement=links.latest_acknowledgement(db.session, partner),
         window=links.latest_window(db.session, partner),
         window_form=window_form or WhenForm(prefix="window", timezone=partner.timezone),
+        upload_form=upload_form or StaffUploadForm(prefix="upload"),
     ), status
 
 

@@ -1,0 +1,70 @@
+"""Staff record a certificate a partner sent by email; a different person must approve it."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+
+from portal.models import AuditEvent, Submission
+from portal.timeutil import utcnow
+from tests import certfactory, factories
+
+
+def upload(browser, partner, data: bytes, **fields):
+    form = {"upload-certificate": (io.BytesIO(data), "partner.cer"), "upload-usage": "both"}
+    form.update(fields)
+    return browser.post(
+        f"/partners/{partner.id}/certificates", data=form, content_type="multipart/form-data"
+    )
+
+
+def test_uploader_cannot_approve_but_someone_else_can(session, make_user, login) -> None:
+    partner = factories.partner(session)
+    uploader = make_user("admin")  # admins may both upload and approve: four eyes still applies
+    cert, _ = certfactory.make_cert(now=utcnow(), days=400, key_size=3072)
+    response = upload(login(uploader), partner, certfactory.der(cert))
+    assert response.status_code == 302
+    submission = session.scalars(select(Submission)).one()
+    assert submission.submitted_by_id == uploader.id
+    assert submission.link_id is None
+    refused = login(uploader).post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "now"}
+    )
+    assert refused.status_code == 422
+    assert "a different person must approve it" in refused.get_data(as_text=True)
+    assert submission.status == "received"
+    approved = login(make_user("approver")).post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "now"}
+    )
+    assert approved.status_code == 302
+    session.refresh(submission)
+    assert submission.status == "approved"
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "submission.received")
+    ).one()
+    assert event.details["on_behalf"] is True
+
+
+def test_refused_and_warned_uploads(session, operator_client) -> None:
+    partner = factories.partner(session)
+    key_only = certfactory.key_bytes(certfactory.rsa_key(2048))
+    refused = upload(operator_client, partner, key_only)
+    assert refused.status_code == 422
+    assert "private key" in refused.get_data(as_text=True)
+    warned_cert, _ = certfactory.make_cert(now=utcnow(), days=400)  # RSA 2048: a warning
+    warned = upload(operator_client, partner, certfactory.pem(warned_cert))
+    assert warned.status_code == 422
+    assert "Tick the box" in warned.get_data(as_text=True)
+    assert session.scalar(select(Submission)) is None
+    confirmed = upload(
+        operator_client, partner, certfactory.pem(warned_cert), **{"upload-confirm_warnings": "y"}
+    )
+    assert confirmed.status_code == 302
+    assert session.scalars(select(Submission)).one().usage == "both"
+
+
+def test_viewer_cannot_upload(session, viewer_client) -> None:
+    partner = factories.partner(session)
+    cert, _ = certfactory.make_cert(now=utcnow(), days=400)
+    assert upload(viewer_client, partner, certfactory.pem(cert)).status_code == 403
