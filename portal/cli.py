@@ -502,8 +502,15 @@ def submission_approve_command(submission_id: int, activate_at: str, as_email: s
         actor = _actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
         certificate = schedule.approve_submission(
-            db.session, actor, submission, activate_at=moment, now=now
+            db.session, actor, submission, activate_at=moment, now=now,
+            four_eyes_always=bool(current_app.config["FOUR_EYES_ALWAYS"]),
+        )  # fmt: skip
+    if certificate is None:
+        click.echo(
+            f"First approval of submission #{submission_id} recorded; a second approver must "
+            "confirm it (the same command, --as THEM)."
         )
+        return
     click.echo(
         f"Approved submission #{submission_id}: in force from "
         f"{certificate.activate_at:%Y-%m-%dT%H:%M:%SZ}."

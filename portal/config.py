@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_TIMEZONE": "UTC",
     "PAGE_SIZE": 25,
     "CERTIFICATE_OVERLAP_DAYS": 7,
+    "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -96,6 +97,8 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_PAGE_SIZE must be a number from 1 to 500")
     if not is_valid_timezone(config["DEFAULT_TIMEZONE"]):
         raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
+    if not isinstance(config["FOUR_EYES_ALWAYS"], bool):
+        raise ConfigError("PORTAL_FOUR_EYES_ALWAYS must be true or false")
     if len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("PORTAL_SECRET_KEY must be at least 32 characters")
     if any(len(key) < 32 for key in config["LINK_SIGNING_KEYS"]):

@@ -104,6 +104,9 @@ def test_factory_writes_nothing_outside_instance_and_touches_no_database(
         ("DEFAULT_TIMEZONE", "Mars/Olympus", "PORTAL_DEFAULT_TIMEZONE"),
         ("SECRET_KEY", "short", "PORTAL_SECRET_KEY"),
         ("KEY_ENCRYPTION_KEYS", 42, "PORTAL_KEY_ENCRYPTION_KEYS"),
+        ("FOUR_EYES_ALWAYS", "yes", "PORTAL_FOUR_EYES_ALWAYS"),
+        ("LINK_DEFAULT_EXPIRY", "forever", "PORTAL_LINK_DEFAULT_EXPIRY"),
+        ("LINK_SIGNING_KEYS", ["short"], "PORTAL_LINK_SIGNING_KEYS"),
     ],
 )
 def test_invalid_settings_are_refused_by_name(

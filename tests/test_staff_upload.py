@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from sqlalchemy import select
 
-from portal.models import AuditEvent, Submission
+from portal.models import AuditEvent, Certificate, Submission
 from portal.timeutil import utcnow
 from tests import certfactory, factories
 
@@ -68,3 +69,47 @@ def test_viewer_cannot_upload(session, viewer_client) -> None:
     partner = factories.partner(session)
     cert, _ = certfactory.make_cert(now=utcnow(), days=400)
     assert upload(viewer_client, partner, certfactory.pem(cert)).status_code == 403
+
+
+def test_four_eyes_for_every_approval(app, session, make_user, login) -> None:
+    app.config["FOUR_EYES_ALWAYS"] = True
+    partner = factories.partner(session)
+    link = factories.share_link(session, partner)
+    submission = factories.submission(session, link)
+    first, second = make_user("approver"), make_user("approver")
+    day = (utcnow() + timedelta(days=30)).date()
+    when = {"approve-when": "chosen", "approve-date": day.isoformat(), "approve-time": "09:30",
+            "approve-timezone": "UTC"}  # fmt: skip
+    response = login(first).post(f"/submissions/{submission.id}/approve", data=when)
+    assert response.status_code == 302
+    assert submission.status == "received"
+    assert submission.first_approved_by_id == first.id
+    page = login(second).get(f"/submissions/{submission.id}").get_data(as_text=True)
+    assert "Confirm as second approver" in page
+    again = login(first).post(f"/submissions/{submission.id}/approve", data={"approve-when": "now"})
+    assert again.status_code == 422
+    assert "a different person must give the second" in again.get_data(as_text=True)
+    confirmed = login(second).post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "now"}
+    )
+    assert confirmed.status_code == 302
+    assert submission.status == "approved"
+    certificate = session.get(Certificate, submission.certificate_id)
+    assert certificate.activate_at.isoformat() == f"{day.isoformat()}T09:30:00+00:00"  # first's
+
+
+def test_four_eyes_for_every_approval_on_the_command_line(app, runner, session, make_user) -> None:
+    app.config["FOUR_EYES_ALWAYS"] = True
+    partner = factories.partner(session)
+    submission = factories.submission(session, factories.share_link(session, partner))
+    first, second = make_user("approver"), make_user("admin")
+    session.commit()
+    args = ["submission", "approve", str(submission.id), "--activate-at", "now", "--as"]
+    one = runner.invoke(args=[*args, first.email])
+    assert one.exit_code == 0, one.output
+    assert "First approval" in one.output
+    same = runner.invoke(args=[*args, first.email])
+    assert same.exit_code == 1
+    two = runner.invoke(args=[*args, second.email])
+    assert two.exit_code == 0, two.output
+    assert "Approved submission" in two.output

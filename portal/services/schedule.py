@@ -67,12 +67,28 @@ def approve_submission(
     *,
     activate_at: datetime,
     now: datetime,
-) -> Certificate:
-    """Accept a received submission as the partner's certificate from ACTIVATE_AT."""
+    four_eyes_always: bool = False,
+) -> Certificate | None:
+    """Accept a received submission as the partner's certificate from ACTIVATE_AT.
+
+    With FOUR_EYES_ALWAYS the first approval only records the decision (returns None);
+    a second, different approver confirms it at the time the first one chose.
+    """
     if submission.status != "received":
         raise ServiceError(f"Submission #{submission.id} is {submission.status}, not received.")
     _four_eyes(actor, submission.submitted_by_id, what="this submission")
     info = certs.certificate_info(submission.der)
+    if four_eyes_always:
+        if submission.first_approved_by_id is None:
+            check_activation_time(info.not_before, info.not_after, activate_at, now)
+            _record_first_approval(session, actor, submission, max(activate_at, now))
+            return None
+        if submission.first_approved_by_id == actor.user_id:
+            raise ServiceError(
+                "You gave the first approval; a different person must give the second."
+            )
+        assert submission.first_approved_activate_at is not None  # noqa: S101  (set together)
+        activate_at = max(submission.first_approved_activate_at, now)
     check_activation_time(info.not_before, info.not_after, activate_at, now)
     certificate = Certificate(
         partner_id=submission.partner_id,
@@ -134,6 +150,23 @@ def approve_submission(
         dedupe_key=f"submission-approved:{submission.id}",
     )
     return certificate
+
+
+def _record_first_approval(
+    session: Session, actor: Actor, submission: Submission, activate_at: datetime
+) -> None:
+    submission.first_approved_by_id = actor.user_id
+    submission.first_approved_activate_at = activate_at
+    audit.record(
+        session,
+        actor,
+        "submission.first_approval",
+        object_type="partner",
+        object_id=submission.partner_id,
+        summary=f"First approval of submission #{submission.id} for "
+        f"{activate_at:%Y-%m-%d %H:%M} UTC; a second approver must confirm",
+        details={"submission_id": submission.id, "activate_at": activate_at.isoformat()},
+    )
 
 
 def reject_submission(

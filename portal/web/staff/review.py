@@ -61,21 +61,27 @@ def submission_approve(submission_id: int) -> Rendered:
     submission = _submission_or_404(submission_id)
     form = WhenForm(prefix="approve")
     now = utcnow()
+    four_eyes = bool(current_app.config["FOUR_EYES_ALWAYS"])
     if form.validate_on_submit():
-        moment = chosen_moment(form, _proposal(submission), now)
+        confirming = four_eyes and submission.first_approved_by_id is not None
+        moment = now if confirming else chosen_moment(form, _proposal(submission), now)
         if moment is not None:
             try:
                 certificate = schedule.approve_submission(
-                    db.session, current_actor(), submission, activate_at=moment, now=now
-                )
+                    db.session, current_actor(), submission, activate_at=moment, now=now,
+                    four_eyes_always=four_eyes,
+                )  # fmt: skip
             except ServiceError as error:
                 form.form_errors.append(error.message)
             else:
-                flash(
-                    f"Approved. {submission.partner.name}'s certificate is in force from "
-                    f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC.",
-                    "success",
-                )
+                if certificate is None:
+                    flash("First approval recorded; a second approver must confirm it.", "info")
+                else:
+                    flash(
+                        f"Approved. {submission.partner.name}'s certificate is in force from "
+                        f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC.",
+                        "success",
+                    )
                 return redirect(url_for("staff.submissions_list"))
     return _review_page(submission, form, ReasonForm(prefix="reject"), status=422)
 
@@ -299,6 +305,7 @@ def _review_page(
     )  # fmt: skip
     return render_template(
         "staff/submission.html",
+        four_eyes=bool(current_app.config["FOUR_EYES_ALWAYS"]),
         submission=submission,
         partner=submission.partner,
         report=submission.report,
