@@ -30,7 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from portal.config import load_config
     from portal.extensions import csrf, db, init_secrets, limiter, login_manager
     from portal.logs import install_redaction
-    from portal.web import register_web
+    from portal.web import limit_partner_uploads, register_id_converter, register_web
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "PORTAL_INSTANCE_PATH"
@@ -43,6 +43,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=_asset_dir("static"),
     )
     load_config(app, test_config)
+    register_id_converter(app)
+    # Registered before CSRFProtect's own hook, which reads the form.
+    app.before_request(limit_partner_uploads)
     db.init_app(app)
     init_secrets(app)
     limiter.init_app(app)

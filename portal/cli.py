@@ -371,7 +371,7 @@ def link_create_command(
         max_uploads if max_uploads is not None else current_app.config["LINK_DEFAULT_MAX_UPLOADS"]
     )
     with refusals():
-        actor = _actor_as(as_email)
+        actor = _actor_as(as_email, Permission.MANAGE_PARTNERS)
         partner = directory.find_partner(db.session, partner_as2_id, environment)
         link, token = links.create_link(
             db.session,
@@ -394,7 +394,7 @@ def link_create_command(
 def link_revoke_command(link_id: str, as_email: str | None) -> None:
     """Stop a share link from working."""
     with refusals():
-        actor = _actor_as(as_email)
+        actor = _actor_as(as_email, Permission.MANAGE_PARTNERS)
         link = links.get_link(db.session, link_id)
         links.revoke(db.session, actor, link, utcnow())
     click.echo(f"Revoked link {link_id}.")

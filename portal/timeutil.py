@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
@@ -32,7 +32,7 @@ def format_in_zone(moment: datetime | None, zone: str) -> str:
         return utc_text
     try:
         local = utc_moment.astimezone(ZoneInfo(zone))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OverflowError):
         return utc_text
     if local.date() == utc_moment.date():
         return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc_moment:%H:%M} UTC)"
@@ -54,3 +54,11 @@ def parse_moment(text: str, now: datetime) -> datetime:
             f"{text[:40]!r} has no time zone; add Z for UTC or an offset such as +01:00."
         )
     return moment.astimezone(UTC)
+
+
+def local_to_utc(day: date, time_of_day: time, zone: str) -> datetime | None:
+    """A wall-clock date and time in ZONE as UTC; None when it cannot be represented."""
+    try:
+        return datetime.combine(day, time_of_day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    except (ZoneInfoNotFoundError, ValueError, OverflowError):
+        return None

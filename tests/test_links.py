@@ -48,6 +48,9 @@ BROWSER = "Mozilla/5.0 (PartnerBrowser 1.0)"
 # Not a certificate in any format: the start of a PNG image.
 GARBAGE = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 3
 
+# Windows must lie within two years: next year is always in the future and within that.
+NEXT_YEAR = utcnow().year + 1
+
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -516,7 +519,7 @@ def test_expired_or_revoked_link_answers_410_with_whom_to_contact(
         client.get(shared.page),
         client.get(f"{shared.page}/certificates/{ours.sha256}.pem"),
         client.post(f"{shared.page}/upload", data={"pasted": pem.decode(), "usage": "both"}),
-        client.post(f"{shared.page}/window", data={"date": "2099-01-01", "time": "10:00"}),
+        client.post(f"{shared.page}/window", data={"date": f"{NEXT_YEAR}-01-01", "time": "10:00"}),
         client.post(f"{shared.page}/acknowledge", data={}),
         client.post(f"{shared.page}/certificate", data=pem),
     ]
@@ -554,7 +557,7 @@ def test_clean_upload_is_received_counted_and_announced(client, session, make_us
         client,
         certificate=pem_file(certfactory.pem(cert)),
         usage="both",
-        window_date="2099-03-10",
+        window_date=f"{NEXT_YEAR}-07-10",
         window_time="09:30",
         window_timezone="America/Chicago",
         contact_name="Grace Hopper",
@@ -573,7 +576,7 @@ def test_clean_upload_is_received_counted_and_announced(client, session, make_us
     assert submission.contact_name == "Grace Hopper"
     assert submission.contact_email == "grace@globex.example"
     # 09:30 CDT (UTC-5 in March after the switch on the 8th) is 14:30 UTC.
-    assert submission.proposed_window_start == datetime(2099, 3, 10, 14, 30, tzinfo=UTC)
+    assert submission.proposed_window_start == datetime(NEXT_YEAR, 7, 10, 14, 30, tzinfo=UTC)
     assert submission.proposed_timezone == "America/Chicago"
     assert uploads_used(session, shared.link) == 1
     (event,) = audit_events(session, "submission.received", shared.link)
@@ -604,7 +607,7 @@ def test_warnings_need_a_tick_before_anything_is_stored(client, session) -> None
             client,
             certificate=pem_file(certfactory.pem(cert)),
             usage="signing",
-            window_date="2099-01-15",
+            window_date=f"{NEXT_YEAR}-01-15",
             window_time="09:30",
             window_timezone="America/Chicago",
             contact_name="Grace Hopper",
@@ -636,7 +639,7 @@ def test_warnings_need_a_tick_before_anything_is_stored(client, session) -> None
     assert "rsa_2048" in {f["code"] for f in submission.report["findings"]}
     # What was typed in the first step reaches the stored submission.
     assert submission.usage == "signing"
-    assert submission.proposed_window_start == datetime(2099, 1, 15, 15, 30, tzinfo=UTC)
+    assert submission.proposed_window_start == datetime(NEXT_YEAR, 1, 15, 15, 30, tzinfo=UTC)
     assert submission.proposed_timezone == "America/Chicago"
     assert (submission.contact_name, submission.contact_email) == (
         "Grace Hopper",
@@ -754,9 +757,9 @@ def test_an_incomplete_window_with_an_upload_is_422(client, session) -> None:
     pem = certfactory.pem(partner_cert())
 
     for window in (
-        {"window_date": "2099-01-15"},
+        {"window_date": f"{NEXT_YEAR}-01-15"},
         {"window_time": "10:00"},
-        {"window_date": "2099-01-15", "window_time": "10:00", "window_timezone": "Mars/X"},
+        {"window_date": f"{NEXT_YEAR}-01-15", "window_time": "10:00", "window_timezone": "Mars/X"},
     ):
         response = client.post(
             f"{shared.page}/upload", data=typed(certificate=pem_file(pem), **window)
@@ -1121,9 +1124,24 @@ def test_a_one_upload_link_takes_one_certificate_then_says_none_left(client, ses
 @pytest.mark.parametrize(
     ("zone", "day", "local_time", "utc"),
     [
-        ("America/Chicago", date(2099, 1, 15), "09:30", datetime(2099, 1, 15, 15, 30, tzinfo=UTC)),
-        ("America/Chicago", date(2099, 7, 15), "09:30", datetime(2099, 7, 15, 14, 30, tzinfo=UTC)),
-        ("Asia/Kolkata", date(2099, 1, 15), "02:00", datetime(2099, 1, 14, 20, 30, tzinfo=UTC)),
+        (
+            "America/Chicago",
+            date(NEXT_YEAR, 1, 15),
+            "09:30",
+            datetime(NEXT_YEAR, 1, 15, 15, 30, tzinfo=UTC),
+        ),
+        (
+            "America/Chicago",
+            date(NEXT_YEAR, 7, 15),
+            "09:30",
+            datetime(NEXT_YEAR, 7, 15, 14, 30, tzinfo=UTC),
+        ),
+        (
+            "Asia/Kolkata",
+            date(NEXT_YEAR, 1, 15),
+            "02:00",
+            datetime(NEXT_YEAR, 1, 14, 20, 30, tzinfo=UTC),
+        ),
     ],
 )
 def test_partner_proposes_a_change_window_stored_in_utc(
@@ -1160,7 +1178,8 @@ def test_a_new_proposal_supersedes_the_previous_one(client, session) -> None:
     shared = share(session)
     for hour in ("10:00", "11:00"):
         response = client.post(
-            f"{shared.page}/window", data={"date": "2099-02-01", "time": hour, "timezone": "UTC"}
+            f"{shared.page}/window",
+            data={"date": f"{NEXT_YEAR}-02-01", "time": hour, "timezone": "UTC"},
         )
         assert response.status_code == 302
     assert [w.status for w in windows_of(session, shared.partner)] == ["superseded", "proposed"]
@@ -1172,11 +1191,14 @@ def test_a_new_proposal_supersedes_the_previous_one(client, session) -> None:
 BAD_WINDOWS = [
     ({"date": "2000-01-01", "time": "10:00"}, "Propose a time in the future"),
     ({"date": "YESTERDAY", "time": "10:00"}, "Not a valid date"),
-    ({"date": "2099-01-01", "time": ""}, "Not a valid time"),
-    ({"date": "2099-01-01"}, "Give a date, a time and a time zone"),
+    ({"date": f"{NEXT_YEAR}-01-01", "time": ""}, "Not a valid time"),
+    ({"date": f"{NEXT_YEAR}-01-01"}, "Give a date, a time and a time zone"),
     ({}, "Give a date and a time"),
-    ({"date": "2099-01-01", "time": "10:00", "timezone": "Mars/Olympus"}, "Not a valid choice"),
-    ({"date": "2099-01-01", "time": "10:00", "contact_email": SCRIPT}, "Invalid email"),
+    (
+        {"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "timezone": "Mars/Olympus"},
+        "Not a valid choice",
+    ),
+    ({"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "contact_email": SCRIPT}, "Invalid email"),
 ]
 
 
@@ -1200,7 +1222,7 @@ def test_partner_confirms_they_installed_our_certificate(client, session) -> Non
     page = client.get(shared.page).get_data(as_text=True)
     assert "You confirmed on" not in page
     data = browser_form(page, f"{shared.page}/acknowledge")
-    data.update(installed_on="2099-01-02", contact_name="Grace")
+    data.update(installed_on=f"{NEXT_YEAR}-01-02", contact_name="Grace")
 
     response = client.post(f"{shared.page}/acknowledge", data=data)
 
@@ -1210,7 +1232,7 @@ def test_partner_confirms_they_installed_our_certificate(client, session) -> Non
         select(Acknowledgement).where(Acknowledgement.partner_id == shared.partner.id)
     ).all()
     assert ack.certificate_id == ours.id
-    assert ack.installed_on == date(2099, 1, 2)
+    assert ack.installed_on == date(NEXT_YEAR, 1, 2)
     assert ack.contact_name == "Grace"
     assert ack.link_id == shared.link.id
     (event,) = audit_events(session, "link.acknowledged", shared.link)
@@ -1218,7 +1240,7 @@ def test_partner_confirms_they_installed_our_certificate(client, session) -> Non
     page = client.get(response.location).get_data(as_text=True)
     assert "Thank you for confirming" in page
     assert "You confirmed on" in page
-    assert "(installed 2099-01-02)" in page
+    assert f"(installed {NEXT_YEAR}-01-02)" in page
 
 
 def test_a_bad_acknowledgement_is_422(client, session) -> None:

@@ -712,7 +712,8 @@ def test_our_schedule_needs_a_second_person_on_the_web(
     assert certificate.activate_at is None
     assert events(session, "certificate.schedule_proposed", certificate_id=certificate.id)
 
-    own = proposer_client.post(f"/certificates/{certificate.id}/approve-schedule")
+    seen = {"expected": at.isoformat()}  # the proposed time the page showed
+    own = proposer_client.post(f"/certificates/{certificate.id}/approve-schedule", data=seen)
     assert "A different person must approve this schedule (four eyes)." in text_of(own)
     assert certificate.activate_at is None
     assert certificate.proposed_activate_at == at
@@ -723,7 +724,13 @@ def test_our_schedule_needs_a_second_person_on_the_web(
     )
     assert certificate.activate_at is None
 
-    second = approver_client.post(f"/certificates/{certificate.id}/approve-schedule")
+    stale = approver_client.post(
+        f"/certificates/{certificate.id}/approve-schedule",
+        data={"expected": (at + timedelta(hours=1)).isoformat()},
+    )
+    assert "The proposed time changed while you looked" in text_of(stale)
+    assert certificate.activate_at is None
+    second = approver_client.post(f"/certificates/{certificate.id}/approve-schedule", data=seen)
     assert second.status_code == 302, text_of(second)
     assert certificate.activate_at == at
     assert certificate.proposed_activate_at is None

@@ -232,9 +232,19 @@ def update_partner(session: Session, actor: Actor, partner: Partner, data: Partn
     return partner
 
 
+def _text_problem(value: str) -> str | None:
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return "Use one line of text without control characters."
+    return None
+
+
 def _check_identity(session: Session, data: IdentityData, current: Identity | None) -> None:
     if not data.name.strip():
         raise ServiceError("Enter a name.", field="name")
+    if problem := _text_problem(data.name):
+        raise ServiceError(problem, field="name")
+    if problem := _text_problem(data.organisation):
+        raise ServiceError(problem, field="organisation")
     if problem := as2_id_problem(data.as2_id):
         raise ServiceError(problem, field="as2_id")
     if data.environment not in ENVIRONMENTS:
@@ -259,6 +269,8 @@ def _check_partner(
 ) -> None:
     if not data.name.strip():
         raise ServiceError("Enter a name.", field="name")
+    if problem := _text_problem(data.name):
+        raise ServiceError(problem, field="name")
     if problem := as2_id_problem(data.as2_id):
         raise ServiceError(problem, field="as2_id")
     if not is_valid_timezone(data.timezone):

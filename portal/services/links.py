@@ -25,6 +25,7 @@ from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
 MAX_UPLOADS_LIMIT = 20
+MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 class LinkState(StrEnum):
@@ -288,8 +289,7 @@ def propose_window(
     now: datetime,
 ) -> ChangeWindow:
     """Record the partner's proposed change window; earlier open proposals are superseded."""
-    if starts_at <= now:
-        raise ServiceError("Propose a time in the future.", field="date")
+    _check_window_time(starts_at, now)
     _supersede_proposals(session, link.partner_id)
     window = ChangeWindow(
         partner_id=link.partner_id,
@@ -324,8 +324,7 @@ def propose_window_as_staff(
     now: datetime,
 ) -> ChangeWindow:
     """Staff propose a change window to the partner; earlier open proposals are superseded."""
-    if starts_at <= now:
-        raise ServiceError("Propose a time in the future.", field="date")
+    _check_window_time(starts_at, now)
     _supersede_proposals(session, partner.id)
     window = ChangeWindow(
         partner_id=partner.id, starts_at=starts_at, timezone=timezone, proposed_by="staff"
@@ -389,6 +388,13 @@ def get_window(session: Session, partner_id: int, window_id: int) -> ChangeWindo
     if window is None or window.partner_id != partner_id:
         raise NotFoundError("No such change window.")
     return window
+
+
+def _check_window_time(starts_at: datetime, now: datetime) -> None:
+    if starts_at <= now:
+        raise ServiceError("Propose a time in the future.", field="date")
+    if starts_at > now + MAX_WINDOW_AHEAD:
+        raise ServiceError("Propose a time within the next two years.", field="date")
 
 
 def _supersede_proposals(session: Session, partner_id: int) -> None:

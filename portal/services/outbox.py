@@ -33,7 +33,8 @@ def queue_email(
     message = OutboxMessage(
         kind="email",
         recipients=list(dict.fromkeys(recipients)),
-        subject=subject[:300],
+        # Headers cannot carry line breaks: a name with one must not break the message.
+        subject=" ".join(subject.split())[:300],
         body=body,
         dedupe_key=dedupe_key,
     )

@@ -12,7 +12,6 @@ uncommitted batch, which the next run performs.
 from __future__ import annotations
 
 import logging
-import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -328,7 +327,7 @@ def _deliver_one(
     assert message is not None  # noqa: S101  (just claimed)
     try:
         send(message.recipients, message.subject, outbox.render_body(message.body, url_for_link))
-    except (OSError, smtplib.SMTPException) as error:
+    except Exception as error:  # any failure is recorded: one bad message must not block others
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)

@@ -74,6 +74,7 @@ def approve_submission(
     With FOUR_EYES_ALWAYS the first approval only records the decision (returns None);
     a second, different approver confirms it at the time the first one chose.
     """
+    _lock(session, submission)
     if submission.status != "received":
         raise ServiceError(f"Submission #{submission.id} is {submission.status}, not received.")
     _four_eyes(actor, submission.submitted_by_id, what="this submission")
@@ -178,6 +179,7 @@ def reject_submission(
         raise ServiceError("Give the partner a reason.", field="reason")
     if len(reason) > MAX_REASON:
         raise ServiceError(f"Keep the reason under {MAX_REASON} characters.", field="reason")
+    _lock(session, submission)
     if submission.status != "received":
         raise ServiceError(f"Submission #{submission.id} is {submission.status}, not received.")
     submission.status = "rejected"
@@ -216,6 +218,7 @@ def schedule_identity_certificate(
     now: datetime,
 ) -> None:
     """Propose when our certificate takes effect; another user must approve (four eyes)."""
+    _lock(session, certificate)
     _require_identity(certificate)
     _require_changeable(certificate, now)
     check_activation_time(certificate.not_before, certificate.not_after, activate_at, now)
@@ -234,10 +237,22 @@ def schedule_identity_certificate(
 
 
 def approve_identity_schedule(
-    session: Session, actor: Actor, certificate: Certificate, *, now: datetime
+    session: Session,
+    actor: Actor,
+    certificate: Certificate,
+    *,
+    now: datetime,
+    expected: datetime | None = None,
 ) -> None:
-    """A second person confirms a proposed schedule; the certificate then takes effect on time."""
+    """A second person confirms a proposed schedule; the certificate then takes effect on time.
+
+    EXPECTED, when given, is the proposed time the approver saw: a proposal changed since
+    is refused rather than approved unseen.
+    """
+    _lock(session, certificate)
     _require_identity(certificate)
+    if expected is not None and certificate.proposed_activate_at != expected:
+        raise ServiceError("The proposed time changed while you looked; review it again.")
     if certificate.proposed_activate_at is None:
         raise ServiceError("No schedule waits for approval on this certificate.")
     if actor.user_id is None or actor.user_id == certificate.proposed_by_id:
@@ -266,6 +281,7 @@ def cancel_schedule(
     session: Session, actor: Actor, certificate: Certificate, *, reason: str, now: datetime
 ) -> None:
     """Withdraw a certificate before it takes effect (approved or proposed)."""
+    _lock(session, certificate)
     _require_changeable(certificate, now)
     if certificate.activate_at is None and certificate.proposed_activate_at is None:
         raise ServiceError("This certificate is not scheduled.")
@@ -283,6 +299,7 @@ def rollback(
     rules: Rules,
 ) -> Certificate:
     """During the overlap, withdraw the active certificate so the previous one is active again."""
+    _lock(session, certificate)
     states = [
         in_force(siblings, usage, at=now, overlap=rules.overlap) for usage in _usages(certificate)
     ]
@@ -345,6 +362,14 @@ def _withdraw(
     )
 
 
+def _lock(session: Session, row: Certificate | Submission) -> None:
+    """Reload ROW under a row lock (PostgreSQL) so two decisions cannot both pass the checks.
+
+    On SQLite the write transaction (BEGIN IMMEDIATE) already serialises them.
+    """
+    session.refresh(row, with_for_update=True)
+
+
 def _require_identity(certificate: Certificate) -> None:
     if certificate.identity_id is None:
         raise ServiceError("Partner certificates are scheduled by approving their submission.")
@@ -373,6 +398,7 @@ def reschedule_partner_certificate(
     now: datetime,
 ) -> None:
     """Move a partner certificate's activation before it takes effect."""
+    _lock(session, certificate)
     if certificate.partner_id is None:
         raise ServiceError("Our certificates are rescheduled by proposing a new time.")
     _require_changeable(certificate, now)

@@ -75,6 +75,9 @@ def submit_via_link(
     awaiting confirmation or a repeat of an earlier submission uses none.
     """
     usage_ = _usage(usage)
+    # Uploads through one link take turns (row lock on PostgreSQL, write lock on SQLite),
+    # so a double submit cannot store the same certificate twice.
+    session.refresh(link, with_for_update=True)
     _check_link_open(link, now)
     report = certs.inspect(
         data,

@@ -6,6 +6,7 @@ from flask import Flask, Response, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from portal.domain.roles import Permission
 from portal.services.certificates import colon_fingerprint
@@ -17,6 +18,26 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
+
+
+class IdConverter(IntegerConverter):
+    """Positive ids that fit the database's INTEGER: larger ones are a 404, not a 500."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+def register_id_converter(app: Flask) -> None:
+    """Make <id:name> available to routes (before blueprints are registered)."""
+    app.url_map.converters["id"] = IdConverter
+
+
+def limit_partner_uploads() -> None:
+    """Cap partner upload bodies before anything (the CSRF check) reads the form."""
+    if request.endpoint in ("partner.upload", "partner.machine_upload"):
+        from portal.web.partner.views import UPLOAD_REQUEST_LIMIT
+
+        request.max_content_length = UPLOAD_REQUEST_LIMIT
 
 
 def register_web(app: Flask) -> None:

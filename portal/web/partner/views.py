@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -17,7 +16,7 @@ from portal.services import certificates, links, submissions
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import LinkClosedError, Outcome
-from portal.timeutil import is_valid_timezone, utcnow
+from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web.forms import attach_error
 from portal.web.partner import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
@@ -25,6 +24,7 @@ from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 Rendered = str | tuple[str, int] | Response
 # Room for form fields around a 64 KiB certificate in a multipart body.
 UPLOAD_REQUEST_LIMIT = 3 * MAX_INPUT_BYTES
+MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 def _invalid_link_limit() -> str:
@@ -36,8 +36,12 @@ def _counts_against_limit(response: Response) -> bool:
     return response.status_code in (404, 410)
 
 
-limited = limiter.limit(
-    _invalid_link_limit, deduct_when=_counts_against_limit, key_func=lambda: request.remote_addr
+# One budget per client address across every partner route (not one per route).
+limited = limiter.shared_limit(
+    _invalid_link_limit,
+    scope="partner-links",
+    deduct_when=_counts_against_limit,
+    key_func=lambda: request.remote_addr or "unknown",
 )
 
 
@@ -241,7 +245,7 @@ def propose_window(token: str) -> Rendered:
     return _render_page(link, token, window_form=form, status=422)
 
 
-@bp.post("/s/<token>/window/<int:window_id>/accept")
+@bp.post("/s/<token>/window/<id:window_id>/accept")
 @limited
 def accept_window(token: str, window_id: int) -> Rendered:
     """The partner accepts the window we proposed."""
@@ -332,10 +336,13 @@ def _window_start(
     if day is None or time_of_day is None or not is_valid_timezone(zone_name):
         getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
         return False
-    local = datetime.combine(day, time_of_day, tzinfo=ZoneInfo(zone_name))  # type: ignore[arg-type]
-    start = local.astimezone(ZoneInfo("UTC"))
-    if start <= utcnow():
+    start = local_to_utc(day, time_of_day, zone_name)  # type: ignore[arg-type]
+    now = utcnow()
+    if start is None or start <= now:
         getattr(form, zone_field).errors = ["Propose a time in the future."]
+        return False
+    if start > now + MAX_WINDOW_AHEAD:
+        getattr(form, zone_field).errors = ["Propose a time within the next two years."]
         return False
     return start
 

@@ -44,7 +44,7 @@ def identity_page_context(identity: Identity) -> dict[str, object]:
     }
 
 
-@bp.post("/identities/<int:identity_id>/certificates/generate")
+@bp.post("/identities/<id:identity_id>/certificates/generate")
 @requires(Permission.MANAGE_PARTNERS)
 def certificate_generate(identity_id: int) -> Rendered:
     """Generate a new key and self-signed certificate (not in force until scheduled)."""
@@ -74,7 +74,7 @@ def certificate_generate(identity_id: int) -> Rendered:
     return _identity_page_with(identity, generate_form=form)
 
 
-@bp.post("/identities/<int:identity_id>/csr")
+@bp.post("/identities/<id:identity_id>/csr")
 @requires(Permission.MANAGE_PARTNERS)
 def csr_create(identity_id: int) -> Rendered:
     """Make a key and a certificate signing request for a CA."""
@@ -102,7 +102,7 @@ def csr_create(identity_id: int) -> Rendered:
     return _identity_page_with(identity, csr_form=form)
 
 
-@bp.get("/identities/<int:identity_id>/csr/<int:pending_id>.csr")
+@bp.get("/identities/<id:identity_id>/csr/<id:pending_id>.csr")
 @requires(Permission.VIEW)
 def csr_download(identity_id: int, pending_id: int) -> Response:
     """The certificate signing request as a PEM file."""
@@ -117,7 +117,7 @@ def csr_download(identity_id: int, pending_id: int) -> Response:
     return response
 
 
-@bp.post("/identities/<int:identity_id>/csr/<int:pending_id>/complete")
+@bp.post("/identities/<id:identity_id>/csr/<id:pending_id>/complete")
 @requires(Permission.MANAGE_PARTNERS)
 def csr_complete(identity_id: int, pending_id: int) -> Rendered:
     """Store the CA-signed certificate matching a pending key."""
@@ -152,7 +152,7 @@ def csr_complete(identity_id: int, pending_id: int) -> Rendered:
     )
 
 
-@bp.route("/identities/<int:identity_id>/certificates/import", methods=["GET", "POST"])
+@bp.route("/identities/<id:identity_id>/certificates/import", methods=["GET", "POST"])
 @requires(Permission.MANAGE_PARTNERS)
 def certificate_import(identity_id: int) -> Rendered:
     """Import a certificate with its private key: a PEM pair or a PKCS#12 file."""
@@ -209,7 +209,7 @@ def _import(
     )
 
 
-@bp.get("/certificates/<int:certificate_id>")
+@bp.get("/certificates/<id:certificate_id>")
 @requires(Permission.VIEW)
 def certificate_view(certificate_id: int) -> Rendered:
     """Details and fingerprints of one certificate, downloads, keystore export."""
@@ -217,7 +217,7 @@ def certificate_view(certificate_id: int) -> Rendered:
     return page
 
 
-@bp.get("/certificates/<int:certificate_id>/download.<fmt>")
+@bp.get("/certificates/<id:certificate_id>/download.<fmt>")
 @requires(Permission.VIEW)
 def certificate_download(certificate_id: int, fmt: str) -> Response:
     """The public certificate as .pem, .cer (DER) or .p7c (PKCS#7)."""
@@ -231,7 +231,7 @@ def certificate_download(certificate_id: int, fmt: str) -> Response:
     return response
 
 
-@bp.post("/certificates/<int:certificate_id>/keystore")
+@bp.post("/certificates/<id:certificate_id>/keystore")
 @requires(Permission.EXPORT_KEYS)
 def certificate_export(certificate_id: int) -> Rendered:
     """The private key, certificate and chain as a passphrase-protected PKCS#12."""

@@ -43,7 +43,7 @@ def new_link_form() -> LinkForm:
     )
 
 
-@bp.post("/partners/<int:partner_id>/links")
+@bp.post("/partners/<id:partner_id>/links")
 @requires(Permission.MANAGE_PARTNERS)
 def link_create(partner_id: int) -> Rendered:
     """Issue a share link for the partner."""
@@ -77,7 +77,7 @@ def link_create(partner_id: int) -> Rendered:
     return render_partner_page(partner, link_form=form, status=422)
 
 
-@bp.post("/partners/<int:partner_id>/links/<link_id>/revoke")
+@bp.post("/partners/<id:partner_id>/links/<link_id>/revoke")
 @requires(Permission.MANAGE_PARTNERS)
 def link_revoke(partner_id: int, link_id: str) -> Rendered:
     """Stop a link from working."""
@@ -93,7 +93,7 @@ def link_revoke(partner_id: int, link_id: str) -> Rendered:
     return redirect(url_for("staff.partner_view", partner_id=partner_id) + "#links")
 
 
-@bp.post("/partners/<int:partner_id>/links/<link_id>/email")
+@bp.post("/partners/<id:partner_id>/links/<link_id>/email")
 @requires(Permission.MANAGE_PARTNERS)
 def link_email(partner_id: int, link_id: str) -> Rendered:
     """Queue the link by email to the partner's contacts."""

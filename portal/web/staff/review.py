@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from portal.domain.certs import MAX_INPUT_BYTES
@@ -14,7 +13,7 @@ from portal.extensions import db
 from portal.models import Certificate, Submission
 from portal.services import certificates, directory, links, schedule, submissions
 from portal.services.errors import NotFoundError, ServiceError
-from portal.timeutil import is_valid_timezone, utcnow
+from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web.access import current_actor, requires
 from portal.web.staff import bp
 from portal.web.staff.forms import ConfirmForm, ReasonForm, StaffUploadForm, WhenForm
@@ -42,11 +41,13 @@ def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> d
     if not is_valid_timezone(zone):
         form.timezone.errors = ["Choose a time zone."]
         return None
-    local = datetime.combine(form.date.data, form.time.data, tzinfo=ZoneInfo(zone))
-    return local.astimezone(ZoneInfo("UTC"))
+    moment = local_to_utc(form.date.data, form.time.data, zone)
+    if moment is None:
+        form.date.errors = ["This date and time cannot be used; check the year."]
+    return moment
 
 
-@bp.get("/submissions/<int:submission_id>")
+@bp.get("/submissions/<id:submission_id>")
 @requires(Permission.VIEW)
 def submission_view(submission_id: int) -> Rendered:
     """One submission: findings, comparison with the certificate in force, decision forms."""
@@ -54,7 +55,7 @@ def submission_view(submission_id: int) -> Rendered:
     return _review_page(submission, WhenForm(prefix="approve"), ReasonForm(prefix="reject"))
 
 
-@bp.post("/submissions/<int:submission_id>/approve")
+@bp.post("/submissions/<id:submission_id>/approve")
 @requires(Permission.APPROVE)
 def submission_approve(submission_id: int) -> Rendered:
     """Approve with an activation time."""
@@ -86,7 +87,7 @@ def submission_approve(submission_id: int) -> Rendered:
     return _review_page(submission, form, ReasonForm(prefix="reject"), status=422)
 
 
-@bp.post("/submissions/<int:submission_id>/reject")
+@bp.post("/submissions/<id:submission_id>/reject")
 @requires(Permission.APPROVE)
 def submission_reject(submission_id: int) -> Rendered:
     """Reject with a reason the partner reads."""
@@ -105,7 +106,7 @@ def submission_reject(submission_id: int) -> Rendered:
     return _review_page(submission, WhenForm(prefix="approve"), form, status=422)
 
 
-@bp.post("/certificates/<int:certificate_id>/schedule")
+@bp.post("/certificates/<id:certificate_id>/schedule")
 @requires(Permission.MANAGE_PARTNERS)
 def certificate_schedule(certificate_id: int) -> Rendered:
     """Propose when our certificate takes effect (another person approves)."""
@@ -128,7 +129,7 @@ def certificate_schedule(certificate_id: int) -> Rendered:
     return _certificate_page(certificate, schedule_form=form)
 
 
-@bp.post("/certificates/<int:certificate_id>/approve-schedule")
+@bp.post("/certificates/<id:certificate_id>/approve-schedule")
 @requires(Permission.APPROVE)
 def certificate_approve_schedule(certificate_id: int) -> Rendered:
     """The second person approves a proposed schedule of our certificate."""
@@ -136,7 +137,14 @@ def certificate_approve_schedule(certificate_id: int) -> Rendered:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        schedule.approve_identity_schedule(db.session, current_actor(), certificate, now=utcnow())
+        expected = datetime.fromisoformat(request.form.get("expected", ""))
+    except ValueError:
+        flash("Open the certificate page and approve the time it shows.", "error")
+        return _certificate_page(certificate)
+    try:
+        schedule.approve_identity_schedule(
+            db.session, current_actor(), certificate, now=utcnow(), expected=expected
+        )
     except ServiceError as error:
         flash(error.message, "error")
         return _certificate_page(certificate)
@@ -144,7 +152,7 @@ def certificate_approve_schedule(certificate_id: int) -> Rendered:
     return _back(certificate)
 
 
-@bp.post("/certificates/<int:certificate_id>/reschedule")
+@bp.post("/certificates/<id:certificate_id>/reschedule")
 @requires(Permission.APPROVE)
 def certificate_reschedule(certificate_id: int) -> Rendered:
     """Move a partner certificate's activation before it takes effect."""
@@ -166,7 +174,7 @@ def certificate_reschedule(certificate_id: int) -> Rendered:
     return _certificate_page(certificate, reschedule_form=form)
 
 
-@bp.post("/certificates/<int:certificate_id>/cancel")
+@bp.post("/certificates/<id:certificate_id>/cancel")
 @requires(Permission.APPROVE)
 def certificate_cancel(certificate_id: int) -> Rendered:
     """Withdraw a scheduled certificate before it takes effect."""
@@ -186,7 +194,7 @@ def certificate_cancel(certificate_id: int) -> Rendered:
     return _certificate_page(certificate, cancel_form=form)
 
 
-@bp.post("/certificates/<int:certificate_id>/rollback")
+@bp.post("/certificates/<id:certificate_id>/rollback")
 @requires(Permission.APPROVE)
 def certificate_rollback(certificate_id: int) -> Rendered:
     """During the overlap, go back to the previous certificate."""
@@ -215,7 +223,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
     return _certificate_page(certificate, rollback_form=form)
 
 
-@bp.post("/partners/<int:partner_id>/certificates")
+@bp.post("/partners/<id:partner_id>/certificates")
 @requires(Permission.MANAGE_PARTNERS)
 def partner_certificate_upload(partner_id: int) -> Rendered:
     """Upload a certificate the partner sent by email; another person approves it."""

@@ -87,7 +87,7 @@ def identity_new() -> Rendered:
     return render_template("staff/identity_form.html", form=form, identity=None), _status(form)
 
 
-@bp.get("/identities/<int:identity_id>")
+@bp.get("/identities/<id:identity_id>")
 @requires(Permission.VIEW)
 def identity_view(identity_id: int) -> Rendered:
     """One identity, its partners and its history."""
@@ -101,7 +101,7 @@ def identity_view(identity_id: int) -> Rendered:
     )
 
 
-@bp.route("/identities/<int:identity_id>/edit", methods=["GET", "POST"])
+@bp.route("/identities/<id:identity_id>/edit", methods=["GET", "POST"])
 @requires(Permission.MANAGE_PARTNERS)
 def identity_edit(identity_id: int) -> Rendered:
     """Edit an identity."""
@@ -183,7 +183,7 @@ def partner_new() -> Rendered:
     return render_template("staff/partner_form.html", form=form, partner=None), _status(form)
 
 
-@bp.get("/partners/<int:partner_id>")
+@bp.get("/partners/<id:partner_id>")
 @requires(Permission.VIEW)
 def partner_view(partner_id: int) -> Rendered:
     """One partner: certificates, links, submissions, history."""
@@ -218,7 +218,7 @@ def render_partner_page(
     ), status
 
 
-@bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
+@bp.route("/partners/<id:partner_id>/edit", methods=["GET", "POST"])
 @requires(Permission.MANAGE_PARTNERS)
 def partner_edit(partner_id: int) -> Rendered:
     """Edit a partner."""
@@ -298,7 +298,7 @@ def user_new() -> Rendered:
     return render_template("staff/user_form.html", form=form), _status(form)
 
 
-@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>/edit", methods=["GET", "POST"])
 @requires(Permission.MANAGE_USERS)
 def user_edit(user_id: int) -> Rendered:
     """Change a user's role, status or time zone."""
@@ -332,7 +332,7 @@ def user_edit(user_id: int) -> Rendered:
     ), _status(form)
 
 
-@bp.post("/users/<int:user_id>/reset-password")
+@bp.post("/users/<id:user_id>/reset-password")
 @requires(Permission.MANAGE_USERS)
 def user_reset_password(user_id: int) -> Rendered:
     """Give a user a new one-time password, shown once."""

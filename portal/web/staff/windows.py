@@ -18,7 +18,7 @@ from portal.web.staff.review import chosen_moment
 Rendered = str | tuple[str, int] | Response
 
 
-@bp.post("/partners/<int:partner_id>/windows")
+@bp.post("/partners/<id:partner_id>/windows")
 @requires(Permission.MANAGE_PARTNERS)
 def window_propose(partner_id: int) -> Rendered:
     """Propose a change window to the partner."""
@@ -44,7 +44,7 @@ def window_propose(partner_id: int) -> Rendered:
     return render_partner_page(partner, window_form=form, status=422)
 
 
-@bp.post("/partners/<int:partner_id>/windows/<int:window_id>/accept")
+@bp.post("/partners/<id:partner_id>/windows/<id:window_id>/accept")
 @requires(Permission.MANAGE_PARTNERS)
 def window_accept(partner_id: int, window_id: int) -> Rendered:
     """Accept the window the partner proposed."""
@@ -63,7 +63,7 @@ def window_accept(partner_id: int, window_id: int) -> Rendered:
     return redirect(url_for("staff.partner_view", partner_id=partner_id) + "#window")
 
 
-@bp.get("/partners/<int:partner_id>/window.ics")
+@bp.get("/partners/<id:partner_id>/window.ics")
 @requires(Permission.VIEW)
 def window_calendar(partner_id: int) -> Response:
     """The partner's change window as a calendar invitation."""
