@@ -113,3 +113,15 @@ def test_four_eyes_for_every_approval_on_the_command_line(app, runner, session, 
     two = runner.invoke(args=[*args, second.email])
     assert two.exit_code == 0, two.output
     assert "Approved submission" in two.output
+
+
+def test_queue_filters_by_partner_and_status(session, viewer_client) -> None:
+    for name in ("Alpha Freight", "Beta Goods"):
+        partner = factories.partner(session, name=name)
+        factories.submission(session, factories.share_link(session, partner))
+    page = viewer_client.get("/submissions?q=alpha").get_data(as_text=True)
+    assert "Alpha Freight" in page
+    assert "Beta Goods" not in page
+    assert "No rejected submission" in viewer_client.get("/submissions?status=rejected").get_data(
+        as_text=True
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
@@ -17,7 +17,7 @@ from portal.services import audit, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
 from portal.services.errors import NotFoundError, ServiceError
-from portal.services.pagination import Page, paginate
+from portal.services.pagination import Page, like_pattern, paginate
 
 
 class LinkClosedError(ServiceError):
@@ -143,12 +143,22 @@ def get_submission(session: Session, submission_id: int) -> Submission:
 
 
 def list_submissions(
-    session: Session, *, status: str | None, page: int, per_page: int
+    session: Session, *, status: str | None, page: int, per_page: int, query: str = ""
 ) -> Page[Submission]:
-    """Submissions, newest first, optionally of one status."""
+    """Submissions, newest first, optionally of one status and partner (name or AS2 ID)."""
     stmt = (
-        select(Submission).options(selectinload(Submission.partner)).order_by(Submission.id.desc())
+        select(Submission)
+        .join(Submission.partner)
+        .options(selectinload(Submission.partner))
+        .order_by(Submission.id.desc())
     )
+    if query.strip():
+        pattern = like_pattern(query.strip())
+        stmt = stmt.where(
+            or_(
+                Partner.name.ilike(pattern, escape="\\"), Partner.as2_id.ilike(pattern, escape="\\")
+            )
+        )
     if status:
         if status not in SUBMISSION_STATUSES:
             raise ServiceError(f"Status must be one of {', '.join(SUBMISSION_STATUSES)}.")

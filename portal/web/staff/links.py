@@ -121,14 +121,16 @@ def submissions_list() -> Rendered:
     status = request.args.get("status", "received")
     if status not in (*SUBMISSION_STATUSES, "all"):
         status = "received"
+    query = request.args.get("q", "")[:200]
     page = submissions.list_submissions(
         db.session,
+        query=query,
         status=None if status == "all" else status,
         page=page_arg(request.args.get("page")),
         per_page=int(current_app.config["PAGE_SIZE"]),
     )
     return render_template(
-        "staff/submissions.html", page=page, status=status, statuses=SUBMISSION_STATUSES
+        "staff/submissions.html", page=page, status=status, statuses=SUBMISSION_STATUSES, q=query
     )
 
 
