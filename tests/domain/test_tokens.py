@@ -26,7 +26,7 @@ def test_round_trip_and_opaque_ids() -> None:
     [
         lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # last char (spare bits too)
         lambda t: t[:-10] + ("A" if t[-10] != "A" else "B") + t[-9:],  # signature changed
-        lambda t: "x" + t[1:],  # id changed
+        lambda t: ("y" if t[0] == "x" else "x") + t[1:],  # id changed
         lambda t: t.split(".")[0],  # no signature
         lambda t: t + "." + t,
         lambda t: "",
