@@ -437,21 +437,11 @@ def _store_identity_certificate(
     actor: Actor,
 ) -> Certificate:
     sha256 = sha256_hex(info.fingerprint_sha256)
-    certificate = Certificate(
+    certificate = certificate_row(
+        info,
         identity_id=identity.id,
         usage=str(usage),
-        der=info.der,
         chain_pem="".join(c.pem() for c in chain),
-        sha256=sha256,
-        sha1=sha256_hex(info.fingerprint_sha1),
-        subject=info.subject,
-        issuer=info.issuer,
-        serial=info.serial,
-        not_before=info.not_before,
-        not_after=info.not_after,
-        key_type=info.key_type,
-        key_size=info.key_size,
-        signature_hash=info.signature_hash,
         source=source,
         encrypted_private_key=keyring.encrypt(key_der, associated_data=certificate_aad(sha256)),
         created_by_id=actor.user_id,
@@ -465,6 +455,24 @@ def _store_identity_certificate(
             f"Identity {identity.as2_id} already has this certificate for {usage}."
         ) from None
     return certificate
+
+
+def certificate_row(info: CertificateInfo, **fields: object) -> Certificate:
+    """A Certificate row with the facts of INFO; FIELDS give owner, usage, source and the rest."""
+    return Certificate(
+        der=info.der,
+        sha256=sha256_hex(info.fingerprint_sha256),
+        sha1=sha256_hex(info.fingerprint_sha1),
+        subject=info.subject,
+        issuer=info.issuer,
+        serial=info.serial,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        key_type=info.key_type,
+        key_size=info.key_size,
+        signature_hash=info.signature_hash,
+        **fields,
+    )
 
 
 def _audit_new(session: Session, actor: Actor, certificate: Certificate, what: str) -> None:

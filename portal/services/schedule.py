@@ -19,7 +19,7 @@ from portal.domain.inforce import InForce, in_force
 from portal.models import Certificate, Submission
 from portal.services import audit, outbox
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint, sha256_hex
+from portal.services.certificates import certificate_row, colon_fingerprint
 from portal.services.errors import ConflictError, ServiceError
 
 MAX_REASON = 2000
@@ -91,20 +91,10 @@ def approve_submission(
         assert submission.first_approved_activate_at is not None  # noqa: S101  (set together)
         activate_at = max(submission.first_approved_activate_at, now)
     check_activation_time(info.not_before, info.not_after, activate_at, now)
-    certificate = Certificate(
+    certificate = certificate_row(
+        info,
         partner_id=submission.partner_id,
         usage=submission.usage,
-        der=submission.der,
-        sha256=sha256_hex(info.fingerprint_sha256),
-        sha1=sha256_hex(info.fingerprint_sha1),
-        subject=info.subject,
-        issuer=info.issuer,
-        serial=info.serial,
-        not_before=info.not_before,
-        not_after=info.not_after,
-        key_type=info.key_type,
-        key_size=info.key_size,
-        signature_hash=info.signature_hash,
         source="staff" if submission.submitted_by_id else "uploaded",
         activate_at=max(activate_at, now),
         approved_by_id=actor.user_id,

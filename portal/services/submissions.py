@@ -79,14 +79,7 @@ def submit_via_link(
     # so a double submit cannot store the same certificate twice.
     session.refresh(link, with_for_update=True)
     _check_link_open(link, now)
-    report = certs.inspect(
-        data,
-        usage=usage_,
-        now=now,
-        current_sha256=current_partner_sha256(
-            session, link.partner_id, str(usage_), now=now, overlap=overlap
-        ),
-    )
+    report = _judge(session, link.partner_id, data, usage_, now=now, overlap=overlap)
     if not report.acceptable:
         _audit_refused(session, actor, link, report)
         return Outcome(report)
@@ -164,6 +157,15 @@ def list_submissions(
             raise ServiceError(f"Status must be one of {', '.join(SUBMISSION_STATUSES)}.")
         stmt = stmt.where(Submission.status == status)
     return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def _judge(
+    session: Session, partner_id: int, data: bytes, usage: Usage, *, now: datetime,
+    overlap: timedelta,
+) -> Report:  # fmt: skip
+    """The toolkit's report, compared with the partner's certificate in force."""
+    current = current_partner_sha256(session, partner_id, str(usage), now=now, overlap=overlap)
+    return certs.inspect(data, usage=usage, now=now, current_sha256=current)
 
 
 def _check_link_open(link: ShareLink, now: datetime) -> None:
@@ -259,14 +261,7 @@ def submit_by_staff(
     if actor.user_id is None:
         raise ServiceError("A staff member must be named as the uploader.")
     usage_ = _usage(usage)
-    report = certs.inspect(
-        data,
-        usage=usage_,
-        now=now,
-        current_sha256=current_partner_sha256(
-            session, partner.id, str(usage_), now=now, overlap=overlap
-        ),
-    )
+    report = _judge(session, partner.id, data, usage_, now=now, overlap=overlap)
     if not report.acceptable:
         return Outcome(report)
     assert report.certificate is not None  # noqa: S101  (an acceptable report has one)
