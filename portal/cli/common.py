@@ -1,0 +1,87 @@
+"""Helpers every `portal` command shares: refusals as exit 1, actors, times, input."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+import click
+from flask import current_app
+from sqlalchemy.exc import OperationalError
+
+from portal.domain.certs import MAX_INPUT_BYTES
+from portal.domain.roles import Permission, role_allows
+from portal.extensions import db
+from portal.services import users
+from portal.services.actor import Actor
+from portal.services.errors import ServiceError
+from portal.timeutil import parse_moment
+
+# Findings that mean "this is not a certificate file at all" (exit 2, not 1).
+UNREADABLE_CODES = {"unreadable", "too_large"}
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn a service refusal into exit 1 with its message; commit only on success."""
+    try:
+        yield
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    except OperationalError as error:
+        db.session.rollback()
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        raise click.ClickException(f"The database did not answer: {reason}") from None
+    db.session.commit()
+
+
+def upgrade_schema() -> tuple[str | None, str | None]:
+    """Bring the configured database to the newest schema."""
+    from portal.migrate import upgrade
+
+    return upgrade(db.engine)
+
+
+def overlap_setting() -> timedelta:
+    """How long a replaced certificate stays accepted."""
+    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
+
+
+def cli_moment(text: str, now: datetime) -> datetime:
+    """Read an --activate-at or --at value; a bad one is a usage error (exit 2)."""
+    try:
+        return parse_moment(text, now)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def actor_as(email: str | None, permission: Permission | None = None) -> Actor:
+    """The command-line actor, on behalf of the staff user EMAIL when given."""
+    if email is None:
+        return Actor.command_line()
+    user = users.find_by_email(db.session, email)
+    if user is None or not user.is_enabled:
+        raise ServiceError(f"No enabled user {email}.")
+    if permission is not None and not role_allows(user.role, permission):
+        raise ServiceError(f"{user.email} is {user.role}; that role may not do this.")
+    return Actor.command_line(user)
+
+
+def read_limited(file: BinaryIO) -> bytes:
+    """Read a file given on the command line, refusing more than the toolkit accepts."""
+    data = file.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ServiceError(f"{file.name} is larger than {MAX_INPUT_BYTES // 1024} KiB.")
+    return data
+
+
+def read_stdin_secret(what: str) -> str:
+    """Read one secret line from standard input (for --*-stdin options)."""
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise click.UsageError(f"--{what}-stdin given but standard input was empty.")
+    return value

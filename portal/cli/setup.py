@@ -1,0 +1,71 @@
+"""`portal init`, `portal serve`, `portal user create`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from portal.cli.common import read_stdin_secret, refusals, upgrade_schema
+from portal.domain.roles import ROLES
+from portal.extensions import db
+from portal.services import users
+from portal.services.actor import Actor
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    with refusals():
+        before, after = upgrade_schema()
+    if before == after:
+        click.echo(f"Database schema is up to date ({after}).")
+    else:
+        click.echo(f"Database schema upgraded from {before or 'empty'} to {after}.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Run the portal; the first run creates the database and a first admin."""
+    import waitress
+
+    with refusals():
+        upgrade_schema()
+        email = current_app.config["ADMIN_EMAIL"]
+        password = users.bootstrap_admin(db.session, email)
+    if password is not None:
+        click.echo(f"Created the first admin: {email}")
+        click.echo(f"One-time password (shown only now, change it at first sign-in): {password}")
+    click.echo(f"Serving the portal on http://{host}:{port}/ (Ctrl+C to stop)")
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
+
+
+user_group = AppGroup("user", help="Staff accounts.")
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--timezone", default="UTC", show_default=True)
+def user_create_command(email: str, role: str, password_stdin: bool, timezone: str) -> None:
+    """Create a staff account (prints a generated one-time password when none is given)."""
+    password = read_stdin_secret("password") if password_stdin else None
+    with refusals():
+        user, generated = users.create_user(
+            db.session,
+            Actor.command_line(),
+            email=email,
+            role=role,
+            password=password,
+            timezone=timezone,
+        )
+    click.echo(f"Created user {user.email} with role {user.role}.")
+    if generated:
+        click.echo(f"One-time password (change it at first sign-in): {generated}")
