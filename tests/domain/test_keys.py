@@ -7,9 +7,11 @@ import base64
 import pytest
 
 from portal.domain.keys import KEY_BYTES, KeyRing, KeyRingError, generate_key
+from tests import certfactory
 
 AD = b"certificate:AB:CD:EF"
-SECRET = b"-----BEGIN PRIVATE KEY-----\nnot really a key, but secret all the same\n"
+# A real PEM private key, made at test time (no key material is committed).
+SECRET = certfactory.key_bytes(certfactory.rsa_key(2048))
 
 
 @pytest.fixture
