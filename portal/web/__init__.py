@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask, Response, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.domain.roles import Permission
 from portal.services.certificates import colon_fingerprint
+from portal.services.errors import NotFoundError
 from portal.timeutil import format_in_zone, utcnow
 from portal.web.access import can
 
@@ -53,6 +54,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(partner_bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    # Views look things up through the services; "no such thing" is a 404 everywhere.
+    app.register_error_handler(NotFoundError, _not_found)
     app.after_request(_security_headers)
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(colon_fingerprint, "fingerprint")
@@ -96,6 +99,10 @@ _MESSAGES = {
     413: ("Too large", "What you sent is larger than this portal accepts."),
     429: ("Too many requests", "Slow down and try again in a minute."),
 }
+
+
+def _not_found(_error: NotFoundError) -> tuple[str, int] | HTTPException:
+    return _http_error(NotFound())
 
 
 def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:

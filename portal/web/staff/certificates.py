@@ -13,7 +13,7 @@ from portal.extensions import db, keyring
 from portal.models import Certificate, Identity
 from portal.services import audit, certificates, directory
 from portal.services.certificates import colon_fingerprint
-from portal.services.errors import NotFoundError, ServiceError
+from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error
@@ -48,7 +48,7 @@ def identity_page_context(identity: Identity) -> dict[str, object]:
 @requires(Permission.MANAGE_PARTNERS)
 def certificate_generate(identity_id: int) -> Rendered:
     """Generate a new key and self-signed certificate (not in force until scheduled)."""
-    identity = _identity_or_404(identity_id)
+    identity = directory.get_identity(db.session, identity_id)
     form = GenerateCertificateForm(prefix="generate")
     if form.validate_on_submit():
         try:
@@ -78,7 +78,7 @@ def certificate_generate(identity_id: int) -> Rendered:
 @requires(Permission.MANAGE_PARTNERS)
 def csr_create(identity_id: int) -> Rendered:
     """Make a key and a certificate signing request for a CA."""
-    identity = _identity_or_404(identity_id)
+    identity = directory.get_identity(db.session, identity_id)
     form = CsrForm(prefix="csr")
     if form.validate_on_submit():
         try:
@@ -106,11 +106,8 @@ def csr_create(identity_id: int) -> Rendered:
 @requires(Permission.VIEW)
 def csr_download(identity_id: int, pending_id: int) -> Response:
     """The certificate signing request as a PEM file."""
-    identity = _identity_or_404(identity_id)
-    try:
-        pending = certificates.get_pending_key(db.session, identity, pending_id)
-    except NotFoundError:
-        abort(404)
+    identity = directory.get_identity(db.session, identity_id)
+    pending = certificates.get_pending_key(db.session, identity, pending_id)
     response = Response(pending.csr_pem, mimetype="application/pkcs10")
     name = f"{identity.as2_id}-request-{pending.id}.csr"
     response.headers["Content-Disposition"] = _attachment(name)
@@ -121,11 +118,8 @@ def csr_download(identity_id: int, pending_id: int) -> Response:
 @requires(Permission.MANAGE_PARTNERS)
 def csr_complete(identity_id: int, pending_id: int) -> Rendered:
     """Store the CA-signed certificate matching a pending key."""
-    identity = _identity_or_404(identity_id)
-    try:
-        pending = certificates.get_pending_key(db.session, identity, pending_id)
-    except NotFoundError:
-        abort(404)
+    identity = directory.get_identity(db.session, identity_id)
+    pending = certificates.get_pending_key(db.session, identity, pending_id)
     form = CompleteCsrForm(prefix="complete")
     if form.validate_on_submit():
         try:
@@ -156,7 +150,7 @@ def csr_complete(identity_id: int, pending_id: int) -> Rendered:
 @requires(Permission.MANAGE_PARTNERS)
 def certificate_import(identity_id: int) -> Rendered:
     """Import a certificate with its private key: a PEM pair or a PKCS#12 file."""
-    identity = _identity_or_404(identity_id)
+    identity = directory.get_identity(db.session, identity_id)
     pem_form = ImportPemForm(prefix="pem")
     p12_form = ImportPkcs12Form(prefix="p12")
     which = request.form.get("format") if request.method == "POST" else None
@@ -213,7 +207,7 @@ def _import(
 @requires(Permission.VIEW)
 def certificate_view(certificate_id: int) -> Rendered:
     """Details and fingerprints of one certificate, downloads, keystore export."""
-    page, _ = render_certificate_page(_certificate_or_404(certificate_id))
+    page, _ = render_certificate_page(certificates.get_certificate(db.session, certificate_id))
     return page
 
 
@@ -221,11 +215,8 @@ def certificate_view(certificate_id: int) -> Rendered:
 @requires(Permission.VIEW)
 def certificate_download(certificate_id: int, fmt: str) -> Response:
     """The public certificate as .pem, .cer (DER) or .p7c (PKCS#7)."""
-    certificate = _certificate_or_404(certificate_id)
-    try:
-        content, mimetype, name = certificates.public_file(certificate, fmt)
-    except NotFoundError:
-        abort(404)
+    certificate = certificates.get_certificate(db.session, certificate_id)
+    content, mimetype, name = certificates.public_file(certificate, fmt)
     response = Response(content, mimetype=mimetype)
     response.headers["Content-Disposition"] = _attachment(name)
     return response
@@ -235,7 +226,7 @@ def certificate_download(certificate_id: int, fmt: str) -> Response:
 @requires(Permission.EXPORT_KEYS)
 def certificate_export(certificate_id: int) -> Rendered:
     """The private key, certificate and chain as a passphrase-protected PKCS#12."""
-    certificate = _certificate_or_404(certificate_id)
+    certificate = certificates.get_certificate(db.session, certificate_id)
     if certificate.encrypted_private_key is None:
         abort(404)
     form = ExportKeystoreForm()
@@ -301,20 +292,6 @@ def _identity_page_with(identity: Identity, **forms: object) -> tuple[str, int]:
     return render_template(
         "staff/identity.html", identity=identity, history=history.items, **context
     ), 422
-
-
-def _identity_or_404(identity_id: int) -> Identity:
-    try:
-        return directory.get_identity(db.session, identity_id)
-    except NotFoundError:
-        abort(404)
-
-
-def _certificate_or_404(certificate_id: int) -> Certificate:
-    try:
-        return certificates.get_certificate(db.session, certificate_id)
-    except NotFoundError:
-        abort(404)
 
 
 def _read_upload(storage: FileStorage | None) -> bytes:

@@ -10,7 +10,7 @@ from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.models import SUBMISSION_STATUSES, Partner, ShareLink
 from portal.services import directory, links, submissions
-from portal.services.errors import NotFoundError, ServiceError
+from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
@@ -47,7 +47,7 @@ def new_link_form() -> LinkForm:
 @requires(Permission.MANAGE_PARTNERS)
 def link_create(partner_id: int) -> Rendered:
     """Issue a share link for the partner."""
-    partner = _partner_or_404(partner_id)
+    partner = directory.get_partner(db.session, partner_id)
     form = LinkForm(prefix="link")
     if form.validate_on_submit():
         try:
@@ -134,18 +134,8 @@ def submissions_list() -> Rendered:
     )
 
 
-def _partner_or_404(partner_id: int) -> Partner:
-    try:
-        return directory.get_partner(db.session, partner_id)
-    except NotFoundError:
-        abort(404)
-
-
 def _link_or_404(partner_id: int, link_id: str) -> ShareLink:
-    try:
-        link = links.get_link(db.session, link_id)
-    except NotFoundError:
-        abort(404)
+    link = links.get_link(db.session, link_id)
     if link.partner_id != partner_id:
         abort(404)
     return link

@@ -12,7 +12,7 @@ from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
 from portal.services import certificates, directory, links, schedule, submissions
-from portal.services.errors import NotFoundError, ServiceError
+from portal.services.errors import ServiceError
 from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web.access import current_actor, requires
 from portal.web.staff import bp
@@ -51,7 +51,7 @@ def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> d
 @requires(Permission.VIEW)
 def submission_view(submission_id: int) -> Rendered:
     """One submission: findings, comparison with the certificate in force, decision forms."""
-    submission = _submission_or_404(submission_id)
+    submission = submissions.get_submission(db.session, submission_id)
     return _review_page(submission, WhenForm(prefix="approve"), ReasonForm(prefix="reject"))
 
 
@@ -59,7 +59,7 @@ def submission_view(submission_id: int) -> Rendered:
 @requires(Permission.APPROVE)
 def submission_approve(submission_id: int) -> Rendered:
     """Approve with an activation time."""
-    submission = _submission_or_404(submission_id)
+    submission = submissions.get_submission(db.session, submission_id)
     form = WhenForm(prefix="approve")
     now = utcnow()
     four_eyes = bool(current_app.config["FOUR_EYES_ALWAYS"])
@@ -91,7 +91,7 @@ def submission_approve(submission_id: int) -> Rendered:
 @requires(Permission.APPROVE)
 def submission_reject(submission_id: int) -> Rendered:
     """Reject with a reason the partner reads."""
-    submission = _submission_or_404(submission_id)
+    submission = submissions.get_submission(db.session, submission_id)
     form = ReasonForm(prefix="reject")
     if form.validate_on_submit():
         try:
@@ -110,7 +110,7 @@ def submission_reject(submission_id: int) -> Rendered:
 @requires(Permission.MANAGE_PARTNERS)
 def certificate_schedule(certificate_id: int) -> Rendered:
     """Propose when our certificate takes effect (another person approves)."""
-    certificate = _certificate_or_404(certificate_id)
+    certificate = certificates.get_certificate(db.session, certificate_id)
     form = WhenForm(prefix="schedule")
     now = utcnow()
     if form.validate_on_submit():
@@ -133,7 +133,7 @@ def certificate_schedule(certificate_id: int) -> Rendered:
 @requires(Permission.APPROVE)
 def certificate_approve_schedule(certificate_id: int) -> Rendered:
     """The second person approves a proposed schedule of our certificate."""
-    certificate = _certificate_or_404(certificate_id)
+    certificate = certificates.get_certificate(db.session, certificate_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -156,7 +156,7 @@ def certificate_approve_schedule(certificate_id: int) -> Rendered:
 @requires(Permission.APPROVE)
 def certificate_reschedule(certificate_id: int) -> Rendered:
     """Move a partner certificate's activation before it takes effect."""
-    certificate = _certificate_or_404(certificate_id)
+    certificate = certificates.get_certificate(db.session, certificate_id)
     form = WhenForm(prefix="reschedule")
     now = utcnow()
     if form.validate_on_submit():
@@ -178,7 +178,7 @@ def certificate_reschedule(certificate_id: int) -> Rendered:
 @requires(Permission.APPROVE)
 def certificate_cancel(certificate_id: int) -> Rendered:
     """Withdraw a scheduled certificate before it takes effect."""
-    certificate = _certificate_or_404(certificate_id)
+    certificate = certificates.get_certificate(db.session, certificate_id)
     form = ReasonForm(prefix="cancel")
     if form.validate_on_submit():
         try:
@@ -198,7 +198,7 @@ def certificate_cancel(certificate_id: int) -> Rendered:
 @requires(Permission.APPROVE)
 def certificate_rollback(certificate_id: int) -> Rendered:
     """During the overlap, go back to the previous certificate."""
-    certificate = _certificate_or_404(certificate_id)
+    certificate = certificates.get_certificate(db.session, certificate_id)
     form = ReasonForm(prefix="rollback")
     if form.validate_on_submit():
         try:
@@ -229,10 +229,7 @@ def partner_certificate_upload(partner_id: int) -> Rendered:
     """Upload a certificate the partner sent by email; another person approves it."""
     from portal.web.staff.views import render_partner_page
 
-    try:
-        partner = directory.get_partner(db.session, partner_id)
-    except NotFoundError:
-        abort(404)
+    partner = directory.get_partner(db.session, partner_id)
     form = StaffUploadForm(prefix="upload")
     if form.validate_on_submit():
         data = form.certificate.data.read(MAX_INPUT_BYTES + 1)
@@ -332,17 +329,3 @@ def _certificate_page(certificate: Certificate, **forms: object) -> tuple[str, i
 
 def _back(certificate: Certificate) -> Response:
     return redirect(url_for("staff.certificate_view", certificate_id=certificate.id))
-
-
-def _submission_or_404(submission_id: int) -> Submission:
-    try:
-        return submissions.get_submission(db.session, submission_id)
-    except NotFoundError:
-        abort(404)
-
-
-def _certificate_or_404(certificate_id: int) -> Certificate:
-    try:
-        return certificates.get_certificate(db.session, certificate_id)
-    except NotFoundError:
-        abort(404)

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import audit, certificates, dashboard, directory, links, users
-from portal.services.errors import NotFoundError, ServiceError
+from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, page_arg
@@ -91,7 +91,7 @@ def identity_new() -> Rendered:
 @requires(Permission.VIEW)
 def identity_view(identity_id: int) -> Rendered:
     """One identity, its partners and its history."""
-    identity = _identity_or_404(identity_id)
+    identity = directory.get_identity(db.session, identity_id)
     history = audit.events_for(db.session, "identity", identity.id, page=1, per_page=20)
     return render_template(
         "staff/identity.html",
@@ -105,7 +105,7 @@ def identity_view(identity_id: int) -> Rendered:
 @requires(Permission.MANAGE_PARTNERS)
 def identity_edit(identity_id: int) -> Rendered:
     """Edit an identity."""
-    identity = _identity_or_404(identity_id)
+    identity = directory.get_identity(db.session, identity_id)
     form = IdentityForm(obj=identity)
     if form.validate_on_submit():
         try:
@@ -126,13 +126,6 @@ def _identity_data(form: IdentityForm) -> directory.IdentityData:
         organisation=form.organisation.data or "",
         contact_email=(form.contact_email.data or "").strip() or None,
     )
-
-
-def _identity_or_404(identity_id: int) -> directory.Identity:
-    try:
-        return directory.get_identity(db.session, identity_id)
-    except NotFoundError:
-        abort(404)
 
 
 # Partners -----------------------------------------------------------------------------
@@ -187,7 +180,7 @@ def partner_new() -> Rendered:
 @requires(Permission.VIEW)
 def partner_view(partner_id: int) -> Rendered:
     """One partner: certificates, links, submissions, history."""
-    return render_partner_page(_partner_or_404(partner_id))
+    return render_partner_page(directory.get_partner(db.session, partner_id))
 
 
 def render_partner_page(
@@ -222,7 +215,7 @@ def render_partner_page(
 @requires(Permission.MANAGE_PARTNERS)
 def partner_edit(partner_id: int) -> Rendered:
     """Edit a partner."""
-    partner = _partner_or_404(partner_id)
+    partner = directory.get_partner(db.session, partner_id)
     form = PartnerForm(obj=partner)
     _identity_choices(form)
     if request.method == "GET":
@@ -253,13 +246,6 @@ def _partner_data(form: PartnerForm) -> directory.PartnerData:
         contact_emails=split_emails(form.contact_emails.data or ""),
         timezone=form.timezone.data or "UTC",
     )
-
-
-def _partner_or_404(partner_id: int) -> directory.Partner:
-    try:
-        return directory.get_partner(db.session, partner_id)
-    except NotFoundError:
-        abort(404)
 
 
 # Users --------------------------------------------------------------------------------
@@ -302,10 +288,7 @@ def user_new() -> Rendered:
 @requires(Permission.MANAGE_USERS)
 def user_edit(user_id: int) -> Rendered:
     """Change a user's role, status or time zone."""
-    try:
-        user = users.get_user(db.session, user_id)
-    except NotFoundError:
-        abort(404)
+    user = users.get_user(db.session, user_id)
     form = UserEditForm(obj=user)
     if form.validate_on_submit():
         try:
@@ -339,10 +322,7 @@ def user_reset_password(user_id: int) -> Rendered:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        user = users.get_user(db.session, user_id)
-    except NotFoundError:
-        abort(404)
+    user = users.get_user(db.session, user_id)
     password = users.reset_password(db.session, current_actor(), user)
     return render_template("staff/user_created.html", user=user, password=password, reset=True)
 

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import directory, links
-from portal.services.errors import NotFoundError, ServiceError
+from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.staff import bp
@@ -22,7 +22,7 @@ Rendered = str | tuple[str, int] | Response
 @requires(Permission.MANAGE_PARTNERS)
 def window_propose(partner_id: int) -> Rendered:
     """Propose a change window to the partner."""
-    partner = _partner_or_404(partner_id)
+    partner = directory.get_partner(db.session, partner_id)
     form = WhenForm(prefix="window")
     now = utcnow()
     if form.validate_on_submit():
@@ -50,10 +50,7 @@ def window_accept(partner_id: int, window_id: int) -> Rendered:
     """Accept the window the partner proposed."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
-        window = links.get_window(db.session, partner_id, window_id)
-    except NotFoundError:
-        abort(404)
+    window = links.get_window(db.session, partner_id, window_id)
     try:
         links.accept_window(db.session, current_actor(), window, by_partner=False, now=utcnow())
     except ServiceError as error:
@@ -67,7 +64,7 @@ def window_accept(partner_id: int, window_id: int) -> Rendered:
 @requires(Permission.VIEW)
 def window_calendar(partner_id: int) -> Response:
     """The partner's change window as a calendar invitation."""
-    partner = _partner_or_404(partner_id)
+    partner = directory.get_partner(db.session, partner_id)
     window = links.latest_window(db.session, partner)
     if window is None:
         abort(404)
@@ -81,10 +78,3 @@ def window_calendar(partner_id: int) -> Response:
         f'attachment; filename="change-window-{partner.as2_id}.ics"'
     )
     return response
-
-
-def _partner_or_404(partner_id: int) -> directory.Partner:
-    try:
-        return directory.get_partner(db.session, partner_id)
-    except NotFoundError:
-        abort(404)
