@@ -289,8 +289,6 @@ def propose_window(
     now: datetime,
 ) -> ChangeWindow:
     """Record the partner's proposed change window; earlier open proposals are superseded."""
-    _check_window_time(starts_at, now)
-    _supersede_proposals(session, link.partner_id)
     window = ChangeWindow(
         partner_id=link.partner_id,
         link_id=link.id,
@@ -300,18 +298,7 @@ def propose_window(
         contact_name=contact_name or None,
         contact_email=contact_email or None,
     )
-    session.add(window)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "window.proposed",
-        object_type="partner",
-        object_id=link.partner_id,
-        summary=f"Partner proposed the change window {starts_at:%Y-%m-%d %H:%M} UTC ({timezone})",
-        details={"window_id": window.id, "link_id": link.id, "contact_name": contact_name},
-    )
-    return window
+    return _open_proposal(session, actor, window, now=now, who="Partner proposed")
 
 
 def propose_window_as_staff(
@@ -324,22 +311,10 @@ def propose_window_as_staff(
     now: datetime,
 ) -> ChangeWindow:
     """Staff propose a change window to the partner; earlier open proposals are superseded."""
-    _check_window_time(starts_at, now)
-    _supersede_proposals(session, partner.id)
     window = ChangeWindow(
         partner_id=partner.id, starts_at=starts_at, timezone=timezone, proposed_by="staff"
     )
-    session.add(window)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "window.proposed",
-        object_type="partner",
-        object_id=partner.id,
-        summary=f"Proposed the change window {starts_at:%Y-%m-%d %H:%M} UTC ({timezone})",
-        details={"window_id": window.id},
-    )
+    _open_proposal(session, actor, window, now=now, who="Proposed")
     outbox.queue_email(
         session,
         recipients=partner.contact_emails,
@@ -387,6 +362,31 @@ def get_window(session: Session, partner_id: int, window_id: int) -> ChangeWindo
     window = session.get(ChangeWindow, window_id)
     if window is None or window.partner_id != partner_id:
         raise NotFoundError("No such change window.")
+    return window
+
+
+def _open_proposal(
+    session: Session, actor: Actor, window: ChangeWindow, *, now: datetime, who: str
+) -> ChangeWindow:
+    """Store a new proposal in place of the open ones, audited."""
+    _check_window_time(window.starts_at, now)
+    _supersede_proposals(session, window.partner_id)
+    session.add(window)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "window.proposed",
+        object_type="partner",
+        object_id=window.partner_id,
+        summary=f"{who} the change window {window.starts_at:%Y-%m-%d %H:%M} UTC "
+        f"({window.timezone})",
+        details={
+            "window_id": window.id,
+            "link_id": window.link_id,
+            "contact_name": window.contact_name,
+        },
+    )
     return window
 
 
