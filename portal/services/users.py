@@ -20,8 +20,16 @@ from portal.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the email is unknown, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Verified against when the email is unknown, so both failures cost the same time. Made on
+# first use: hashing costs ~0.2 s, which every `portal` command would otherwise pay at import.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH  # a lazily built module constant
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
 
 
 def normalise_email(email: str) -> str:
@@ -129,7 +137,7 @@ def create_user(
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The enabled user with these credentials, or None; same work whether or not EMAIL exists."""
     user = find_by_email(session, email)
-    password_hash = user.password_hash if user is not None else _DUMMY_HASH
+    password_hash = user.password_hash if user is not None else _dummy_hash()
     try:
         _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
