@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from contextlib import suppress
+
+from flask import Flask, Response, current_app, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.domain.roles import Permission
+from portal.extensions import db
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError
 from portal.timeutil import format_in_zone, utcnow
@@ -86,9 +90,7 @@ def _csrf_error(error: CSRFError) -> tuple[str, int]:
         "This form has expired or was sent from somewhere else. "
         "Go back, reload the page and try again."
     )
-    return render_template(
-        "errors/error.html", code=400, title="Form expired", message=message
-    ), 400
+    return _error_page(400, "Form expired", message)
 
 
 _MESSAGES = {
@@ -96,8 +98,15 @@ _MESSAGES = {
     403: ("Not allowed", "Your role does not allow this. Ask an admin if you need it."),
     404: ("Not found", "There is nothing at this address."),
     405: ("Not allowed", "This address does not accept that kind of request."),
+    410: ("Gone", "What was here is no longer available."),
     413: ("Too large", "What you sent is larger than this portal accepts."),
-    429: ("Too many requests", "Slow down and try again in a minute."),
+    422: ("Not accepted", "What you sent could not be used. Check it and try again."),
+    429: ("Too many requests", "Too many attempts from your address. Wait a minute and try again."),
+    500: (
+        "Something went wrong",
+        "The portal could not finish this request and nothing was changed. "
+        "Try again in a moment; if it keeps happening, tell the portal's administrators.",
+    ),
 }
 
 
@@ -113,7 +122,30 @@ def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     wants_json = request.accept_mimetypes.best == "application/json"
     if wants_json or request.endpoint == "partner.machine_upload":
         return {"error": title, "message": message}, code  # type: ignore[return-value]
-    return render_template("errors/error.html", code=code, title=title, message=message), code
+    return _error_page(code, title, message)
+
+
+def _error_page(code: int, title: str, message: str) -> tuple[str, int]:
+    """An HTML error page: the partner layout on link routes, the staff layout elsewhere.
+
+    A server error renders without touching the database (no signed-in user, no
+    menu): the database may be what failed.
+    """
+    if code >= 500:
+        with suppress(SQLAlchemyError):  # the page must render whatever broke
+            db.session.rollback()
+        template = "errors/server_error.html"
+    elif request.blueprint == "partner" or request.path.startswith("/s/"):
+        template = "partner/error.html"
+    else:
+        template = "errors/error.html"
+    return render_template(
+        template,
+        code=code,
+        title=title,
+        message=message,
+        contact_email=current_app.config["CONTACT_EMAIL"],
+    ), code
 
 
 def _security_headers(response: Response) -> Response:

@@ -6,8 +6,7 @@ import base64
 import binascii
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.extensions import csrf, db, limiter, link_signer

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
-from werkzeug.wrappers import Response
 
 from portal.domain import certs
 from portal.domain.roles import Permission

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration

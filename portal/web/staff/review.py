@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission

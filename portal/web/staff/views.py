@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from werkzeug.wrappers import Response
 
 from portal.domain.roles import Permission
 from portal.extensions import db
