@@ -25,6 +25,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# Set on a SQLite connection's info while its transaction holds the write lock.
+_HOLDS_WRITE_LOCK = "portal.sqlite_write_lock"
+# Statements that write, or open a savepoint a write will follow.
+_WRITING_VERBS = frozenset(
+    {"INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER"}
+)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -39,9 +47,52 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that later
-        # writes can fail at once with "database is locked" instead of waiting.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Deferred: a transaction that only reads takes no lock, so pages never queue
+        # behind one another. The write lock is taken at the first write (below).
+        connection.exec_driver_sql("BEGIN")
+        connection.info[_HOLDS_WRITE_LOCK] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _lock_before_first_write(
+        connection: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> None:
+        if connection.info.get(_HOLDS_WRITE_LOCK, True) or not _needs_write_lock(
+            statement, context
+        ):
+            return
+        _take_write_lock(connection)
+
+
+def _needs_write_lock(statement: str, context: Any) -> bool:
+    """Does STATEMENT write, or read rows FOR UPDATE (which SQLite cannot express)?"""
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    if verb in _WRITING_VERBS:
+        return True
+    compiled = getattr(context, "compiled", None)
+    # SQLite compiles FOR UPDATE away; the statement object still says it was asked for.
+    return getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+
+
+def _take_write_lock(connection: Connection) -> None:
+    """Turn a read transaction into a write transaction holding SQLite's write lock.
+
+    A deferred transaction cannot safely upgrade itself: if another connection wrote
+    since it began, SQLite refuses at once ("database is locked") instead of waiting.
+    So the read transaction, which has written nothing, ends, and BEGIN IMMEDIATE
+    waits its turn (busy_timeout) for the lock. What runs from here on reads the
+    newest data under the lock, as rows locked FOR UPDATE would on PostgreSQL.
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None  # noqa: S101  (a statement is being executed on it)
+    if dbapi_connection.in_transaction:
+        dbapi_connection.execute("COMMIT")
+    dbapi_connection.execute("BEGIN IMMEDIATE")
+    connection.info[_HOLDS_WRITE_LOCK] = True
 
 
 class Database:
@@ -93,6 +144,19 @@ class Database:
         answer is a 4xx; the services made no other change in such a request.
         """
         g.db_commit_anyway = True
+
+    def end_read(self) -> None:
+        """End this request's transaction before slow work (password hashing).
+
+        Only for a transaction that has changed nothing yet: it holds no lock then,
+        and ending it keeps a slow step from holding a snapshot open.
+        """
+        session: Session | None = g.get("db_session")
+        if session is None:
+            return
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("end_read() with unsaved changes; commit belongs to the request")
+        session.commit()
 
     @staticmethod
     def _reset_request_flags() -> None:

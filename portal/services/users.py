@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -134,10 +135,23 @@ def create_user(
     return user, generated
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The enabled user with these credentials, or None; same work whether or not EMAIL exists."""
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    before_hashing: Callable[[], None] | None = None,
+) -> User | None:
+    """The enabled user with these credentials, or None; same work whether or not EMAIL exists.
+
+    BEFORE_HASHING runs between the look-up and the (deliberately slow) hash check: a
+    web request ends its read transaction there. A rehash is computed before it is
+    assigned, so the write that stores it is short.
+    """
     user = find_by_email(session, email)
     password_hash = user.password_hash if user is not None else _dummy_hash()
+    if before_hashing is not None:
+        before_hashing()
     try:
         _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

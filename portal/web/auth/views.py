@@ -38,7 +38,13 @@ def login() -> Response | tuple[str, int] | str:
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render_template("auth/login.html", form=form), status
-    user = users.authenticate(db.session, form.email.data or "", form.password.data or "")
+    user = users.authenticate(
+        db.session,
+        form.email.data or "",
+        form.password.data or "",
+        # Hashing is slow on purpose: it must hold no transaction (nor SQLite's lock).
+        before_hashing=db.end_read,
+    )
     if user is None:
         form.form_errors.append(LOGIN_FAILED)
         return render_template("auth/login.html", form=form), 401

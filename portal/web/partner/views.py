@@ -95,8 +95,10 @@ def _json_error(message: str, status: int) -> str:
 def link_page(token: str) -> Rendered:
     """The partner's page: who asks what, our certificates, upload, window, acknowledgement."""
     link = _open(token)
+    page = _render_page(link, token)
+    # Written after rendering, so the write is the request's last step before its commit.
     links.record_open(db.session, _actor(link), link, utcnow())
-    return _render_page(link, token)
+    return page
 
 
 @bp.get("/s/<token>/certificates/<sha256>.<fmt>")
