@@ -65,8 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_login(app: Flask, login_manager: Any) -> None:
-    from portal.extensions import db
-    from portal.services.users import find_by_login_id
+    from portal.web.auth.sessions import load_user
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -74,6 +73,4 @@ def _init_login(app: Flask, login_manager: Any) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
-    @login_manager.user_loader
-    def _load_user(login_id: str) -> Any:
-        return find_by_login_id(db.session, login_id)
+    login_manager.user_loader(load_user)

@@ -117,6 +117,28 @@ class User(UserMixin, Base):
         return f"<User {self.id} {self.email} {self.role}>"
 
 
+class StaffSession(Base):
+    """One sign-in of a staff user: the server's word on whether a session cookie still works.
+
+    The cookie carries a random id; only its SHA-256 is stored. Signing out, or the
+    lifetime passing, ends the session here, so a copied cookie dies with it.
+    """
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (UniqueConstraint("token_hash"), Index(None, "user_id", "ended_at"))
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it ended: signed_out, password_changed, disabled, ...
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
 class Identity(Base):
     """One of our AS2 stations; its certificates carry private keys."""
 

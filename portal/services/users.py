@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from portal.domain.contact import email_problem
 from portal.domain.roles import ROLES
 from portal.models import User
-from portal.services import audit
+from portal.services import audit, staff_sessions
 from portal.services.actor import Actor
 from portal.services.errors import ConflictError, NotFoundError, ServiceError
 from portal.services.pagination import Page, like_pattern, paginate
@@ -171,6 +171,18 @@ def record_login(session: Session, user: User, actor: Actor) -> None:
     )
 
 
+def record_logout(session: Session, actor: Actor) -> None:
+    """Note a sign-out."""
+    audit.record(
+        session,
+        actor,
+        "user.logout",
+        object_type="user",
+        object_id=actor.user_id,
+        summary="Signed out",
+    )
+
+
 def change_password(session: Session, actor: Actor, user: User, *, current: str, new: str) -> None:
     """Replace USER's password after checking the current one; other sessions are signed out."""
     try:
@@ -215,6 +227,9 @@ def update_user(
         user.is_enabled = is_enabled
         if not is_enabled:
             user.session_token = secrets.token_urlsafe(24)
+            staff_sessions.end_other_sessions(
+                session, user, keep=None, now=utcnow(), reason=staff_sessions.DISABLED
+            )
     if timezone != user.timezone:
         changes["timezone"] = [user.timezone, timezone]
         user.timezone = timezone
@@ -236,6 +251,9 @@ def reset_password(session: Session, actor: Actor, user: User) -> str:
     user.password_hash = _hasher.hash(password)
     user.must_change_password = True
     user.session_token = secrets.token_urlsafe(24)
+    staff_sessions.end_other_sessions(
+        session, user, keep=None, now=utcnow(), reason=staff_sessions.CREDENTIALS_RESET
+    )
     audit.record(
         session,
         actor,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user
 
 from portal.extensions import db
-from portal.services import users
+from portal.services import staff_sessions, users
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor
-from portal.web.auth import bp
+from portal.web.auth import bp, sessions
 from portal.web.auth.forms import ChangePasswordForm, LoginForm
 from portal.web.forms import attach_error
 
@@ -48,10 +48,7 @@ def login() -> Response | tuple[str, int] | str:
     if user is None:
         form.form_errors.append(LOGIN_FAILED)
         return render_template("auth/login.html", form=form), 401
-    # A fresh session at sign-in: nothing set before it (fixation) survives.
-    session.clear()
-    login_user(user)
-    session.permanent = True
+    sessions.sign_in(user)
     users.record_login(
         db.session, user, Actor.for_user(user, request.remote_addr, request.user_agent.string)
     )
@@ -64,9 +61,9 @@ def login() -> Response | tuple[str, int] | str:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """Sign out and forget the session."""
-    logout_user()
-    session.clear()
+    """Sign out: the session ends on the server, so a copy of the cookie stops working too."""
+    users.record_logout(db.session, current_actor())
+    sessions.sign_out()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -88,7 +85,10 @@ def change_password() -> Response | tuple[str, int] | str:
         except ServiceError as error:
             attach_error(form, error)
         else:
-            # The session token rotated (other sessions end); keep this one signed in.
+            # The user's token rotated and other sessions end; this one stays signed in.
+            sessions.end_other_sessions(
+                current_user._get_current_object(), staff_sessions.CREDENTIALS_CHANGED
+            )
             login_user(current_user._get_current_object())
             flash("Your password is changed.", "success")
             return redirect(url_for("staff.overview"))
