@@ -165,6 +165,7 @@ class Code(enum.StrEnum):
     UNUSUAL_EXTENDED_KEY_USAGE = "unusual_extended_key_usage"
     TRAILING_DATA = "trailing_data"
     CHAIN_EXPIRED = "chain_expired"
+    SELF_SIGNED_CA_FLAG = "self_signed_ca_flag"
     # infos
     SELF_SIGNED = "self_signed"
     SUBJECT = "subject"
@@ -1070,15 +1071,65 @@ def _check_signature_hash(cert: CertificateInfo) -> list[Finding]:
     ]
 
 
-def _check_ca(cert: CertificateInfo) -> list[Finding]:
+def _signed_by_own_key(parsed: _Parsed) -> bool:
+    """Whether the certificate is self-signed: its own issuer, and its signature verifies so.
+
+    A matching name alone is not enough: a CA may issue a certificate under its own name.
+    Signatures we cannot verify (an algorithm beyond the library) fall back on the names;
+    the signature hash and key checks judge such certificates.
+    """
+    if not parsed.info.self_signed:
+        return False
+    try:
+        parsed.cert.verify_directly_issued_by(parsed.cert)
+    except InvalidSignature:
+        return False
+    except _CRYPTO_ERRORS:
+        return True
+    return True
+
+
+# How to create a self-signed certificate without the flag, for partners who want it gone.
+_OPENSSL_CA_FALSE: Final = "-addext basicConstraints=critical,CA:FALSE"
+
+
+def _check_ca(parsed: _Parsed) -> list[Finding]:
+    """The CA flag (basicConstraints CA:TRUE) on the certificate judged as the sender's own.
+
+    A CA that issued another certificate of the upload is never judged here: the end-entity
+    selection takes the certificate it issued and reports the CA as part of the chain. A
+    self-signed certificate used as its owner's AS2 certificate issues nothing, so the flag
+    is harmless there: OpenSSL 3 sets it by default on `openssl req -x509`. Anything else
+    marked CA was issued by a CA for issuing certificates, not for an AS2 station.
+    """
+    cert = parsed.info
     if not cert.is_ca:
         return []
+    if _signed_by_own_key(parsed):
+        return [
+            _warning(
+                Code.SELF_SIGNED_CA_FLAG,
+                "Your certificate is marked as a certificate authority (basic constraints "
+                "CA:TRUE), a flag meant for certificates that issue other certificates. OpenSSL "
+                "sets it by default on self-signed certificates (openssl req -x509). We accept "
+                "it because the certificate is self-signed and you use it as your own AS2 "
+                "certificate, but some AS2 software refuses CA certificates for signing or "
+                "encrypting messages. To remove the flag, create the certificate again with "
+                f"the option {_OPENSSL_CA_FALSE} added to your openssl req -x509 command "
+                "(-key with your key file keeps the same key); with Java's keytool, leave out "
+                "-ext bc:c.",
+            )
+        ]
     return [
         _error(
             Code.CA_CERTIFICATE,
-            "This is a certificate authority (CA) certificate, not the certificate of your AS2 "
-            "station. Please send your own AS2 certificate; its CA certificates may come along "
-            "in the same file.",
+            "This certificate is marked as a certificate authority (basic constraints CA:TRUE) "
+            f"and was issued by {_shorten(cert.issuer)!r}: it is a CA certificate, meant for "
+            "issuing other certificates, not the certificate of your AS2 station. Please send "
+            "your own AS2 certificate, one not marked as a CA (CA:FALSE or no basic "
+            "constraints); its CA certificates may come along in the same file. If this was "
+            "meant to be your AS2 certificate, have it issued again as an end-entity "
+            "certificate (CA:FALSE), or create a self-signed certificate instead.",
         )
     ]
 
@@ -1094,6 +1145,9 @@ def _needed_key_usages(usage: Usage, key_type: str) -> list[tuple[str, frozenset
         Usage.ENCRYPTION: [encryption],
         Usage.BOTH: [signing, encryption],
     }[usage]
+
+
+_CA_KEY_USAGES: Final = frozenset({"keyCertSign", "cRLSign"})
 
 
 def _check_key_usage(parsed: _Parsed, usage: Usage) -> list[Finding]:
@@ -1113,12 +1167,19 @@ def _check_key_usage(parsed: _Parsed, usage: Usage) -> list[Finding]:
         f"{purpose} needs {' or '.join(sorted(_KEY_USAGE_LABELS[n] for n in needed))}"
         for purpose, needed in missing
     )
+    # A CA's key usage (as in openssl.cnf's v3_ca section) covers issuing, not messages.
+    ca_only = (
+        " Certificate Sign and CRL Sign only let a certificate authority issue certificates "
+        "and revocation lists; they do not cover signing or encrypting AS2 messages."
+        if have and have <= _CA_KEY_USAGES
+        else ""
+    )
     return [
         _error(
             Code.KEY_USAGE_INCOMPATIBLE,
             f"The certificate's key usage ({shown}) does not allow it to be used for "
-            f"{usage.value}: {wants}. Please send a certificate with those key usages, or choose "
-            "the usage that matches it.",
+            f"{usage.value}: {wants}.{ca_only} Please send a certificate with those key usages, "
+            "or choose the usage that matches it.",
         )
     ]
 
@@ -1253,7 +1314,7 @@ def _judge(parsed: _Parsed, chain: Sequence[_Parsed], ctx: _Context) -> list[Fin
         *_check_validity_length(cert),
         *_check_key(cert),
         *_check_signature_hash(cert),
-        *_check_ca(cert),
+        *_check_ca(parsed),
         *_check_key_usage(parsed, ctx.usage),
         *_check_eku(cert),
         *_check_serial(parsed),
@@ -1265,7 +1326,12 @@ def _judge(parsed: _Parsed, chain: Sequence[_Parsed], ctx: _Context) -> list[Fin
 
 
 def _end_entity(parsed: list[_Parsed]) -> _Parsed | None:
-    """The certificate that issued none of the others (and is not a CA); None if ambiguous."""
+    """The certificate that issued none of the others (preferring one not marked CA).
+
+    None if ambiguous. A CA that issued another certificate of the upload is therefore part
+    of the chain, never judged as the sender's own certificate (names issuing each other in
+    a circle fall back on all certificates, preferring those not marked CA).
+    """
     if len(parsed) == 1:
         return parsed[0]
     leaves = [p for p in parsed if not any(p.issued(q) for q in parsed)] or parsed

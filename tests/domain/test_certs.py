@@ -119,6 +119,12 @@ def _with_ca() -> bytes:
     return cf.pem(ca, leaf)
 
 
+def _ca_issued_by_a_ca() -> bytes:
+    root, root_key = cf.make_ca(now=NOW)
+    issuing, _ = cf.make_cert(now=NOW, ca=True, issuer=(root, root_key), key=cf.rsa_key(slot=2))
+    return cf.pem(issuing)
+
+
 @functools.cache
 def _plain() -> bytes:
     return cf.pem(good_cert())
@@ -163,7 +169,7 @@ SCENARIOS: dict[Code, Scenario] = {
         usage=Usage.SIGNING,
     ),
     Code.WEAK_SIGNATURE_HASH: _openssl("sha1"),
-    Code.CA_CERTIFICATE: _simple(lambda: cf.pem(cf.make_ca(now=NOW)[0])),
+    Code.CA_CERTIFICATE: _simple(_ca_issued_by_a_ca),
     Code.KEY_USAGE_INCOMPATIBLE: _simple(
         lambda: cf.pem(good_cert(usage_flags=cf.ENCRYPTION_KU)), usage=Usage.SIGNING
     ),
@@ -182,6 +188,7 @@ SCENARIOS: dict[Code, Scenario] = {
     ),
     Code.TRAILING_DATA: _simple(lambda: cf.der(good_cert()) + b"trailing garbage"),
     Code.CHAIN_EXPIRED: _simple(_expired_chain),
+    Code.SELF_SIGNED_CA_FLAG: _simple(lambda: cf.pem(good_cert(ca=True))),
     Code.SELF_SIGNED: _simple(_plain),
     Code.SUBJECT: _simple(_plain),
     Code.ISSUER: _simple(_plain),
@@ -206,6 +213,7 @@ WARNING_CODES = {
     Code.UNUSUAL_EXTENDED_KEY_USAGE,
     Code.TRAILING_DATA,
     Code.CHAIN_EXPIRED,
+    Code.SELF_SIGNED_CA_FLAG,
 }
 INFO_CODES = {
     Code.SELF_SIGNED,
