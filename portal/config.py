@@ -25,7 +25,9 @@ SMTP_TLS_MODES = ("none", "starttls", "tls")
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: SQLite file portal.sqlite3 in the instance folder
-    "BASE_URL": "http://localhost:5000",
+    # None: the scheme, host and port each request reached; commands fall back on
+    # FALLBACK_BASE_URL (portal serve's default address) and say so.
+    "BASE_URL": None,
     "SECRET_KEY": None,  # None: generated into instance/secret_key
     "KEY_ENCRYPTION_KEYS": None,  # None: generated into instance/key_encryption_keys
     "LINK_SIGNING_KEYS": None,  # None: generated into instance/link_signing_key
@@ -57,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Where `portal serve` listens by default: what commands assume when PORTAL_BASE_URL is unset.
+FALLBACK_BASE_URL = "http://127.0.0.1:5000"
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or invalid; the message names it."""
 
@@ -81,7 +87,9 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     ]
     app.config["CONTACT_EMAIL"] = app.config["CONTACT_EMAIL"] or app.config["MAIL_FROM"]
     if app.config["SESSION_COOKIE_SECURE"] is None:
-        app.config["SESSION_COOKIE_SECURE"] = str(app.config["BASE_URL"]).startswith("https://")
+        app.config["SESSION_COOKIE_SECURE"] = str(app.config["BASE_URL"] or "").startswith(
+            "https://"
+        )
     validate(app.config)
 
 
@@ -89,7 +97,7 @@ def validate(config: Mapping[str, Any]) -> None:
     """Refuse settings that would fail later in a confusing way."""
     if config["SMTP_TLS"] not in SMTP_TLS_MODES:
         raise ConfigError(f"PORTAL_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
-    if not str(config["BASE_URL"]).startswith(("http://", "https://")):
+    if config["BASE_URL"] and not str(config["BASE_URL"]).startswith(("http://", "https://")):
         raise ConfigError("PORTAL_BASE_URL must start with http:// or https://")
     if not isinstance(config["SMTP_PORT"], int) or not 0 < config["SMTP_PORT"] < 65536:
         raise ConfigError("PORTAL_SMTP_PORT must be a port number")

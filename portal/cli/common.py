@@ -85,3 +85,18 @@ def read_stdin_secret(what: str) -> str:
     if not value:
         raise click.UsageError(f"--{what}-stdin given but standard input was empty.")
     return value
+
+
+def command_base_url() -> str:
+    """PORTAL_BASE_URL for links a command prints or sends; the fallback, with a warning."""
+    from portal.config import FALLBACK_BASE_URL
+
+    configured = current_app.config["BASE_URL"]
+    if configured:
+        return str(configured)
+    click.echo(
+        f"Warning: PORTAL_BASE_URL is not set, so links use {FALLBACK_BASE_URL} (where "
+        "`portal serve` listens by default). Set PORTAL_BASE_URL to the address partners reach.",
+        err=True,
+    )
+    return FALLBACK_BASE_URL

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from portal.cli.common import actor_as, refusals
+from portal.cli.common import actor_as, command_base_url, refusals
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
@@ -64,7 +64,7 @@ def link_create_command(
             now=utcnow(),
         )
     click.echo(link.id)
-    click.echo(links.link_url(current_app.config["BASE_URL"], token))
+    click.echo(links.link_url(command_base_url(), token))
 
 
 @link_group.command("revoke")

@@ -41,9 +41,29 @@ def serve_command(host: str, port: int, threads: int) -> None:
     if password is not None:
         click.echo(f"Created the first admin: {email}")
         click.echo(f"One-time password (shown only now, change it at first sign-in): {password}")
-    click.echo(f"Serving the portal on http://{host}:{port}/ (Ctrl+C to stop)")
+    click.echo(f"Serving the portal on http://{_url_host(host)}:{port}/ (Ctrl+C to stop)")
+    click.echo(_links_line(current_app.config["BASE_URL"], host, port))
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _links_line(configured: str | None, host: str, port: int) -> str:
+    """Which base URL links, emails and curl lines use, said at start-up."""
+    if configured:
+        return f"Links use {configured} (PORTAL_BASE_URL)."
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (naming the wildcard, not binding it)
+        return (
+            "Links use the address each visitor reached this portal on; set PORTAL_BASE_URL "
+            "to the address partners should use."
+        )
+    return (
+        f"Links use http://{_url_host(host)}:{port} (the address served; set PORTAL_BASE_URL "
+        "to the address partners reach)."
+    )
 
 
 user_group = AppGroup("user", help="Staff accounts.")

@@ -16,6 +16,7 @@ from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import LinkClosedError, Outcome
 from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
+from portal.web import urls
 from portal.web.forms import attach_error
 from portal.web.partner import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
@@ -269,16 +270,10 @@ def window_calendar(token: str) -> Response:
     window = links.latest_window(db.session, link.partner)
     if window is None:
         abort(404)
-    content = links.window_ics(window, link.partner, host=_host(), now=utcnow())
+    content = links.window_ics(window, link.partner, host=urls.host_name(), now=utcnow())
     response = Response(content, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'attachment; filename="as2-change-window.ics"'
     return response
-
-
-def _host() -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(current_app.config["BASE_URL"]).hostname or "portal"
 
 
 @bp.post("/s/<token>/acknowledge")
@@ -394,7 +389,7 @@ def _render_page(
         acknowledged=request.args.get("acknowledged") == "1",
         uploads_left=max(0, link.max_uploads - link.uploads_used),
         upload_url=url_for("partner.machine_upload", token=token, _external=False),
-        base_url=current_app.config["BASE_URL"].rstrip("/"),
+        base_url=urls.base_url(),
         contact_email=current_app.config["CONTACT_EMAIL"],
         zone=partner.timezone,
         now=now,

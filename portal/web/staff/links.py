@@ -11,6 +11,7 @@ from portal.models import SUBMISSION_STATUSES, Partner, ShareLink
 from portal.services import directory, links, submissions
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
+from portal.web import urls
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
 from portal.web.staff import bp
@@ -22,7 +23,7 @@ Rendered = str | tuple[str, int] | Response
 def link_rows(partner: Partner) -> list[dict[str, object]]:
     """The partner's links with their state and URL, for the partner page."""
     now = utcnow()
-    base_url = current_app.config["BASE_URL"]
+    base_url = urls.base_url()
     return [
         {
             "link": link,

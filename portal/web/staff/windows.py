@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, url_for
+from flask import Response, abort, flash, redirect, url_for
 
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import directory, links
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
+from portal.web import urls
 from portal.web.access import current_actor, requires
 from portal.web.staff import bp
 from portal.web.staff.forms import ConfirmForm, WhenForm
@@ -67,9 +68,7 @@ def window_calendar(partner_id: int) -> Response:
     window = links.latest_window(db.session, partner)
     if window is None:
         abort(404)
-    from urllib.parse import urlsplit
-
-    host = urlsplit(current_app.config["BASE_URL"]).hostname or "portal"
+    host = urls.host_name()
     response = Response(
         links.window_ics(window, partner, host=host, now=utcnow()), mimetype="text/calendar"
     )
