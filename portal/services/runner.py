@@ -269,10 +269,11 @@ def deliver_outbox(
 ) -> tuple[int, int]:
     """Send queued emails; returns (sent, failed). Commits after each message.
 
-    A message is claimed with a compare-and-swap on sent_at before it is sent and
-    committed right after, so two runners never send it both. If a runner dies
-    between the SMTP server accepting and the commit, the message is sent again
-    on the next run: delivery is at least once, never silently lost.
+    A message's link URL is made by URL_FOR_LINK from its link_id column alone, never
+    from its text. A message is claimed with a compare-and-swap on sent_at before it is
+    sent and committed right after, so two runners never send it both. If a runner dies
+    between the SMTP server accepting and the commit, the message is sent again on the
+    next run: delivery is at least once, never silently lost.
     """
     sent = failed = 0
     tried: set[int] = set()
@@ -323,10 +324,12 @@ def _deliver_one(
     if int(getattr(claimed, "rowcount", 0) or 0) != 1:
         session.rollback()
         return None
-    message = session.get(OutboxMessage, message_id)
+    # Read afresh: the session may hold an older copy (its link since deleted, say).
+    message = session.get(OutboxMessage, message_id, populate_existing=True)
     assert message is not None  # noqa: S101  (just claimed)
     try:
-        send(message.recipients, message.subject, outbox.render_body(message.body, url_for_link))
+        url = url_for_link(message.link_id) if message.link_id is not None else None
+        send(message.recipients, message.subject, outbox.render_body(message.body, url))
     except Exception as error:  # any failure is recorded: one bad message must not block others
         session.execute(
             update(OutboxMessage)
