@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_INVALID_LINKS": "20 per minute",
     "RATELIMIT_HEADERS_ENABLED": False,
     "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-* headers to trust
-    "SMTP_HOST": "localhost",
+    "SMTP_HOST": None,  # None: email is off; messages wait in the outbox until it is set
     "SMTP_PORT": 25,
     "SMTP_USER": None,
     "SMTP_PASSWORD": None,
@@ -55,6 +55,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
 }
+
+
+EMAIL_OFF = "Email is off (PORTAL_SMTP_HOST is not set)"
+
+
+def email_is_on(config: Mapping[str, Any]) -> bool:
+    """Whether a mail relay is configured; without one, emails wait in the outbox."""
+    return bool(config.get("SMTP_HOST"))
 
 
 class ConfigError(RuntimeError):

@@ -1,16 +1,32 @@
-"""The outbox: link URLs only from the link column."""
+"""The outbox: link URLs only from the link column, email off until configured."""
 
 from __future__ import annotations
 
+import socket
 from email import message_from_bytes, policy
 
 import pytest
 from sqlalchemy import select
 
+from portal.config import DEFAULTS
 from portal.models import OutboxMessage
 from portal.services import outbox, runner
 from portal.timeutil import utcnow
 from tests import factories
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def queue(session, subject: str = "Hello", **fields) -> OutboxMessage:
+    message = outbox.queue_email(
+        session, recipients=["edi@globex.example"], subject=subject, body="Body text", **fields
+    )
+    assert message is not None
+    return message
 
 
 def delivered_bodies(handler) -> list[str]:
@@ -97,9 +113,76 @@ def test_a_link_deleted_before_delivery_leaves_a_note_not_a_url(session) -> None
     session.commit()
     sent: list[str] = []
 
-    delivered, _failed = runner.deliver_outbox(
+    delivery = runner.deliver_outbox(
         session, lambda _to, _subject, body: sent.append(body), lambda _id: "URL", now=utcnow()
     )
 
-    assert delivered == 1
+    assert delivery.sent == 1
     assert sent == [f"Open: {outbox.LINK_GONE}\n"]
+
+
+# Email is off until PORTAL_SMTP_HOST is set ----------------------------------------------
+
+
+def test_email_is_off_until_portal_smtp_host_is_set(app) -> None:
+    assert DEFAULTS["SMTP_HOST"] is None
+    assert app.config["SMTP_HOST"] is None
+    assert DEFAULTS["SMTP_PORT"] == 25
+    assert DEFAULTS["SMTP_TLS"] == "none"
+
+
+def test_run_due_with_email_off_exits_0_and_says_how_many_wait(app, runner, session) -> None:
+    app.config.update(SMTP_HOST=None)
+    for number in range(3):
+        queue(session, subject=f"Notice {number}")
+    session.commit()
+
+    result = runner.invoke(args=["run-due"])
+
+    assert result.exit_code == 0, result.output
+    assert "Email is off (PORTAL_SMTP_HOST is not set): 3 messages wait in the outbox." in (
+        result.output
+    )
+    session.expire_all()
+    waiting = session.scalars(select(OutboxMessage)).all()
+    assert [(m.sent_at, m.attempts, m.last_error) for m in waiting] == [(None, 0, None)] * 3
+
+
+def test_run_due_with_smtp_failing_says_why_and_exits_1(app, runner, session) -> None:
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port())
+    queue(session)
+    session.commit()
+
+    result = runner.invoke(args=["run-due"])
+
+    assert result.exit_code == 1
+    assert "1 could not be sent" in result.output
+    (reason,) = [line for line in result.output.splitlines() if line.startswith("Last error: ")]
+    assert "ConnectionRefusedError" in reason
+
+
+def test_scheduler_with_email_off_says_once_how_many_wait(app, runner, session) -> None:
+    app.config.update(SMTP_HOST="")
+    queue(session)
+    session.commit()
+
+    result = runner.invoke(args=["scheduler", "--interval", "1", "--iterations", "2"])
+
+    assert result.exit_code == 0, result.output
+    notices = [line for line in result.output.splitlines() if "Email is off" in line]
+    assert len(notices) == 1
+    assert notices[0].endswith("(PORTAL_SMTP_HOST is not set): 1 message waits in the outbox")
+
+
+def test_emailing_a_link_while_email_is_off_says_it_waits_in_the_outbox(
+    app, operator_client, session
+) -> None:
+    link = factories.share_link(session, factories.partner(session))
+
+    response = operator_client.post(
+        f"/partners/{link.partner_id}/links/{link.id}/email", follow_redirects=True
+    )
+
+    page = response.get_data(as_text=True)
+    assert "email is off (PORTAL_SMTP_HOST is not set)" in page
+    assert "waits in the outbox" in page

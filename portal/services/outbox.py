@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import OutboxMessage
 from portal.services.pagination import Page, paginate
 
+MAX_ATTEMPTS = 5  # after that a message is not tried again (its last_error says why)
 # OBJECT REPLACEMENT CHARACTER: stands for the link's URL in a stored body. Removed from
 # every text part, so the only one in a body is the one the composer placed.
 LINK_MARK: Final = "\ufffc"
@@ -103,3 +104,15 @@ def pending_messages(session: Session, *, page: int, per_page: int) -> Page[Outb
     """Messages not yet delivered, oldest first."""
     stmt = select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id)
     return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def count_unsent(session: Session) -> int:
+    """How many emails wait in the outbox (failed ones included)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.kind == "email")
+        )
+        or 0
+    )
