@@ -9,17 +9,20 @@ stored as typed, less any LINK_MARK character, so it can never become a URL.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import OutboxMessage
+from portal.services import audit
+from portal.services.actor import Actor
+from portal.services.errors import NotFoundError, ServiceError
 from portal.services.pagination import Page, paginate
 
-MAX_ATTEMPTS = 5  # after that a message is not tried again (its last_error says why)
+MAX_ATTEMPTS = 5  # after that a message waits for an admin's Retry (its last_error says why)
 # OBJECT REPLACEMENT CHARACTER: stands for the link's URL in a stored body. Removed from
 # every text part, so the only one in a body is the one the composer placed.
 LINK_MARK: Final = "\ufffc"
@@ -34,6 +37,14 @@ class LinkSlot(Enum):
 
 LINK: Final = LinkSlot.LINK
 Body = str | Sequence[str | LinkSlot]
+
+
+class OutboxState(StrEnum):
+    """Where a message is on its way out."""
+
+    WAITING = "waiting"  # not sent; no attempt failed (or an admin asked for a retry)
+    SENT = "sent"
+    FAILED = "failed"  # not sent; the last attempt failed (last_error says why)
 
 
 def queue_email(
@@ -100,6 +111,43 @@ def render_body(body: str, link_url: str | None) -> str:
     return head + (link_url if link_url is not None else LINK_GONE) + tail.replace(LINK_MARK, "")
 
 
+def display_body(message: OutboxMessage) -> str:
+    """The body for staff eyes: the link named by its id, never a URL or token."""
+    where = (
+        f"[address of link {message.link_id}, signed when the email is sent]"
+        if message.link_id is not None
+        else f"[{LINK_GONE}]"
+    )
+    return message.body.replace(LINK_MARK, where)
+
+
+def message_state(message: OutboxMessage) -> OutboxState:
+    """WAITING, SENT or FAILED."""
+    if message.sent_at is not None:
+        return OutboxState.SENT
+    if message.last_error is not None:
+        return OutboxState.FAILED
+    return OutboxState.WAITING
+
+
+def _in_state(state: OutboxState) -> ColumnElement[bool]:
+    if state is OutboxState.SENT:
+        return OutboxMessage.sent_at.is_not(None)
+    if state is OutboxState.FAILED:
+        return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_not(None))
+    return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_(None))
+
+
+def list_messages(
+    session: Session, *, state: OutboxState | None, page: int, per_page: int
+) -> Page[OutboxMessage]:
+    """Messages, newest first, optionally only those in STATE."""
+    stmt = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    if state is not None:
+        stmt = stmt.where(_in_state(state))
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
 def pending_messages(session: Session, *, page: int, per_page: int) -> Page[OutboxMessage]:
     """Messages not yet delivered, oldest first."""
     stmt = select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id)
@@ -115,4 +163,51 @@ def count_unsent(session: Session) -> int:
             .where(OutboxMessage.sent_at.is_(None), OutboxMessage.kind == "email")
         )
         or 0
+    )
+
+
+def get_message(session: Session, message_id: int) -> OutboxMessage:
+    """The message with MESSAGE_ID, or NotFoundError."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFoundError(f"No outbox message {message_id}.")
+    return message
+
+
+def retry(session: Session, actor: Actor, message: OutboxMessage) -> None:
+    """Put a failed message back for the runner: attempts start again from zero.
+
+    Refused for a message that was sent or has not failed (it is on its way already).
+    """
+    state = message_state(message)
+    if state is OutboxState.SENT:
+        raise ServiceError(f"Message #{message.id} was already sent; there is nothing to retry.")
+    if state is OutboxState.WAITING:
+        raise ServiceError(
+            f"Message #{message.id} has not failed: it waits for the next delivery run."
+        )
+    error = message.last_error
+    # Compare-and-swap: a runner may be sending it right now.
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message.id,
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.last_error.is_not(None),
+        )
+        .values(attempts=0, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        raise ServiceError(f"Message #{message.id} changed meanwhile; reload the page.")
+    audit.record(
+        session,
+        actor,
+        "outbox.retried",
+        object_type="outbox_message",
+        object_id=message.id,
+        summary=f"Asked to send email #{message.id} ({message.subject[:100]}) again "
+        f"after: {(error or '')[:200]}",
+        details={"message_id": message.id, "last_error": error},
     )
