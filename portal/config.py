@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_INVALID_LINKS": "20 per minute",
     "RATELIMIT_HEADERS_ENABLED": False,
     "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-* headers to trust
-    "SMTP_HOST": "localhost",
+    "SMTP_HOST": None,  # None: email is off; messages wait in the outbox until it is set
     "SMTP_PORT": 25,
     "SMTP_USER": None,
     "SMTP_PASSWORD": None,
@@ -61,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
 
 # Where `portal serve` listens by default: what commands assume when PORTAL_BASE_URL is unset.
 FALLBACK_BASE_URL = "http://127.0.0.1:5000"
+
+EMAIL_OFF = "Email is off (PORTAL_SMTP_HOST is not set)"
+
+
+def email_is_on(config: Mapping[str, Any]) -> bool:
+    """Whether a mail relay is configured; without one, emails wait in the outbox."""
+    return bool(config.get("SMTP_HOST"))
 
 
 class ConfigError(RuntimeError):

@@ -446,7 +446,10 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(16), default="email")
     recipients: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(String(300))
+    # Plain text; at most one outbox.LINK_MARK, where the URL of link_id goes when sent.
     body: Mapped[str] = mapped_column(Text)
+    # The one link whose URL the message carries: set by the composer, never read from text.
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="SET NULL"))
     # Same key, same message: queuing twice is a no-op.
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

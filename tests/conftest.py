@@ -172,32 +172,30 @@ def make_user(session: Session) -> Callable[..., User]:
     return make
 
 
-@pytest.fixture
-def login(app: Flask, session: Session) -> Callable[[User], FlaskClient]:
-    """A browser signed in as the given user, with its session open on the server."""
+def signed_in_client(app: Flask, session: Session, user: User) -> FlaskClient:
+    """A browser of APP signed in as USER, with its session open on the server."""
     from datetime import timedelta
 
     from portal.services import staff_sessions
     from portal.timeutil import utcnow
     from portal.web.auth.sessions import SESSION_ID_KEY
 
-    def signed_in(user: User) -> FlaskClient:
-        client = app.test_client()
-        token = staff_sessions.open_session(
-            session,
-            user,
-            now=utcnow(),
-            lifetime=timedelta(hours=8),
-            client_address=None,
-            user_agent=None,
-        )
-        with client.session_transaction() as flask_session:
-            flask_session["_user_id"] = user.get_id()
-            flask_session["_fresh"] = True
-            flask_session[SESSION_ID_KEY] = token
-        return client
+    client = app.test_client()
+    token = staff_sessions.open_session(
+        session, user, now=utcnow(), lifetime=timedelta(hours=8), client_address=None,
+        user_agent=None,
+    )  # fmt: skip
+    with client.session_transaction() as flask_session:
+        flask_session["_user_id"] = user.get_id()
+        flask_session["_fresh"] = True
+        flask_session[SESSION_ID_KEY] = token
+    return client
 
-    return signed_in
+
+@pytest.fixture
+def login(app: Flask, session: Session) -> Callable[[User], FlaskClient]:
+    """A browser signed in as the given user, with its session open on the server."""
+    return lambda user: signed_in_client(app, session, user)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from portal.services import links
+from portal.services import links, outbox
 from portal.timeutil import utcnow
 from tests import factories
 
@@ -56,6 +56,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.window_accept": ("POST", EDITORS),
     "staff.window_calendar": ("GET", ALL),
     "staff.partner_certificate_upload": ("POST", EDITORS),
+    "staff.outbox_list": ("GET", ADMINS),
+    "staff.outbox_message": ("GET", ADMINS),
+    "staff.outbox_retry": ("POST", ADMINS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
@@ -127,6 +130,10 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
         session, factories.ACTOR, link, starts_at=utcnow() + timedelta(days=3), timezone="UTC",
         contact_name=None, contact_email=None, now=utcnow(),
     )  # fmt: skip
+    message = outbox.queue_email(
+        session, recipients=["edi@globex.example"], subject="Matrix", body="Hello"
+    )
+    assert message is not None
     return {
         "identity_id": partner.identity_id,
         "partner_id": partner.id,
@@ -136,6 +143,7 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
         "link_id": link.id,
         "submission_id": submission.id,
         "window_id": window.id,
+        "message_id": message.id,
         "fmt": "pem",
     }
 

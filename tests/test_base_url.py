@@ -94,3 +94,17 @@ def test_serve_start_up_line_says_which_base_url_links_use(tmp_path: Path) -> No
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_run_due_with_a_relay_but_no_base_url_keeps_emails_waiting(app, runner, session) -> None:
+    from portal.models import OutboxMessage
+    from portal.services import outbox
+
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=25, BASE_URL=None)
+    outbox.queue_email(session, recipients=["edi@partner.example"], subject="Hello", body="Hi")
+    session.commit()
+    result = runner.invoke(args=["run-due"])
+    assert result.exit_code == 1
+    assert "PORTAL_BASE_URL is not set" in result.stderr
+    message = session.scalars(select(OutboxMessage)).one()
+    assert (message.sent_at, message.attempts) == (None, 0)

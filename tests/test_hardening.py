@@ -73,7 +73,8 @@ def test_one_bad_outbox_message_does_not_block_the_rest(session) -> None:
         sent.append(subject)
 
     result = runner.deliver_outbox(session, send, lambda link_id: "", now=utcnow())
-    assert result == (1, 1)
+    assert (result.sent, result.failed) == (1, 1)
+    assert result.last_error == "ValueError: boom"
     assert sent == ["Line break"]  # line breaks never reach a header
     session.expire_all()
     failed = session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))).one()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import JSON, column, insert, select, table
+from sqlalchemy.orm import Session
 
 from portal.database import make_engine
-from portal.migrate import current_revision, head_revisions, upgrade
-from portal.models import Base
+from portal.migrate import alembic_config, current_revision, head_revisions, upgrade
+from portal.models import Base, Identity, OutboxMessage, Partner, ShareLink, UTCDateTime
+from portal.services import outbox, runner
 
 
 def test_there_is_exactly_one_head() -> None:
@@ -34,5 +40,88 @@ def test_upgrade_twice_changes_nothing(fresh_databases) -> None:
         upgrade(engine)
         before, after = upgrade(engine)
         assert before == after == current_revision(engine) == head_revisions()[0]
+    finally:
+        engine.dispose()
+
+
+def _upgrade_to(engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def test_0006_moves_the_link_of_unsent_emails_into_link_id(fresh_databases) -> None:
+    engine = make_engine(fresh_databases.new_url())
+    try:
+        _upgrade_to(engine, "0005")
+        now = datetime.now(UTC)
+        with Session(engine) as session:
+            identity = Identity(name="Acme", as2_id="ACME", organisation="Acme Corp")
+            session.add(identity)
+            session.flush()
+            partners = [
+                Partner(name=name, as2_id=name.upper(), identity_id=identity.id,
+                        environment="production")
+                for name in ("a", "b")
+            ]  # fmt: skip
+            session.add_all(partners)
+            session.flush()
+            session.add_all(
+                ShareLink(id=p.name * 22, partner_id=p.id, expires_at=now + timedelta(days=9))
+                for p in partners
+            )
+            session.commit()
+        real_id, other_id = "a" * 22, "b" * 22
+        lead = "Open this link (no account needed):\n"
+        gone = "g" * 22
+        old_bodies = {
+            # The link email to partner a; the partner's name carried another link's marker.
+            "link": (f"asks a [[link:{other_id}]] to\n\n{lead}[[link:{real_id}]]\n\nUntil", None),
+            # A rejection reason someone typed: text, whatever it looks like.
+            "typed": (f"not accepted:\n\n{lead}[[link:{other_id}]]\n", "submission-rejected:1"),
+            "gone": (f"{lead}[[link:{gone}]]\n", None),
+            "sent": (f"{lead}[[link:{real_id}]]\n", None),
+        }
+        old = table(  # outbox_messages as 0005 left it
+            "outbox_messages",
+            *(column(name) for name in ("kind", "subject", "body", "dedupe_key", "attempts")),
+            column("recipients", JSON),
+            column("created_at", UTCDateTime),
+            column("sent_at", UTCDateTime),
+        )
+        with engine.begin() as connection:
+            for subject, (body, key) in old_bodies.items():
+                connection.execute(
+                    insert(old).values(
+                        kind="email", recipients=["edi@a.example"], subject=subject, body=body,
+                        dedupe_key=key, created_at=now, attempts=0,
+                        sent_at=now if subject == "sent" else None,
+                    )
+                )  # fmt: skip
+
+        _upgrade_to(engine, "0006")
+
+        with Session(engine) as session:
+            rows = session.execute(select(OutboxMessage.subject, OutboxMessage)).all()
+            new = {subject: message for subject, message in rows}
+            assert new["link"].link_id == real_id
+            assert new["link"].body == (
+                f"asks a [[link:{other_id}]] to\n\n{lead}{outbox.LINK_MARK}\n\nUntil"
+            )
+            assert (new["typed"].link_id, new["typed"].body) == (None, old_bodies["typed"][0])
+            assert (new["gone"].link_id, new["gone"].body) == (None, f"{lead}{outbox.LINK_MARK}\n")
+            assert (new["sent"].link_id, new["sent"].body) == (None, old_bodies["sent"][0])
+            sent: dict[str, str] = {}
+            runner.deliver_outbox(
+                session,
+                lambda _to, subject, body: sent.__setitem__(subject, body),
+                lambda link_id: f"https://portal.test/s/{link_id}.signed",
+                now=datetime.now(UTC),
+            )
+        assert sent == {
+            "link": f"asks a [[link:{other_id}]] to\n\n{lead}https://portal.test/s/{real_id}"
+            ".signed\n\nUntil",
+            "typed": old_bodies["typed"][0],
+            "gone": f"{lead}{outbox.LINK_GONE}\n",
+        }
     finally:
         engine.dispose()

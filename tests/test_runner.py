@@ -244,6 +244,7 @@ def test_runners_started_together_perform_each_effect_once(
         "PORTAL_KEY_ENCRYPTION_KEYS": settings["KEY_ENCRYPTION_KEYS"][0],
         "PORTAL_SMTP_HOST": "127.0.0.1",
         "PORTAL_SMTP_PORT": str(port),
+        "PORTAL_BASE_URL": "https://certs.example.com",
     }
     script = str(Path(sys.executable).parent / "portal")
     started = [

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
+from portal.config import EMAIL_OFF, email_is_on
 from portal.extensions import db, link_signer
-from portal.services import links, runner
+from portal.services import links, outbox, runner
 from portal.timeutil import utcnow
 
 
@@ -19,10 +21,17 @@ from portal.timeutil import utcnow
 def run_due_command() -> None:
     """Perform, once, every side effect whose time has come (safe to run anywhere, any time)."""
     result = _run_once()
-    click.echo(
+    effects = (
         f"Planned {result.planned}, performed {result.performed}, failed {result.failed} "
-        f"side effects; sent {result.sent} emails, {result.unsent} could not be sent."
+        "side effects"
     )
+    if result.email_off:
+        click.echo(f"{effects}.")
+        click.echo(f"{email_off_line(result.waiting)}.")
+    else:
+        click.echo(f"{effects}; sent {result.sent} emails, {result.unsent} could not be sent.")
+    if result.unsent:
+        click.echo(f"Last error: {one_line(result.last_error)}", err=True)
     if result.failed or result.unsent:
         sys.exit(1)
 
@@ -41,6 +50,7 @@ def scheduler_command(interval: int, iterations: int) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     count = 0
+    waiting_told: int | None = None  # what was last said about a switched-off outbox
     while not stop.is_set():
         try:
             result = _run_once()
@@ -48,38 +58,72 @@ def scheduler_command(interval: int, iterations: int) -> None:
             # A database restart must not end the loop; the next tick retries.
             click.echo(f"run-due failed, retrying in {interval}s: {type(error).__name__}", err=True)
         else:
-            if result.planned or result.performed or result.failed or result.sent:
+            stamp = f"{utcnow():%Y-%m-%dT%H:%M:%SZ}"
+            if result.planned or result.performed or result.failed or result.sent or result.unsent:
                 click.echo(
-                    f"{utcnow():%Y-%m-%dT%H:%M:%SZ} planned {result.planned}, "
+                    f"{stamp} planned {result.planned}, "
                     f"performed {result.performed}, failed {result.failed}, "
                     f"sent {result.sent}, unsent {result.unsent}"
                 )
+            if result.unsent:
+                click.echo(f"{stamp} last error: {one_line(result.last_error)}", err=True)
+            # Said once, and again when the number changes: not every tick.
+            if result.email_off and result.waiting != waiting_told:
+                click.echo(f"{stamp} {email_off_line(result.waiting)}")
+            waiting_told = result.waiting if result.email_off else None
         count += 1
         if iterations and count >= iterations:
             break
         stop.wait(interval)
 
 
+def email_off_line(waiting: int) -> str:
+    """What to say when no mail relay is configured."""
+    messages = "1 message waits" if waiting == 1 else f"{waiting} messages wait"
+    return f"{EMAIL_OFF}: {messages} in the outbox"
+
+
+def one_line(text: str | None) -> str:
+    """An error as one line."""
+    return " ".join((text or "unknown error").split())
+
+
+NO_BASE_URL = (
+    "PORTAL_BASE_URL is not set, so links in emails would point at an address partners "
+    "cannot reach; emails wait in the outbox until it is set"
+)
+
+
 def _run_once() -> runner.RunResult:
-    """Perform due side effects, then send what the outbox holds."""
+    """Perform due side effects, then send what the outbox holds (when email is on)."""
     import os
     import socket
 
     from portal.services.mailer import Mailer, SmtpSettings
 
     name = f"{socket.gethostname()}:{os.getpid()}"
-    mailer = Mailer(SmtpSettings.from_config(current_app.config))
-    base_url = current_app.config["BASE_URL"]
+    config = current_app.config
     try:
         result = runner.run_due(db.session, now=utcnow(), runner=name)
-        sent, failed = runner.deliver_outbox(
-            db.session,
-            mailer.send,
-            lambda link_id: links.link_url(base_url, link_signer().sign(link_id)),
-            now=utcnow(),
-        )
-        return runner.RunResult(
-            result.planned, result.performed, result.failed, sent=sent, unsent=failed
+        if not email_is_on(config):
+            waiting = outbox.count_unsent(db.session)
+            return replace(result, email_off=True, waiting=waiting)
+        base_url = config["BASE_URL"]
+        if not base_url:
+            # Links in emails would point at an address partners cannot reach: keep them.
+            return replace(result, unsent=outbox.count_unsent(db.session), last_error=NO_BASE_URL)
+        mailer = Mailer(SmtpSettings.from_config(config))
+        try:
+            delivery = runner.deliver_outbox(
+                db.session,
+                mailer.send,
+                lambda link_id: links.link_url(base_url, link_signer().sign(link_id)),
+                now=utcnow(),
+            )
+        finally:
+            mailer.close()
+        return replace(
+            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error
         )
     finally:
         db.session.rollback()

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     APPROVE = "approve"
     MANAGE_USERS = "manage_users"
     EXPORT_KEYS = "export_keys"
+    MANAGE_OUTBOX = "manage_outbox"  # see outgoing emails, retry failed ones
 
 
 ROLES: tuple[str, ...] = tuple(role.value for role in Role)

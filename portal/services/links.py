@@ -461,17 +461,20 @@ def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: s
         purposes.append("download our new AS2 certificate")
     if link.can_upload:
         purposes.append("upload your new AS2 certificate")
+    # The URL goes where LINK stands, made from link_id at delivery; names are only text.
     body = (
         f"Hello,\n\n{sender_org} asks {partner.name} (AS2 ID {partner.as2_id}) to "
-        f"{' and '.join(purposes)}.\n\nOpen this link (no account needed):\n"
-        f"{outbox.link_placeholder(link.id)}\n\n"
-        f"The link works until {link.expires_at:%Y-%m-%d %H:%M} UTC. Please do not forward it.\n"
+        f"{' and '.join(purposes)}.\n\nOpen this link (no account needed):\n",
+        outbox.LINK,
+        f"\n\nThe link works until {link.expires_at:%Y-%m-%d %H:%M} UTC. "
+        "Please do not forward it.\n",
     )
     outbox.queue_email(
         session,
         recipients=partner.contact_emails,
         subject=f"{sender_org}: AS2 certificate exchange for {partner.name}",
         body=body,
+        link_id=link.id,
     )
     audit.record(
         session,

@@ -1,16 +1,50 @@
-"""The outbox: messages written in the caller's transaction, delivered after commit."""
+"""The outbox: messages written in the caller's transaction, delivered after commit.
+
+A message carries at most one link URL, and only through its link_id column: the composer
+puts LINK where the URL goes, the stored body holds LINK_MARK there, and delivery replaces
+that mark with a freshly signed URL of link_id. Text a person typed (a reason, a name) is
+stored as typed, less any LINK_MARK character, so it can never become a URL.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from enum import Enum, StrEnum
+from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import OutboxMessage
+from portal.services import audit
+from portal.services.actor import Actor
+from portal.services.errors import NotFoundError, ServiceError
 from portal.services.pagination import Page, paginate
+
+MAX_ATTEMPTS = 5  # after that a message waits for an admin's Retry (its last_error says why)
+# OBJECT REPLACEMENT CHARACTER: stands for the link's URL in a stored body. Removed from
+# every text part, so the only one in a body is the one the composer placed.
+LINK_MARK: Final = "\ufffc"
+LINK_GONE = "(this link no longer exists; ask us for a new one)"
+
+
+class LinkSlot(Enum):
+    """Where a composed body puts the URL of the message's link."""
+
+    LINK = "link"
+
+
+LINK: Final = LinkSlot.LINK
+Body = str | Sequence[str | LinkSlot]
+
+
+class OutboxState(StrEnum):
+    """Where a message is on its way out."""
+
+    WAITING = "waiting"  # not sent; no attempt failed (or an admin asked for a retry)
+    SENT = "sent"
+    FAILED = "failed"  # not sent; the last attempt failed (last_error says why)
 
 
 def queue_email(
@@ -18,12 +52,18 @@ def queue_email(
     *,
     recipients: Sequence[str],
     subject: str,
-    body: str,
+    body: Body,
+    link_id: str | None = None,
     dedupe_key: str | None = None,
 ) -> OutboxMessage | None:
-    """Queue an email; with DEDUPE_KEY, a message already queued under it is not repeated."""
+    """Queue an email; with DEDUPE_KEY, a message already queued under it is not repeated.
+
+    BODY is text, or parts of text with LINK once where the URL of LINK_ID goes (a message
+    with LINK_ID must place it; one without must not).
+    """
     if not recipients:
         return None
+    stored_body = compose_body(body, link_id)
     if dedupe_key is not None:
         existing = session.scalar(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -35,7 +75,8 @@ def queue_email(
         recipients=list(dict.fromkeys(recipients)),
         # Headers cannot carry line breaks: a name with one must not break the message.
         subject=" ".join(subject.split())[:300],
-        body=body,
+        body=stored_body,
+        link_id=link_id,
         dedupe_key=dedupe_key,
     )
     try:
@@ -48,20 +89,125 @@ def queue_email(
     return message
 
 
-_LINK_PLACEHOLDER = re.compile(r"\[\[link:([A-Za-z0-9_-]{16,32})\]\]")
+def compose_body(body: Body, link_id: str | None) -> str:
+    """The stored form of BODY: its text as given (less LINK_MARK), LINK_MARK for LINK."""
+    parts = [body] if isinstance(body, str) else list(body)
+    slots = sum(1 for part in parts if part is LINK)
+    if slots > 1 or (slots == 1) != (link_id is not None):
+        raise ValueError("a message with a link puts LINK once in its body; others never")
+    return "".join(
+        LINK_MARK if isinstance(part, LinkSlot) else part.replace(LINK_MARK, "") for part in parts
+    )
 
 
-def link_placeholder(link_id: str) -> str:
-    """Stands for a link's URL in a queued body: the token is made at delivery, never stored."""
-    return f"[[link:{link_id}]]"
+def render_body(body: str, link_url: str | None) -> str:
+    """The body as sent: the link mark replaced by LINK_URL (made from the message's link_id).
+
+    Without a URL (the link was deleted since) the mark becomes a short note instead.
+    """
+    head, mark, tail = body.partition(LINK_MARK)
+    if not mark:
+        return body
+    return head + (link_url if link_url is not None else LINK_GONE) + tail.replace(LINK_MARK, "")
 
 
-def render_body(body: str, url_for_link: Callable[[str], str]) -> str:
-    """The body as sent: each link placeholder replaced by the link's URL."""
-    return _LINK_PLACEHOLDER.sub(lambda match: url_for_link(match.group(1)), body)
+def display_body(message: OutboxMessage) -> str:
+    """The body for staff eyes: the link named by its id, never a URL or token."""
+    where = (
+        f"[address of link {message.link_id}, signed when the email is sent]"
+        if message.link_id is not None
+        else f"[{LINK_GONE}]"
+    )
+    return message.body.replace(LINK_MARK, where)
+
+
+def message_state(message: OutboxMessage) -> OutboxState:
+    """WAITING, SENT or FAILED."""
+    if message.sent_at is not None:
+        return OutboxState.SENT
+    if message.last_error is not None:
+        return OutboxState.FAILED
+    return OutboxState.WAITING
+
+
+def _in_state(state: OutboxState) -> ColumnElement[bool]:
+    if state is OutboxState.SENT:
+        return OutboxMessage.sent_at.is_not(None)
+    if state is OutboxState.FAILED:
+        return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_not(None))
+    return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_(None))
+
+
+def list_messages(
+    session: Session, *, state: OutboxState | None, page: int, per_page: int
+) -> Page[OutboxMessage]:
+    """Messages, newest first, optionally only those in STATE."""
+    stmt = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    if state is not None:
+        stmt = stmt.where(_in_state(state))
+    return paginate(session, stmt, page=page, per_page=per_page)
 
 
 def pending_messages(session: Session, *, page: int, per_page: int) -> Page[OutboxMessage]:
     """Messages not yet delivered, oldest first."""
     stmt = select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id)
     return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def count_unsent(session: Session) -> int:
+    """How many emails wait in the outbox (failed ones included)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.kind == "email")
+        )
+        or 0
+    )
+
+
+def get_message(session: Session, message_id: int) -> OutboxMessage:
+    """The message with MESSAGE_ID, or NotFoundError."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFoundError(f"No outbox message {message_id}.")
+    return message
+
+
+def retry(session: Session, actor: Actor, message: OutboxMessage) -> None:
+    """Put a failed message back for the runner: attempts start again from zero.
+
+    Refused for a message that was sent or has not failed (it is on its way already).
+    """
+    state = message_state(message)
+    if state is OutboxState.SENT:
+        raise ServiceError(f"Message #{message.id} was already sent; there is nothing to retry.")
+    if state is OutboxState.WAITING:
+        raise ServiceError(
+            f"Message #{message.id} has not failed: it waits for the next delivery run."
+        )
+    error = message.last_error
+    # Compare-and-swap: a runner may be sending it right now.
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message.id,
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.last_error.is_not(None),
+        )
+        .values(attempts=0, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        raise ServiceError(f"Message #{message.id} changed meanwhile; reload the page.")
+    audit.record(
+        session,
+        actor,
+        "outbox.retried",
+        object_type="outbox_message",
+        object_id=message.id,
+        summary=f"Asked to send email #{message.id} ({message.subject[:100]}) again "
+        f"after: {(error or '')[:200]}",
+        details={"message_id": message.id, "last_error": error},
+    )

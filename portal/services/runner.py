@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import String, cast, exists, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,6 +51,9 @@ class RunResult:
     failed: int
     sent: int = 0
     unsent: int = 0
+    last_error: str | None = None  # why the last email that could not be sent failed
+    email_off: bool = False  # no mail relay configured: nothing was sent
+    waiting: int = 0  # emails left in the outbox when email is off
 
 
 def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:
@@ -259,6 +262,15 @@ PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime], None]] = {
 }
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What one pass over the outbox did."""
+
+    sent: int
+    failed: int
+    last_error: str | None = None  # why the last failed message failed
+
+
 def deliver_outbox(
     session: Session,
     send: Callable[[list[str], str, str], None],
@@ -266,27 +278,30 @@ def deliver_outbox(
     *,
     now: datetime,
     batch: int = 500,
-) -> tuple[int, int]:
-    """Send queued emails; returns (sent, failed). Commits after each message.
+) -> Delivery:
+    """Send queued emails; commits after each message.
 
-    A message is claimed with a compare-and-swap on sent_at before it is sent and
-    committed right after, so two runners never send it both. If a runner dies
-    between the SMTP server accepting and the commit, the message is sent again
-    on the next run: delivery is at least once, never silently lost.
+    A message's link URL is made by URL_FOR_LINK from its link_id column alone, never
+    from its text. A message is claimed with a compare-and-swap on sent_at before it is
+    sent and committed right after, so two runners never send it both. If a runner dies
+    between the SMTP server accepting and the commit, the message is sent again on the
+    next run: delivery is at least once, never silently lost.
     """
     sent = failed = 0
+    last_error: str | None = None
     tried: set[int] = set()
     while True:
         ids = _unsent(session, batch, tried)
         if not ids:
-            return sent, failed
+            return Delivery(sent, failed, last_error)
         tried.update(ids)
         for message_id in ids:
             outcome = _deliver_one(session, send, url_for_link, message_id, now)
             if outcome is True:
                 sent += 1
-            elif outcome is False:
+            elif isinstance(outcome, str):
                 failed += 1
+                last_error = outcome
 
 
 def _unsent(session: Session, batch: int, tried: set[int]) -> list[int]:
@@ -295,7 +310,7 @@ def _unsent(session: Session, batch: int, tried: set[int]) -> list[int]:
         .where(
             OutboxMessage.sent_at.is_(None),
             OutboxMessage.kind == "email",
-            OutboxMessage.attempts < MAX_ATTEMPTS,
+            OutboxMessage.attempts < outbox.MAX_ATTEMPTS,
             OutboxMessage.id.not_in(tried) if tried else true(),
         )
         .order_by(OutboxMessage.id)
@@ -312,8 +327,8 @@ def _deliver_one(
     url_for_link: Callable[[str], str],
     message_id: int,
     now: datetime,
-) -> bool | None:
-    """Claim, send and record one message: True sent, False failed, None taken by another."""
+) -> Literal[True] | str | None:
+    """Claim, send and record one message: True sent, its error if failed, None taken by another."""
     claimed = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
@@ -323,18 +338,21 @@ def _deliver_one(
     if int(getattr(claimed, "rowcount", 0) or 0) != 1:
         session.rollback()
         return None
-    message = session.get(OutboxMessage, message_id)
+    # Read afresh: the session may hold an older copy (its link since deleted, say).
+    message = session.get(OutboxMessage, message_id, populate_existing=True)
     assert message is not None  # noqa: S101  (just claimed)
     try:
-        send(message.recipients, message.subject, outbox.render_body(message.body, url_for_link))
+        url = url_for_link(message.link_id) if message.link_id is not None else None
+        send(message.recipients, message.subject, outbox.render_body(message.body, url))
     except Exception as error:  # any failure is recorded: one bad message must not block others
+        reason = f"{type(error).__name__}: {error}"[:2000]
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
-            .values(sent_at=None, last_error=f"{type(error).__name__}: {error}"[:2000])
+            .values(sent_at=None, last_error=reason)
             .execution_options(synchronize_session=False)
         )
         session.commit()
-        return False
+        return reason
     session.commit()
     return True

@@ -7,6 +7,7 @@ bp = Blueprint("staff", __name__)
 from portal.web.staff import (  # noqa: E402,F401  (importing registers the routes)
     certificates,
     links,
+    outbox,
     review,
     views,
     windows,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
+from portal.config import email_is_on
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
@@ -106,11 +107,15 @@ def link_email(partner_id: int, link_id: str) -> Rendered:
         links.email_link(
             db.session, current_actor(), link, sender_org=link.partner.identity.organisation
         )
-        flash(
-            f"Email to {', '.join(link.partner.contact_emails)} queued; it leaves with the next "
-            "delivery run.",
-            "success",
-        )
+        recipients = ", ".join(link.partner.contact_emails)
+        if email_is_on(current_app.config):
+            flash(f"Email to {recipients} queued; it leaves with the next delivery run.", "success")
+        else:
+            flash(
+                f"Email to {recipients} queued, but email is off (PORTAL_SMTP_HOST is not set): "
+                "it waits in the outbox until email is turned on.",
+                "warning",
+            )
     return redirect(url_for("staff.partner_view", partner_id=partner_id) + "#links")
 
 

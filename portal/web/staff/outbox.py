@@ -1,0 +1,79 @@
+"""Staff views of the outbox: what waits, what was sent, what failed, and a retry."""
+
+from __future__ import annotations
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+
+from portal.config import email_is_on
+from portal.domain.roles import Permission
+from portal.extensions import db
+from portal.services import outbox
+from portal.services.errors import ServiceError
+from portal.web.access import current_actor, requires
+from portal.web.forms import page_arg
+from portal.web.staff import bp
+from portal.web.staff.forms import ConfirmForm
+
+Rendered = str | tuple[str, int] | Response
+STATES = tuple(state.value for state in outbox.OutboxState)
+
+
+@bp.get("/outbox")
+@requires(Permission.MANAGE_OUTBOX)
+def outbox_list() -> Rendered:
+    """Outgoing emails, newest first, filtered by state (all by default)."""
+    state = _state_arg()
+    page = outbox.list_messages(
+        db.session,
+        state=None if state == "all" else outbox.OutboxState(state),
+        page=page_arg(request.args.get("page")),
+        per_page=int(current_app.config["PAGE_SIZE"]),
+    )
+    return render_template(
+        "staff/outbox.html",
+        page=page,
+        state=state,
+        states=STATES,
+        state_of=outbox.message_state,
+        max_attempts=outbox.MAX_ATTEMPTS,
+        email_on=email_is_on(current_app.config),
+        retry_form=ConfirmForm(),
+    )
+
+
+@bp.get("/outbox/<id:message_id>")
+@requires(Permission.MANAGE_OUTBOX)
+def outbox_message(message_id: int) -> Rendered:
+    """One email as it waits or was sent; a link shows as its id, never as a URL."""
+    message = outbox.get_message(db.session, message_id)
+    return render_template(
+        "staff/outbox_message.html",
+        message=message,
+        state=outbox.message_state(message),
+        body=outbox.display_body(message),
+        max_attempts=outbox.MAX_ATTEMPTS,
+        email_on=email_is_on(current_app.config),
+        retry_form=ConfirmForm(),
+    )
+
+
+@bp.post("/outbox/<id:message_id>/retry")
+@requires(Permission.MANAGE_OUTBOX)
+def outbox_retry(message_id: int) -> Rendered:
+    """Put a failed email back for the next delivery run."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    message = outbox.get_message(db.session, message_id)
+    try:
+        outbox.retry(db.session, current_actor(), message)
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Message #{message.id} will be sent again by the next delivery run.", "success")
+    return redirect(url_for("staff.outbox_list", state=_state_arg()))
+
+
+def _state_arg() -> str:
+    """The state filter of the query string; anything odd means all."""
+    state = request.args.get("state", "all")
+    return state if state in STATES else "all"
