@@ -1,0 +1,346 @@
+"""Defects found in the first real rotation (issue 8, items 6 and 9), one test or more each.
+
+Each test is named after what it protects and failed on the code before its fix.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.extensions import keyring, link_signer
+from portal.models import (
+    AuditEvent,
+    Certificate,
+    ChangeWindow,
+    Partner,
+    ShareLink,
+    Submission,
+    User,
+)
+from portal.services import links, schedule, submissions
+from portal.services.actor import Actor
+from portal.services.certificates import colon_fingerprint
+from portal.timeutil import format_in_zone, utcnow
+from tests import certfactory, factories
+
+OVERLAP = timedelta(days=7)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def text_of(response: Any) -> str:
+    """The page as a person reads it: tags gone, entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).split())
+
+
+def minute(moment: datetime) -> datetime:
+    """MOMENT without seconds: what a date and time form field can name."""
+    return moment.replace(second=0, microsecond=0)
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def when_fields(prefix: str, moment: datetime, zone: str) -> dict[str, str]:
+    """The WhenForm fields naming MOMENT as a date and time in ZONE."""
+    local = moment.astimezone(ZoneInfo(zone))
+    return {
+        f"{prefix}-when": "chosen",
+        f"{prefix}-date": local.strftime("%Y-%m-%d"),
+        f"{prefix}-time": local.strftime("%H:%M"),
+        f"{prefix}-timezone": zone,
+    }
+
+
+def share(session: Session, partner: Partner) -> tuple[ShareLink, str]:
+    """A download and upload link for PARTNER, with its token."""
+    return links.create_link(
+        session,
+        factories.ACTOR,
+        link_signer(),
+        partner,
+        can_download=True,
+        can_upload=True,
+        lifetime=timedelta(days=14),
+        max_uploads=5,
+        now=utcnow(),
+    )
+
+
+def receive(session: Session, link: ShareLink, **extra: Any) -> Submission:
+    """A received submission of a fresh partner certificate that raises no warning."""
+    cert, _ = certfactory.make_cert(
+        now=utcnow(), days=400, key=certfactory.rsa_key(3072), subject=certfactory.name("GLOBEX")
+    )
+    outcome = submissions.submit_via_link(
+        session, factories.ACTOR, link, data=certfactory.pem(cert), usage="both", now=utcnow(),
+        overlap=OVERLAP, confirm_warnings=True, **extra,
+    )  # fmt: skip
+    assert outcome.submission is not None, outcome.report.to_dict()
+    return outcome.submission
+
+
+def partner_proposes(session: Session, link: ShareLink, starts_at: datetime) -> ChangeWindow:
+    """The partner proposes STARTS_AT on their link page (the window form of step 3)."""
+    return links.propose_window(
+        session, links.partner_actor(link, None, None), link, starts_at=starts_at,
+        timezone="Europe/Berlin", contact_name="Grace", contact_email=None, now=utcnow(),
+    )  # fmt: skip
+
+
+def events(session: Session, action: str, **details: Any) -> list[AuditEvent]:
+    found = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+    ).all()
+    return [e for e in found if all(e.details.get(k) == v for k, v in details.items())]
+
+
+def partner_certificates(session: Session, partner: Partner) -> list[Certificate]:
+    return list(session.scalars(select(Certificate).where(Certificate.partner_id == partner.id)))
+
+
+@pytest.fixture
+def approver(make_user: Callable[..., User]) -> User:
+    return make_user("approver")
+
+
+@pytest.fixture
+def approver_client(approver: User, login: Callable[[User], FlaskClient]) -> FlaskClient:
+    return login(approver)
+
+
+@pytest.fixture
+def proposal(session: Session) -> dict[str, Any]:
+    """A partner with a received submission and an open window they proposed on their page."""
+    partner = factories.partner(session, timezone="Europe/Berlin")
+    link, token = share(session, partner)
+    submission = receive(session, link)
+    starts_at = minute(utcnow() + timedelta(days=3))
+    window = partner_proposes(session, link, starts_at)
+    return {
+        "partner": partner,
+        "link": link,
+        "token": token,
+        "submission": submission,
+        "starts_at": starts_at,
+        "window": window,
+    }
+
+
+def assert_agreed_on_both_sides(
+    session: Session, client: FlaskClient, staff: FlaskClient, proposal: dict[str, Any]
+) -> None:
+    """The window is accepted, audited, and both the partner and the staff pages say so."""
+    window, partner, starts_at = proposal["window"], proposal["partner"], proposal["starts_at"]
+    session.refresh(window)
+    assert window.status == "accepted"
+    (event,) = events(session, "window.accepted", window_id=window.id)
+    assert "that time" in event.details["because"]
+    assert "Agreed the change window" in event.summary
+
+    partner_page = text_of(client.get(f"/s/{proposal['token']}"))
+    assert f"Agreed: {format_in_zone(starts_at, 'Europe/Berlin')}" in partner_page
+    assert "we will confirm" not in partner_page
+
+    staff_page = text_of(staff.get(f"/partners/{partner.id}"))
+    assert "proposed by the partner" not in staff_page
+    assert f"{format_in_zone(starts_at, 'Europe/Berlin')} · agreed" in staff_page
+
+
+# ---------------------------------------------------------------------------
+# 6. Approving or scheduling at a proposed window's time agrees that window
+# ---------------------------------------------------------------------------
+
+
+def test_approving_at_the_partners_proposal_agrees_their_window(
+    session, client, approver_client, proposal
+) -> None:
+    submission = proposal["submission"]
+    response = approver_client.post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "proposal"}
+    )
+    assert response.status_code == 302, text_of(response)
+    (certificate,) = partner_certificates(session, proposal["partner"])
+    assert certificate.activate_at == proposal["starts_at"]
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+
+
+def test_approving_at_a_chosen_time_equal_to_the_proposal_agrees_the_window(
+    session, client, approver_client, proposal
+) -> None:
+    submission = proposal["submission"]
+    response = approver_client.post(
+        f"/submissions/{submission.id}/approve",
+        data=when_fields("approve", proposal["starts_at"], "America/New_York"),
+    )
+    assert response.status_code == 302, text_of(response)
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+
+
+def test_approving_on_the_command_line_at_the_proposed_time_agrees_the_window(
+    session, client, runner, approver, approver_client, proposal
+) -> None:
+    session.commit()  # the command shares this session
+    result = runner.invoke(
+        args=[
+            "submission", "approve", str(proposal["submission"].id),
+            "--activate-at", iso_z(proposal["starts_at"]), "--as", approver.email,
+        ]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+
+
+def test_the_window_uploaded_with_the_certificate_is_agreed_by_approving_at_it(
+    session, client, approver_client
+) -> None:
+    partner = factories.partner(session, timezone="Europe/Berlin")
+    link, token = share(session, partner)
+    starts_at = minute(utcnow() + timedelta(days=5))
+    submission = receive(
+        session, link, proposed_window_start=starts_at, proposed_timezone="Asia/Tokyo"
+    )
+    response = approver_client.post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "proposal"}
+    )
+    assert response.status_code == 302, text_of(response)
+    (window,) = session.scalars(select(ChangeWindow).where(ChangeWindow.partner_id == partner.id))
+    proposal = {"window": window, "partner": partner, "token": token, "starts_at": starts_at}
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+
+
+def test_approving_at_another_time_leaves_the_partners_proposal_open(
+    session, approver_client, proposal
+) -> None:
+    submission = proposal["submission"]
+    other = proposal["starts_at"] + timedelta(hours=1)
+    response = approver_client.post(
+        f"/submissions/{submission.id}/approve", data=when_fields("approve", other, "UTC")
+    )
+    assert response.status_code == 302, text_of(response)
+    session.refresh(proposal["window"])
+    assert proposal["window"].status == "proposed"
+    assert events(session, "window.accepted") == []
+
+
+def test_with_four_eyes_the_window_is_agreed_by_the_second_approval(
+    app: Flask, session, client, approver_client, make_user, login, proposal
+) -> None:
+    app.config["FOUR_EYES_ALWAYS"] = True
+    submission, window = proposal["submission"], proposal["window"]
+    first = approver_client.post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "proposal"}
+    )
+    assert first.status_code == 302, text_of(first)
+    session.refresh(window)
+    assert window.status == "proposed"  # nothing is decided yet
+
+    second_client = login(make_user("approver"))
+    second = second_client.post(
+        f"/submissions/{submission.id}/approve", data={"approve-when": "now"}
+    )
+    assert second.status_code == 302, text_of(second)
+    assert_agreed_on_both_sides(session, client, second_client, proposal)
+
+
+def test_moving_a_partner_certificate_to_their_proposed_time_agrees_the_window(
+    session, client, approver, approver_client, proposal
+) -> None:
+    submission = proposal["submission"]
+    schedule.approve_submission(
+        session,
+        Actor.for_user(approver),
+        submission,
+        activate_at=proposal["starts_at"] + timedelta(days=1),
+        now=utcnow(),
+    )
+    (certificate,) = partner_certificates(session, proposal["partner"])
+    assert proposal["window"].status == "proposed"
+    response = approver_client.post(
+        f"/certificates/{certificate.id}/reschedule",
+        data=when_fields("reschedule", proposal["starts_at"], "Europe/Berlin"),
+    )
+    assert response.status_code == 302, text_of(response)
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+
+
+def test_approving_our_schedule_at_a_partners_proposed_time_agrees_their_window(
+    session, client, make_user, login, approver_client, proposal
+) -> None:
+    identity = proposal["partner"].identity
+    ours = factories.identity_certificate(session, keyring(), identity)
+    operator_client = login(make_user("operator"))
+    proposed = operator_client.post(
+        f"/certificates/{ours.id}/schedule",
+        data=when_fields("schedule", proposal["starts_at"], "Europe/Berlin"),
+    )
+    assert proposed.status_code == 302, text_of(proposed)
+    assert proposal["window"].status == "proposed"  # one person's proposal agrees nothing
+
+    approved = approver_client.post(
+        f"/certificates/{ours.id}/approve-schedule",
+        data={"expected": proposal["starts_at"].isoformat()},
+    )
+    assert approved.status_code == 302, text_of(approved)
+    assert ours.activate_at == proposal["starts_at"]
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+    (event,) = events(session, "window.accepted", window_id=proposal["window"].id)
+    assert colon_fingerprint(ours.sha256)[:23] in event.details["because"]
+
+
+def test_approving_our_schedule_on_the_command_line_agrees_the_partners_window(
+    session, client, runner, make_user, approver, approver_client, proposal
+) -> None:
+    identity = proposal["partner"].identity
+    ours = factories.identity_certificate(session, keyring(), identity)
+    operator = make_user("operator")
+    session.commit()
+    for email in (operator.email, approver.email):
+        result = runner.invoke(
+            args=[
+                "identity", "schedule", "--as2-id", identity.as2_id,
+                "--certificate", colon_fingerprint(ours.sha256),
+                "--activate-at", iso_z(proposal["starts_at"]), "--as", email,
+            ]
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert ours.activate_at == proposal["starts_at"]
+    assert_agreed_on_both_sides(session, client, approver_client, proposal)
+
+
+def test_our_own_proposed_window_still_waits_for_the_partner(
+    session, client, approver_client, make_user
+) -> None:
+    # Choosing the time we proposed ourselves is not the partner's agreement: it stays
+    # proposed, and the partner can still accept it on their page.
+    partner = factories.partner(session, timezone="Europe/Berlin")
+    link, token = share(session, partner)
+    submission = receive(session, link)
+    starts_at = minute(utcnow() + timedelta(days=4))
+    window = links.propose_window_as_staff(
+        session, Actor.for_user(make_user("operator")), partner, starts_at=starts_at,
+        timezone="Europe/Berlin", now=utcnow(),
+    )  # fmt: skip
+    response = approver_client.post(
+        f"/submissions/{submission.id}/approve", data=when_fields("approve", starts_at, "UTC")
+    )
+    assert response.status_code == 302, text_of(response)
+    session.refresh(window)
+    assert window.status == "proposed"
+    assert events(session, "window.accepted") == []
+    assert "Accept this time" in text_of(client.get(f"/s/{token}"))
