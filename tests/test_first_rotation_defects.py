@@ -6,6 +6,7 @@ Each test is named after what it protects and failed on the code before its fix.
 from __future__ import annotations
 
 import html
+import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -344,3 +345,50 @@ def test_our_own_proposed_window_still_waits_for_the_partner(
     assert window.status == "proposed"
     assert events(session, "window.accepted") == []
     assert "Accept this time" in text_of(client.get(f"/s/{token}"))
+
+
+# ---------------------------------------------------------------------------
+# 9b. "Send this certificate" without the tick says what needs confirming
+# ---------------------------------------------------------------------------
+
+
+def confirmation_step(client: FlaskClient, token: str) -> dict[str, Any]:
+    """Step 1 with a certificate that warns (RSA 2048): the form of step 2 as the page fills it."""
+    cert, _ = certfactory.make_cert(now=utcnow(), days=400, key=certfactory.rsa_key(2048))
+    first = client.post(
+        f"/s/{token}/upload",
+        data={"certificate": (io.BytesIO(certfactory.pem(cert)), "partner.pem"), "usage": "both"},
+    )
+    assert first.status_code == 200
+    page = first.get_data(as_text=True)
+    assert "Please confirm" in page
+    carried = re.search(r'name="carried" type="hidden" value="([^"]*)"', page)
+    assert carried is not None, page
+    return {"carried": carried.group(1), "usage": "both"}
+
+
+def test_sending_without_ticking_the_warnings_box_says_what_to_confirm_next_to_it(
+    session, client
+) -> None:
+    partner = factories.partner(session)
+    _, token = share(session, partner)
+    step_two = confirmation_step(client, token)
+
+    response = client.post(f"/s/{token}/upload", data=step_two)
+
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    box = re.search(
+        r'<div class="field has-error">\s*<label><input[^>]*name="confirm_warnings"[^>]*>.*?</div>',
+        page,
+        re.S,
+    )
+    assert box is not None, page
+    assert "Tick this box to confirm you read the warnings above" in box.group(0)
+    assert "Send this certificate" in page  # still on step 2, the file still carried
+    assert (
+        session.scalars(select(Submission).where(Submission.partner_id == partner.id)).all() == []
+    )
+
+    ticked = client.post(f"/s/{token}/upload", data={**step_two, "confirm_warnings": "y"})
+    assert ticked.status_code == 302
