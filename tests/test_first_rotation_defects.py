@@ -392,3 +392,39 @@ def test_sending_without_ticking_the_warnings_box_says_what_to_confirm_next_to_i
 
     ticked = client.post(f"/s/{token}/upload", data={**step_two, "confirm_warnings": "y"})
     assert ticked.status_code == 302
+
+
+# ---------------------------------------------------------------------------
+# 9c. The approval queue shows the proposed window, in the viewer's zone with UTC
+# ---------------------------------------------------------------------------
+
+
+def queue_row(page: str, submission: Submission) -> str:
+    row = re.search(rf'<tr>\s*<td><a href="/submissions/{submission.id}">.*?</tr>', page, re.S)
+    assert row is not None, page
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row.group(0))).split())
+
+
+def test_the_approval_queue_shows_each_proposed_window_in_the_viewers_zone(
+    session, make_user, login
+) -> None:
+    viewer = login(make_user("viewer", timezone="America/New_York"))
+    on_page = factories.partner(session, timezone="Europe/Berlin")
+    link, _ = share(session, on_page)
+    proposed_on_page = receive(session, link)
+    starts_at = minute(utcnow() + timedelta(days=3))
+    partner_proposes(session, link, starts_at)  # step 3 of the link page, not the upload
+    with_upload = factories.partner(session)
+    other_link, _ = share(session, with_upload)
+    uploaded_at = minute(utcnow() + timedelta(days=6))
+    proposed_with_upload = receive(
+        session, other_link, proposed_window_start=uploaded_at, proposed_timezone="Asia/Tokyo"
+    )
+    no_window = receive(session, share(session, factories.partner(session))[0])
+
+    page = viewer.get("/submissions").get_data(as_text=True)
+
+    assert format_in_zone(starts_at, "America/New_York") in queue_row(page, proposed_on_page)
+    assert format_in_zone(uploaded_at, "America/New_York") in queue_row(page, proposed_with_upload)
+    assert "JST" not in queue_row(page, proposed_with_upload)
+    assert queue_row(page, no_window).endswith("— received")

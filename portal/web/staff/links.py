@@ -130,7 +130,12 @@ def submissions_list() -> Rendered:
         per_page=int(current_app.config["PAGE_SIZE"]),
     )
     return render_template(
-        "staff/submissions.html", page=page, status=status, statuses=SUBMISSION_STATUSES, q=query
+        "staff/submissions.html",
+        page=page,
+        status=status,
+        statuses=SUBMISSION_STATUSES,
+        q=query,
+        windows=submissions.proposed_windows(db.session, page.items),
     )
 
 
