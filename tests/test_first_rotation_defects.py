@@ -428,3 +428,61 @@ def test_the_approval_queue_shows_each_proposed_window_in_the_viewers_zone(
     assert format_in_zone(uploaded_at, "America/New_York") in queue_row(page, proposed_with_upload)
     assert "JST" not in queue_row(page, proposed_with_upload)
     assert queue_row(page, no_window).endswith("— received")
+
+
+# ---------------------------------------------------------------------------
+# 9d. Our schedules waiting for a second approval are in the queue and on the dashboard
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def waiting_schedule(session: Session, make_user: Callable[..., User]) -> Certificate:
+    """Our certificate whose time an operator proposed (four eyes: it waits for an approver)."""
+    identity = factories.identity(session, name="Acme Main Station")
+    certificate = factories.identity_certificate(session, keyring(), identity)
+    operator = make_user("operator")
+    schedule.schedule_identity_certificate(
+        session, Actor.for_user(operator), certificate, activate_at=utcnow() + timedelta(days=2),
+        now=utcnow(),
+    )  # fmt: skip
+    # Neither an approved schedule nor a withdrawn proposal waits for anyone.
+    approved = factories.identity_certificate(session, keyring(), identity)
+    schedule.schedule_identity_certificate(
+        session, Actor.for_user(operator), approved, activate_at=utcnow() + timedelta(days=3),
+        now=utcnow(),
+    )  # fmt: skip
+    schedule.approve_identity_schedule(
+        session, Actor.for_user(make_user("approver")), approved, now=utcnow()
+    )
+    withdrawn = factories.identity_certificate(session, keyring(), identity)
+    schedule.schedule_identity_certificate(
+        session, Actor.for_user(operator), withdrawn, activate_at=utcnow() + timedelta(days=4),
+        now=utcnow(),
+    )  # fmt: skip
+    schedule.cancel_schedule(
+        session, Actor.for_user(operator), withdrawn, reason="wrong key", now=utcnow()
+    )
+    return certificate
+
+
+def test_approvers_find_our_schedules_waiting_for_them_in_the_approval_queue(
+    session, approver_client, waiting_schedule
+) -> None:
+    response = approver_client.get("/submissions")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Our certificates waiting for a second approval (1)" in page
+    assert f'href="/certificates/{waiting_schedule.id}"' in page
+    assert page.count('href="/certificates/') == 1
+    assert html.escape(format_in_zone(waiting_schedule.proposed_activate_at, "UTC")) in page
+    # The link leads to the page where the approver confirms it.
+    certificate_page = approver_client.get(f"/certificates/{waiting_schedule.id}")
+    assert "Approve schedule" in certificate_page.get_data(as_text=True)
+
+
+def test_the_dashboard_counts_and_links_our_schedules_waiting_for_approval(
+    session, approver_client, waiting_schedule
+) -> None:
+    page = approver_client.get("/").get_data(as_text=True)
+    assert "Our schedules waiting for a second approval (1)" in page
+    assert f'href="/certificates/{waiting_schedule.id}"' in page

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
@@ -275,6 +275,22 @@ def approve_identity_schedule(
         because=f"approving our certificate {colon_fingerprint(certificate.sha256)[:23]}… "
         "for that time", now=now,
     )  # fmt: skip
+
+
+def schedules_waiting(session: Session) -> list[Certificate]:
+    """Our certificates whose proposed time waits for a second person, soonest first."""
+    return list(
+        session.scalars(
+            select(Certificate)
+            .options(selectinload(Certificate.identity))
+            .where(
+                Certificate.identity_id.is_not(None),
+                Certificate.proposed_activate_at.is_not(None),
+                Certificate.withdrawn_at.is_(None),
+            )
+            .order_by(Certificate.proposed_activate_at, Certificate.id)
+        )
+    )
 
 
 def cancel_schedule(
