@@ -486,3 +486,15 @@ def test_the_dashboard_counts_and_links_our_schedules_waiting_for_approval(
     page = approver_client.get("/").get_data(as_text=True)
     assert "Our schedules waiting for a second approval (1)" in page
     assert f'href="/certificates/{waiting_schedule.id}"' in page
+
+
+# ---------------------------------------------------------------------------
+# 9e. "Add a user" starts at the least privilege
+# ---------------------------------------------------------------------------
+
+
+def test_add_a_user_preselects_the_viewer_role(admin_client) -> None:
+    page = admin_client.get("/users/new").get_data(as_text=True)
+    select_box = re.search(r'<select[^>]*name="role".*?</select>', page, re.S)
+    assert select_box is not None, page
+    assert re.findall(r'<option selected value="([^"]+)"', select_box.group(0)) == ["viewer"]

@@ -29,7 +29,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.domain.roles import ROLES
+from portal.domain.roles import ROLES, Role
 from portal.models import ENVIRONMENTS, USAGES
 from portal.web.forms import PortalForm
 
@@ -101,7 +101,8 @@ class UserCreateForm(PortalForm):
     """Invite a staff member; the password is generated and shown once."""
 
     email = StringField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    role = SelectField("Role", choices=[(r, r.title()) for r in ROLES])
+    # The least privilege unless the admin chooses more.
+    role = SelectField("Role", choices=[(r, r.title()) for r in ROLES], default=Role.VIEWER.value)
     timezone = SelectField("Time zone", default="UTC")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
