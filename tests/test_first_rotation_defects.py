@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +22,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.extensions import keyring, link_signer
+from portal import create_app
+from portal.extensions import db, keyring, link_signer
 from portal.models import (
     AuditEvent,
     Certificate,
@@ -34,6 +38,7 @@ from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
+from tests.conftest import test_settings
 
 OVERLAP = timedelta(days=7)
 
@@ -498,3 +503,60 @@ def test_add_a_user_preselects_the_viewer_role(admin_client) -> None:
     select_box = re.search(r'<select[^>]*name="role".*?</select>', page, re.S)
     assert select_box is not None, page
     assert re.findall(r'<option selected value="([^"]+)"', select_box.group(0)) == ["viewer"]
+
+
+# ---------------------------------------------------------------------------
+# 9f. The SQLite database and its -wal and -shm files are readable by the owner only
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most systems have (022), which makes new files world-readable."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def modes(database: Path) -> dict[str, str]:
+    return {
+        suffix: oct(stat.S_IMODE((database.parent / f"{database.name}{suffix}").stat().st_mode))
+        for suffix in ("", "-wal", "-shm")
+    }
+
+
+def init_and_write(app: Flask, email: str = "new@example.com") -> None:
+    """`portal init`, then a write, with the engine's connections still open."""
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["user", "create", email, "--role", "viewer"])
+    assert result.exit_code == 0, result.output
+
+
+def test_portal_init_creates_the_sqlite_files_readable_by_the_owner_only(
+    tmp_path: Path, usual_umask: None
+) -> None:
+    database = tmp_path / "portal.sqlite3"
+    app = create_app(test_settings(tmp_path, f"sqlite:///{database}"))
+    init_and_write(app)
+    with app.app_context(), db.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT count(*) FROM users")
+        assert modes(database) == {"": "0o600", "-wal": "0o600", "-shm": "0o600"}
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_portal_init_tightens_a_world_readable_database(tmp_path: Path, usual_umask: None) -> None:
+    database = tmp_path / "portal.sqlite3"
+    app = create_app(test_settings(tmp_path, f"sqlite:///{database}"))
+    init_and_write(app)
+    with app.app_context():
+        db.engine.dispose()  # the last connection removes -wal and -shm
+    database.chmod(0o644)  # as an earlier version left it
+    init_and_write(app, "second@example.com")
+    with app.app_context(), db.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT count(*) FROM users")
+        assert modes(database) == {"": "0o600", "-wal": "0o600", "-shm": "0o600"}
+    with app.app_context():
+        db.engine.dispose()
