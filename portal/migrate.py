@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import sys
 import tempfile
 
@@ -34,8 +37,34 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def keep_sqlite_private(engine: Engine) -> None:
+    """Make a SQLite database readable by its owner only, like the secrets beside it.
+
+    A new file is created 0600 before SQLite opens it (SQLite would create it 0644 under
+    the usual umask); SQLite gives its -wal and -shm files the database file's mode, so
+    they follow. Files left group- or world-readable by an earlier version are tightened.
+    Other databases, in-memory and URI-style SQLite databases are left alone.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:") or "uri" in engine.url.query:
+        return
+    # An existing database, or a missing folder SQLite will report, is not created here.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+        except (FileNotFoundError, PermissionError):
+            continue  # not there, or not ours to change
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Create or upgrade the schema to head; returns (revision before, revision after)."""
+    keep_sqlite_private(engine)
     before = current_revision(engine)
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")

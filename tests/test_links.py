@@ -630,7 +630,7 @@ def test_warnings_need_a_tick_before_anything_is_stored(client, session) -> None
     assert confirm["carried"]
 
     unticked = client.post(f"{shared.page}/upload", data=confirm)
-    assert unticked.status_code == 200
+    assert unticked.status_code == 422
     assert "Please confirm" in unticked.get_data(as_text=True)
     assert submissions_of(session, shared.partner) == []
 

@@ -17,6 +17,7 @@ from portal.domain.reports import (
     weekly_timeline,
 )
 from portal.models import Acknowledgement, Certificate, Partner, Submission
+from portal.services import schedule
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Dashboard:
     unacknowledged: list[Unacknowledged]
     waiting: list[Submission]
     waiting_count: int
+    # Our certificates whose proposed schedule waits for a second approver.
+    schedules_waiting: list[Certificate]
+    schedules_waiting_count: int
     weeks: list[Week]
     timeline_svg: str
 
@@ -64,6 +68,7 @@ def build(session: Session, *, now: datetime, overlap: timedelta) -> Dashboard:
         start=now,
     )
     waiting_query = select(Submission).where(Submission.status == "received")
+    schedules = schedule.schedules_waiting(session)
     return Dashboard(
         expiring=expiring_soon(rows, now=now, overlap=overlap),
         upcoming=upcoming[:20],
@@ -77,6 +82,8 @@ def build(session: Session, *, now: datetime, overlap: timedelta) -> Dashboard:
         ),
         waiting_count=session.scalar(select(func.count()).select_from(waiting_query.subquery()))
         or 0,
+        schedules_waiting=schedules[:10],
+        schedules_waiting_count=len(schedules),
         weeks=weeks,
         timeline_svg=timeline_svg(weeks),
     )

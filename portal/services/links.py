@@ -330,9 +330,18 @@ def propose_window_as_staff(
 
 
 def accept_window(
-    session: Session, actor: Actor, window: ChangeWindow, *, by_partner: bool, now: datetime
+    session: Session,
+    actor: Actor,
+    window: ChangeWindow,
+    *,
+    by_partner: bool,
+    now: datetime,
+    because: str | None = None,
 ) -> None:
-    """Agree a proposed window: it becomes the partner's change window."""
+    """Agree a proposed window: it becomes the partner's change window.
+
+    BECAUSE, when given, says what agreed it (for the audit trail).
+    """
     if window.status != "proposed":
         raise ServiceError("This window is no longer open for agreement.")
     if window.starts_at <= now:
@@ -352,9 +361,40 @@ def accept_window(
         "window.accepted",
         object_type="partner",
         object_id=window.partner_id,
-        summary=f"Agreed the change window {window.starts_at:%Y-%m-%d %H:%M} UTC",
-        details={"window_id": window.id},
+        summary=f"Agreed the change window {window.starts_at:%Y-%m-%d %H:%M} UTC"
+        + (f" by {because}" if because else ""),
+        details={"window_id": window.id, **({"because": because} if because else {})},
     )
+
+
+def agree_partner_window_at(
+    session: Session,
+    actor: Actor,
+    partner_id: int,
+    starts_at: datetime,
+    *,
+    now: datetime,
+    because: str,
+) -> ChangeWindow | None:
+    """Agree the partner's open proposal when we chose exactly its time; None if there is none.
+
+    Choosing the time the partner proposed is accepting it. Our own (staff) proposals stay
+    proposed: only the partner can accept those.
+    """
+    window = session.scalar(
+        select(ChangeWindow)
+        .where(
+            ChangeWindow.partner_id == partner_id,
+            ChangeWindow.status == "proposed",
+            ChangeWindow.proposed_by == "partner",
+        )
+        .order_by(ChangeWindow.id.desc())
+        .limit(1)
+    )
+    if window is None or window.starts_at != starts_at or window.starts_at <= now:
+        return None
+    accept_window(session, actor, window, by_partner=False, now=now, because=because)
+    return window
 
 
 def get_window(session: Session, partner_id: int, window_id: int) -> ChangeWindow:

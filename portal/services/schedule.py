@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
 from portal.models import Certificate, Submission
-from portal.services import audit, outbox
+from portal.services import audit, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row, colon_fingerprint
 from portal.services.errors import ConflictError, ServiceError
@@ -128,6 +128,10 @@ def approve_submission(
             "activate_at": certificate.activate_at.isoformat() if certificate.activate_at else "",
         },
     )
+    _agree_windows_at(
+        session, actor, [submission.partner_id], certificate,
+        because=f"approving submission #{submission.id} at that time", now=now,
+    )  # fmt: skip
     partner = submission.partner
     outbox.queue_email(
         session,
@@ -265,6 +269,28 @@ def approve_identity_schedule(
         f"effect at {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id},
     )
+    partners = certificate.identity.partners if certificate.identity else []
+    _agree_windows_at(
+        session, actor, [partner.id for partner in partners], certificate,
+        because=f"approving our certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        "for that time", now=now,
+    )  # fmt: skip
+
+
+def schedules_waiting(session: Session) -> list[Certificate]:
+    """Our certificates whose proposed time waits for a second person, soonest first."""
+    return list(
+        session.scalars(
+            select(Certificate)
+            .options(selectinload(Certificate.identity))
+            .where(
+                Certificate.identity_id.is_not(None),
+                Certificate.proposed_activate_at.is_not(None),
+                Certificate.withdrawn_at.is_(None),
+            )
+            .order_by(Certificate.proposed_activate_at, Certificate.id)
+        )
+    )
 
 
 def cancel_schedule(
@@ -352,6 +378,24 @@ def _withdraw(
     )
 
 
+def _agree_windows_at(
+    session: Session,
+    actor: Actor,
+    partner_ids: list[int],
+    certificate: Certificate,
+    *,
+    because: str,
+    now: datetime,
+) -> None:
+    """Taking effect at a partner's proposed window agrees that window (for each partner)."""
+    if certificate.activate_at is None:
+        return
+    for partner_id in partner_ids:
+        links.agree_partner_window_at(
+            session, actor, partner_id, certificate.activate_at, now=now, because=because
+        )
+
+
 def _lock(session: Session, row: Certificate | Submission) -> None:
     """Reload ROW under a row lock (PostgreSQL) so two decisions cannot both pass the checks.
 
@@ -407,6 +451,11 @@ def reschedule_partner_certificate(
         f"{before:%Y-%m-%d %H:%M} to {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id},
     )
+    _agree_windows_at(
+        session, actor, [certificate.partner_id], certificate,
+        because=f"moving certificate {colon_fingerprint(certificate.sha256)[:23]}… to that time",
+        now=now,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

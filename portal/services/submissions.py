@@ -12,7 +12,15 @@ from portal.domain import certs
 from portal.domain.certs import Report, Usage
 from portal.domain.inforce import in_force
 from portal.domain.roles import Permission, role_allows
-from portal.models import SUBMISSION_STATUSES, Certificate, Partner, ShareLink, Submission, User
+from portal.models import (
+    SUBMISSION_STATUSES,
+    Certificate,
+    ChangeWindow,
+    Partner,
+    ShareLink,
+    Submission,
+    User,
+)
 from portal.services import audit, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
@@ -157,6 +165,29 @@ def list_submissions(
             raise ServiceError(f"Status must be one of {', '.join(SUBMISSION_STATUSES)}.")
         stmt = stmt.where(Submission.status == status)
     return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def proposed_windows(session: Session, items: list[Submission]) -> dict[int, datetime]:
+    """The change window to show with each submission, by submission id (absent: none).
+
+    The window proposed with the upload, else the partner's current window (the newest
+    not superseded), which is how most partners propose one: on their link page.
+    """
+    partner_ids = {s.partner_id for s in items if s.proposed_window_start is None}
+    current: dict[int, datetime] = {}
+    if partner_ids:
+        for window in session.scalars(
+            select(ChangeWindow)
+            .where(ChangeWindow.partner_id.in_(partner_ids), ChangeWindow.status != "superseded")
+            .order_by(ChangeWindow.id)
+        ):
+            current[window.partner_id] = window.starts_at  # the newest wins
+    found: dict[int, datetime] = {}
+    for submission in items:
+        moment = submission.proposed_window_start or current.get(submission.partner_id)
+        if moment is not None:
+            found[submission.id] = moment
+    return found
 
 
 def _judge(

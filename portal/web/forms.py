@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 
 from portal.services.errors import ServiceError
+
+
+class PortalForm(FlaskForm):
+    """Base of the staff and partner forms: a NUL character is refused on its field.
+
+    Nobody types one, databases cannot store one (PostgreSQL text) and C libraries stop
+    at one (a PKCS#12 passphrase), so it is malformed input: 422, never 500.
+    """
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The fields' own validation, then the NUL check on every submitted text."""
+        valid = bool(super().validate(extra_validators))
+        for field in self:
+            if any(isinstance(value, str) and "\x00" in value for value in field.raw_data or ()):
+                field.errors = [*field.errors, "Remove the NUL character from this field."]
+                valid = False
+        return valid
 
 
 def attach_error(form: FlaskForm, error: ServiceError) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields import TimeField
 from wtforms.validators import Email, Length, Optional
 
+from portal.web.forms import PortalForm
 from portal.web.staff.forms import USAGE_CHOICES, timezone_choices
 
 
@@ -16,7 +16,7 @@ class _ContactMixin:
     contact_email = StringField("Your email", validators=[Optional(), Email(), Length(max=254)])
 
 
-class UploadForm(_ContactMixin, FlaskForm):
+class UploadForm(_ContactMixin, PortalForm):
     """The partner's certificate: a file or pasted PEM, its usage, an optional window."""
 
     certificate = FileField("Certificate file (.pem, .cer, .crt, .der, .p7b, .p7c)")
@@ -35,7 +35,7 @@ class UploadForm(_ContactMixin, FlaskForm):
         self.window_timezone.choices = timezone_choices()
 
 
-class WindowForm(_ContactMixin, FlaskForm):
+class WindowForm(_ContactMixin, PortalForm):
     """A proposed change window."""
 
     date = DateField("Date")
@@ -47,7 +47,7 @@ class WindowForm(_ContactMixin, FlaskForm):
         self.timezone.choices = timezone_choices()
 
 
-class AcknowledgeForm(FlaskForm):
+class AcknowledgeForm(PortalForm):
     """The partner installed our certificate."""
 
     installed_on = DateField("Installed on (optional)", validators=[Optional()])

@@ -163,7 +163,14 @@ def upload(token: str) -> Rendered:
         db.commit_despite_status()  # the refusal is audited; nothing else was written
         return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
     if outcome.needs_confirmation:
+        # The file came carried from step 1: this was "Send this certificate" without the tick.
+        unticked = bool(form.carried.data)
         form.carried.data = base64.b64encode(data).decode("ascii")
+        if unticked:
+            form.confirm_warnings.errors = [
+                "Tick this box to confirm you read the warnings above, or choose another file."
+            ]
+            return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
         return _render_page(link, token, upload_form=form, outcome=outcome)
     assert outcome.submission is not None  # noqa: S101  (stored or found)
     return redirect(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 from zoneinfo import available_timezones
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -29,8 +29,9 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.domain.roles import ROLES
+from portal.domain.roles import ROLES, Role
 from portal.models import ENVIRONMENTS, USAGES
+from portal.web.forms import PortalForm
 
 USAGE_CHOICES = [
     ("both", "Signing and encryption"),
@@ -52,11 +53,23 @@ def split_emails(text: str) -> list[str]:
     return [part.strip() for part in text.replace(";", "\n").replace(",", "\n").splitlines()]
 
 
-class IdentityForm(FlaskForm):
-    """Create or edit one of our AS2 identities."""
+class EmailListField(TextAreaField):
+    """Email addresses edited as text, one per line; a stored list is shown that way."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    as2_id = StringField("AS2 ID", validators=[DataRequired(), Length(max=128)])
+    def process_data(self, value: Any) -> None:
+        """Join a list of addresses (a partner's contact_emails) into lines."""
+        self.data = "\n".join(value) if isinstance(value, list | tuple) else value
+
+
+class IdentityForm(PortalForm):
+    """Create or edit one of our AS2 identities.
+
+    Required fields need InputRequired too: on an edit form, a field left out of the
+    request would otherwise keep the stored value and pass.
+    """
+
+    name = StringField("Name", validators=[InputRequired(), DataRequired(), Length(max=200)])
+    as2_id = StringField("AS2 ID", validators=[InputRequired(), DataRequired(), Length(max=128)])
     environment = SelectField("Environment", choices=[(e, e.title()) for e in ENVIRONMENTS])
     organisation = StringField(
         "Organisation",
@@ -66,15 +79,15 @@ class IdentityForm(FlaskForm):
     contact_email = StringField("Contact email", validators=[Optional(), Email(), Length(max=254)])
 
 
-class PartnerForm(FlaskForm):
-    """Create or edit a trading partner."""
+class PartnerForm(PortalForm):
+    """Create or edit a trading partner (required fields as in IdentityForm)."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    as2_id = StringField("AS2 ID", validators=[DataRequired(), Length(max=128)])
+    name = StringField("Name", validators=[InputRequired(), DataRequired(), Length(max=200)])
+    as2_id = StringField("AS2 ID", validators=[InputRequired(), DataRequired(), Length(max=128)])
     identity_id = SelectField("Trades with identity", coerce=int, validate_choice=True)
-    contact_emails = TextAreaField(
+    contact_emails = EmailListField(
         "Contact emails",
-        validators=[DataRequired(), Length(max=4000)],
+        validators=[InputRequired(), DataRequired(), Length(max=4000)],
         description="One per line. They receive links and notices.",
     )
     timezone = SelectField("Time zone", default="UTC")
@@ -84,11 +97,12 @@ class PartnerForm(FlaskForm):
         self.timezone.choices = timezone_choices()
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(PortalForm):
     """Invite a staff member; the password is generated and shown once."""
 
     email = StringField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    role = SelectField("Role", choices=[(r, r.title()) for r in ROLES])
+    # The least privilege unless the admin chooses more.
+    role = SelectField("Role", choices=[(r, r.title()) for r in ROLES], default=Role.VIEWER.value)
     timezone = SelectField("Time zone", default="UTC")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -96,7 +110,7 @@ class UserCreateForm(FlaskForm):
         self.timezone.choices = timezone_choices()
 
 
-class UserEditForm(FlaskForm):
+class UserEditForm(PortalForm):
     """Change a staff member's role, status and zone."""
 
     role = SelectField("Role", choices=[(r, r.title()) for r in ROLES])
@@ -108,11 +122,11 @@ class UserEditForm(FlaskForm):
         self.timezone.choices = timezone_choices()
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """A bare form for POST buttons: CSRF token only."""
 
 
-class GenerateCertificateForm(FlaskForm):
+class GenerateCertificateForm(PortalForm):
     """New key and self-signed certificate for an identity."""
 
     usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
@@ -122,20 +136,20 @@ class GenerateCertificateForm(FlaskForm):
     )
 
 
-class CsrForm(FlaskForm):
+class CsrForm(PortalForm):
     """New key and a certificate signing request for a CA."""
 
     usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
     key_size = SelectField("Key", choices=KEY_SIZE_CHOICES, coerce=int, default=3072)
 
 
-class CompleteCsrForm(FlaskForm):
+class CompleteCsrForm(PortalForm):
     """The CA-signed certificate for a pending request."""
 
     certificate = FileField("Signed certificate (PEM, DER or PKCS#7)", validators=[FileRequired()])
 
 
-class ImportPemForm(FlaskForm):
+class ImportPemForm(PortalForm):
     """A certificate and its PEM key."""
 
     usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
@@ -144,7 +158,7 @@ class ImportPemForm(FlaskForm):
     passphrase = PasswordField("Key passphrase", description="Only if the key is encrypted.")
 
 
-class ImportPkcs12Form(FlaskForm):
+class ImportPkcs12Form(PortalForm):
     """A PKCS#12 file with key, certificate and chain."""
 
     usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
@@ -152,7 +166,7 @@ class ImportPkcs12Form(FlaskForm):
     passphrase = PasswordField("Passphrase")
 
 
-class ExportKeystoreForm(FlaskForm):
+class ExportKeystoreForm(PortalForm):
     """A passphrase for the exported PKCS#12."""
 
     passphrase = PasswordField(
@@ -171,7 +185,7 @@ class ExportKeystoreForm(FlaskForm):
     )
 
 
-class LinkForm(FlaskForm):
+class LinkForm(PortalForm):
     """A new share link for a partner."""
 
     purposes = SelectMultipleField(
@@ -192,7 +206,7 @@ class LinkForm(FlaskForm):
     )
 
 
-class WhenForm(FlaskForm):
+class WhenForm(PortalForm):
     """An activation moment: now, the partner's proposal, or a date and time in a zone."""
 
     when = SelectField(
@@ -213,13 +227,13 @@ class WhenForm(FlaskForm):
         self.timezone.choices = timezone_choices()
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(PortalForm):
     """A reason that goes to the partner or into the audit trail."""
 
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
 
 
-class StaffUploadForm(FlaskForm):
+class StaffUploadForm(PortalForm):
     """A partner certificate received by email, uploaded by staff."""
 
     certificate = FileField("Certificate file", validators=[FileRequired()])

@@ -9,7 +9,7 @@ from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.models import SUBMISSION_STATUSES, Partner, ShareLink
-from portal.services import directory, links, submissions
+from portal.services import directory, links, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web import urls
@@ -135,7 +135,13 @@ def submissions_list() -> Rendered:
         per_page=int(current_app.config["PAGE_SIZE"]),
     )
     return render_template(
-        "staff/submissions.html", page=page, status=status, statuses=SUBMISSION_STATUSES, q=query
+        "staff/submissions.html",
+        page=page,
+        status=status,
+        statuses=SUBMISSION_STATUSES,
+        q=query,
+        windows=submissions.proposed_windows(db.session, page.items),
+        schedules=schedule.schedules_waiting(db.session) if status in ("received", "all") else [],
     )
 
 

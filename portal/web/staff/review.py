@@ -290,10 +290,7 @@ def _agreed_window(certificate: Certificate) -> datetime | None:
 
 
 def _proposal(submission: Submission) -> datetime | None:
-    if submission.proposed_window_start is not None:
-        return submission.proposed_window_start
-    window = links.latest_window(db.session, submission.partner)
-    return window.starts_at if window is not None else None
+    return submissions.proposed_windows(db.session, [submission]).get(submission.id)
 
 
 def _review_page(

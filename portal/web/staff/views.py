@@ -217,8 +217,6 @@ def partner_edit(partner_id: int) -> Rendered:
     partner = directory.get_partner(db.session, partner_id)
     form = PartnerForm(obj=partner)
     _identity_choices(form)
-    if request.method == "GET":
-        form.contact_emails.data = "\n".join(partner.contact_emails)
     if form.validate_on_submit():
         try:
             directory.update_partner(db.session, current_actor(), partner, _partner_data(form))
