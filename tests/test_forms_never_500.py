@@ -75,6 +75,18 @@ class World:
             can_upload=True, lifetime=timedelta(days=14), max_uploads=20, now=utcnow(),
         )  # fmt: skip
 
+    @cached_property
+    def failed_message(self) -> Any:
+        from portal.services import outbox
+
+        message = outbox.queue_email(
+            self.session, recipients=["edi@example.com"], subject="Hello", body="Hi"
+        )
+        assert message is not None
+        message.attempts, message.last_error = 1, "TimeoutError: timed out"
+        self.session.flush()
+        return message
+
     @property
     def link(self) -> Any:
         return self.shared[0]
@@ -181,6 +193,15 @@ def _identity_fields() -> dict[str, Any]:
 
 
 ROUTES: dict[str, Route] = {
+    # auth (signed in: the password change; sign-in itself is tested anonymously below)
+    "auth.change_password": lambda w: (
+        "/account/password",
+        {"current_password": "x" * 16, "new_password": "y" * 16, "confirm": "y" * 16},
+    ),
+    "auth.logout": lambda w: ("/logout", {}),
+    "auth.login": lambda w: ("/login", {"email": "a@example.com", "password": "p" * 16}),
+    # staff: the outbox
+    "staff.outbox_retry": lambda w: (f"/outbox/{w.failed_message.id}/retry", {}),
     # staff: directory and users
     "staff.identity_new": lambda w: ("/identities/new", _identity_fields()),
     "staff.identity_edit": lambda w: (f"/identities/{w.identity.id}/edit", _identity_fields()),
@@ -343,7 +364,8 @@ def test_every_form_route_is_covered(app: Flask) -> None:
     posted = {
         rule.endpoint
         for rule in app.url_map.iter_rules()
-        if "POST" in (rule.methods or ()) and rule.endpoint.split(".")[0] in ("staff", "partner")
+        if "POST" in (rule.methods or ())
+        and rule.endpoint.split(".")[0] in ("staff", "partner", "auth")
     }
     covered = {name.split("[")[0] for name in ROUTES}
     assert posted == covered
@@ -392,3 +414,17 @@ def test_partner_edit_shows_the_stored_emails_one_per_line(
     partner = factories.partner(session, contact_emails=["a@globex.example", "b@globex.example"])
     page = admin_client.get(f"/partners/{partner.id}/edit").get_data(as_text=True)
     assert "a@globex.example\nb@globex.example</textarea>" in page
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"email": "admin\x00@example.com", "password": "p" * 16},
+        {"email": "admin@example.com", "password": "p\x00" * 8},
+        {"email": "a" * 5000, "password": "p" * 5000},
+    ],
+)
+def test_sign_in_with_malformed_fields_is_refused_not_500(client: FlaskClient, fields) -> None:
+    response = client.post("/login", data=fields)
+    assert 400 <= response.status_code < 500

@@ -71,7 +71,9 @@ def test_logout_ends_the_server_session_and_is_audited(app, session, make_user) 
     assert len(rows) == 1
     assert rows[0].ended_at is not None
     assert rows[0].ended_reason == "signed_out"
-    actions = set(session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == user.id)))
+    actions = set(
+        session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == str(user.id)))
+    )
     assert {"user.login", "user.logout"} <= actions
 
 
