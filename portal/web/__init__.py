@@ -131,16 +131,15 @@ def _error_page(code: int, title: str, message: str) -> tuple[str, int]:
     A server error renders without touching the database (no signed-in user, no
     menu): the database may be what failed.
     """
+    partner_facing = request.blueprint == "partner" or request.path.startswith("/s/")
     if code >= 500:
         with suppress(SQLAlchemyError):  # the page must render whatever broke
             db.session.rollback()
-        template = "errors/server_error.html"
-    elif request.blueprint == "partner" or request.path.startswith("/s/"):
-        template = "partner/error.html"
-    else:
-        template = "errors/error.html"
+    plain = code >= 500 or partner_facing
     return render_template(
-        template,
+        "errors/error.html",
+        layout="partner/base.html" if plain else "base.html",
+        show_contact=partner_facing,
         code=code,
         title=title,
         message=message,
