@@ -44,7 +44,6 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_TLS": "none",
     "MAIL_FROM": "portal@localhost",
     "RATELIMIT_STORAGE_URI": "memory://",
-    "EXPORT_DIR": None,
     "ADMIN_EMAIL": "admin@example.com",
     "DEFAULT_TIMEZONE": "UTC",
     "PAGE_SIZE": 25,
