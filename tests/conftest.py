@@ -23,6 +23,9 @@ from portal.migrate import upgrade
 from portal.models import User
 from tests import factories
 
+# Fixtures of the approval, schedule and change-window tests (approver, received, ...).
+pytest_plugins = ["tests.schedulehelpers"]
+
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
 TEST_PASSWORD = "correct horse battery staple"
 

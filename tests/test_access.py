@@ -62,7 +62,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
-# Partner pages need no account: the signed link token is the credential (tests/test_links.py).
+# Partner pages need no account: the signed link token is the credential (test_partner_page.py).
 PUBLIC = {
     "auth.login",
     "health.healthz",

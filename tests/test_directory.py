@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from zoneinfo import available_timezones
+
 import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, Identity, Partner
+from portal.web.staff.forms import timezone_choices
 from tests import factories
 
 
@@ -209,3 +213,16 @@ def test_viewer_sees_no_edit_buttons(viewer_client, session) -> None:
     partner = factories.partner(session)
     page = viewer_client.get(f"/partners/{partner.id}").get_data(as_text=True)
     assert f"/partners/{partner.id}/edit" not in page
+
+
+def test_the_time_zone_list_is_built_once_and_offered_in_order(operator_client, session) -> None:
+    assert timezone_choices() is timezone_choices()  # read from disk once per process
+    zones = [zone for zone in sorted(available_timezones()) if "/" in zone or zone == "UTC"]
+    assert list(timezone_choices()) == [(zone, zone) for zone in zones]
+
+    factories.identity(session)  # a partner form needs one of our identities
+    page = operator_client.get("/partners/new").get_data(as_text=True)
+    select = page[page.index('name="timezone"') :]
+    select = select[: select.index("</select>")]
+    offered = re.findall(r'<option[^>]*value="([^"]*)"', select)
+    assert offered == zones

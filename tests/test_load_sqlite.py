@@ -29,10 +29,13 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("PORTAL_TEST_DATABASE_URL")),
-    reason="the embedded SQLite default is what this drives; it runs in the SQLite run",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(os.environ.get("PORTAL_TEST_DATABASE_URL")),
+        reason="the embedded SQLite default is what this drives; it runs in the SQLite run",
+    ),
+]
 
 PASSWORD = "load test passphrase 1"
 SECONDS = float(os.environ.get("PORTAL_LOAD_SECONDS", "8"))

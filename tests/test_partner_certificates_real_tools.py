@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from portal.models import Certificate
 from tests import factories, realtools
+from tests.linkhelpers import pem_file, share, submissions_of, typed, uploads_used
 from tests.realtools import Made
-from tests.test_links import pem_file, share, submissions_of, typed, uploads_used
 
 WARNING = "self_signed_ca_flag"
 

@@ -224,6 +224,7 @@ def seed_due_certificates(app, count_: int) -> None:
         session.commit()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [4 if os.environ.get("PORTAL_TEST_DATABASE_URL") else 2])
 def test_runners_started_together_perform_each_effect_once(
     tmp_path: Path, fresh_databases, smtp_server, processes: int

@@ -43,9 +43,14 @@ assert {value for value, _ in USAGE_CHOICES} == set(USAGES)  # noqa: S101  (impo
 
 
 @cache
-def timezone_choices() -> list[tuple[str, str]]:
-    """Every IANA zone, sorted, for select boxes."""
-    return [(zone, zone) for zone in sorted(available_timezones()) if "/" in zone or zone == "UTC"]
+def timezone_choices() -> tuple[tuple[str, str], ...]:
+    """Every IANA zone, sorted, for select boxes.
+
+    Read from disk once per process; a tuple, as every form shares it and none may change it.
+    """
+    return tuple(
+        (zone, zone) for zone in sorted(available_timezones()) if "/" in zone or zone == "UTC"
+    )
 
 
 def split_emails(text: str) -> list[str]:
