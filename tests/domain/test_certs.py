@@ -29,6 +29,7 @@ from portal.domain.certs import (
     Severity,
     Usage,
     inspect,
+    inspection,
 )
 from tests import certfactory as cf
 
@@ -261,7 +262,7 @@ def test_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) 
     def explode(_data: bytes) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(certs, "_extract", explode)
+    monkeypatch.setattr(inspection, "extract", explode)
     report = inspect(_plain(), usage=Usage.BOTH, now=NOW)
     assert report.codes == [Code.INTERNAL_ERROR]
     assert not report.acceptable
