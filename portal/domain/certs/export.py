@@ -1,0 +1,84 @@
+"""Writing certificates and keys out: PEM, DER, PKCS#7, PKCS#12, and keys for the key ring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from portal.domain.certs.describe import load_der_certificate, public_der, read_public_key
+from portal.domain.certs.model import CRYPTO_ERRORS, CertificateError, PrivateKey, refusing
+
+_PKCS12_KDF_ROUNDS: Final = 100_000
+
+
+def _load_for_export(der: bytes) -> x509.Certificate:
+    try:
+        return load_der_certificate(bytes(der))
+    except CRYPTO_ERRORS as exc:
+        raise CertificateError("The stored certificate could not be read.") from exc
+
+
+def export_pem(der: bytes) -> bytes:
+    """Return the certificate as PEM."""
+    return _load_for_export(der).public_bytes(serialization.Encoding.PEM)
+
+
+def export_der(der: bytes) -> bytes:
+    """Return the certificate as DER (.cer), checking that it is one."""
+    return _load_for_export(der).public_bytes(serialization.Encoding.DER)
+
+
+@refusing("The certificates could not be written as PKCS#7.")
+def export_p7c(der: bytes, chain_ders: Sequence[bytes] = ()) -> bytes:
+    """Return the certificate and its chain as a DER PKCS#7 certificates-only file (.p7c)."""
+    certs = [_load_for_export(d) for d in [der, *chain_ders]]
+    return pkcs7.serialize_certificates(certs, serialization.Encoding.DER)
+
+
+def _pkcs12_encryption(passphrase: bytes, legacy: bool) -> serialization.KeySerializationEncryption:
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(_PKCS12_KDF_ROUNDS)
+    if legacy:
+        # Old AS2 software (and Windows before 2016) only reads 3DES with a SHA-1 MAC.
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        builder = builder.hmac_hash(hashes.SHA1())  # noqa: S303
+    else:
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        builder = builder.hmac_hash(hashes.SHA256())
+    return builder.build(passphrase)
+
+
+@refusing("The PKCS#12 file could not be written.")
+def export_pkcs12(
+    *,
+    private_key: PrivateKey,
+    certificate_der: bytes,
+    chain_ders: Sequence[bytes],
+    passphrase: bytes,
+    friendly_name: bytes,
+    legacy: bool = False,
+) -> bytes:
+    """Return a passphrase-protected PKCS#12 file; legacy uses 3DES/SHA-1 for old software."""
+    if not passphrase:
+        raise CertificateError("A PKCS#12 file needs a passphrase.")
+    cert = _load_for_export(certificate_der)
+    public = read_public_key(cert)
+    if public is None or public_der(public) != public_der(private_key):
+        raise CertificateError("The private key does not belong to the certificate.")
+    chain = [_load_for_export(d) for d in chain_ders]
+    encryption = _pkcs12_encryption(passphrase, legacy)
+    return pkcs12.serialize_key_and_certificates(
+        friendly_name or None, private_key, cert, chain or None, encryption
+    )
+
+
+def private_key_to_der(key: PrivateKey) -> bytes:
+    """Return the key as unencrypted PKCS#8 DER, only to hand to the key ring for encryption."""
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

@@ -1,0 +1,313 @@
+"""The checks on the sender's certificate and the judgement that lists their findings in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature
+
+from portal.domain.certs.describe import KEY_USAGE_LABELS, Parsed, non_positive_serial_finding
+from portal.domain.certs.details import detail_findings
+from portal.domain.certs.model import (
+    CRYPTO_ERRORS,
+    CertificateError,
+    CertificateInfo,
+    Code,
+    Finding,
+    Usage,
+    error,
+    warning,
+)
+from portal.domain.certs.strength import check_key, check_signature_hash
+from portal.domain.certs.text import fmt_time, normalise_fingerprint, shorten
+
+EXPIRY_WARNING: Final = timedelta(days=30)
+# Five calendar years including up to two leap days.
+MAX_VALIDITY: Final = timedelta(days=5 * 365 + 2)
+
+# AS2 signs and encrypts S/MIME messages. emailProtection is the S/MIME purpose;
+# serverAuth/clientAuth are common on certificates shared with the HTTPS side of
+# AS2 and are tolerated by AS2 products. Anything else (code signing, time
+# stamping, OCSP, vendor OIDs) means the partner most likely picked the wrong
+# certificate, and strict S/MIME stacks refuse such certificates.
+_USUAL_EKUS: Final = frozenset(
+    {"emailProtection", "clientAuth", "serverAuth", "anyExtendedKeyUsage"}
+)
+# How to create a self-signed certificate without the flag, for partners who want it gone.
+_OPENSSL_CA_FALSE: Final = "-addext basicConstraints=critical,CA:FALSE"
+_CA_KEY_USAGES: Final = frozenset({"keyCertSign", "cRLSign"})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the certificate is judged for: its usage, the time and the certificate it replaces."""
+
+    usage: Usage
+    now: datetime
+    activate_at: datetime | None
+    current_sha256: str | None
+
+    @property
+    def reference(self) -> datetime:
+        """The moment the certificate must be good at: activation if known, else now."""
+        return self.activate_at if self.activate_at is not None else self.now
+
+    @property
+    def reference_label(self) -> str:
+        """How messages name the reference moment."""
+        if self.activate_at is None:
+            return "today"
+        return f"the planned activation on {fmt_time(self.activate_at)}"
+
+
+def _check_validity(cert: CertificateInfo, ctx: Context) -> list[Finding]:
+    if cert.not_after < ctx.now:
+        return [
+            error(
+                Code.EXPIRED,
+                f"The certificate expired on {fmt_time(cert.not_after)}. "
+                "Please send a current certificate.",
+            )
+        ]
+    findings: list[Finding] = []
+    if cert.not_before > ctx.reference:
+        findings.append(
+            error(
+                Code.NOT_YET_VALID,
+                f"The certificate only becomes valid on {fmt_time(cert.not_before)}, after "
+                f"{ctx.reference_label}. Please send a certificate that is valid by then, or "
+                "agree a later change date.",
+            )
+        )
+    if ctx.activate_at is not None and cert.not_after <= ctx.activate_at:
+        findings.append(
+            error(
+                Code.EXPIRED_AT_ACTIVATION,
+                f"The certificate expires on {fmt_time(cert.not_after)}, before "
+                f"{ctx.reference_label}. Please send a certificate that is still valid then.",
+            )
+        )
+    elif cert.not_after - ctx.reference < EXPIRY_WARNING:
+        days = (cert.not_after - ctx.reference).days
+        findings.append(
+            warning(
+                Code.EXPIRES_SOON,
+                f"The certificate expires on {fmt_time(cert.not_after)}, only {days} days after "
+                f"{ctx.reference_label}, so we will have to exchange certificates again soon. "
+                "A certificate with a longer validity would avoid that.",
+            )
+        )
+    return findings
+
+
+def _check_validity_length(cert: CertificateInfo) -> list[Finding]:
+    total = cert.not_after - cert.not_before
+    if total <= MAX_VALIDITY:
+        return []
+    years = total.days / 365.25
+    return [
+        warning(
+            Code.VALIDITY_TOO_LONG,
+            f"The certificate is valid for about {years:.1f} years. More than 5 years is "
+            "discouraged: if the key were ever exposed, it would stay usable for a long time.",
+        )
+    ]
+
+
+def _signed_by_own_key(parsed: Parsed) -> bool:
+    """Whether the certificate is self-signed: its own issuer, and its signature verifies so.
+
+    A matching name alone is not enough: a CA may issue a certificate under its own name.
+    Signatures we cannot verify (an algorithm beyond the library) fall back on the names;
+    the signature hash and key checks judge such certificates.
+    """
+    if not parsed.info.self_signed:
+        return False
+    try:
+        parsed.cert.verify_directly_issued_by(parsed.cert)
+    except InvalidSignature:
+        return False
+    except CRYPTO_ERRORS:
+        return True
+    return True
+
+
+def _check_ca(parsed: Parsed) -> list[Finding]:
+    """The CA flag (basicConstraints CA:TRUE) on the certificate judged as the sender's own.
+
+    A CA that issued another certificate of the upload is never judged here: the end-entity
+    selection takes the certificate it issued and reports the CA as part of the chain. A
+    self-signed certificate used as its owner's AS2 certificate issues nothing, so the flag
+    is harmless there: OpenSSL 3 sets it by default on `openssl req -x509`. Anything else
+    marked CA was issued by a CA for issuing certificates, not for an AS2 station.
+    """
+    cert = parsed.info
+    if not cert.is_ca:
+        return []
+    if _signed_by_own_key(parsed):
+        return [
+            warning(
+                Code.SELF_SIGNED_CA_FLAG,
+                "Your certificate is marked as a certificate authority (basic constraints "
+                "CA:TRUE), a flag meant for certificates that issue other certificates. OpenSSL "
+                "sets it by default on self-signed certificates (openssl req -x509). We accept "
+                "it because the certificate is self-signed and you use it as your own AS2 "
+                "certificate, but some AS2 software refuses CA certificates for signing or "
+                "encrypting messages. To remove the flag, create the certificate again with "
+                f"the option {_OPENSSL_CA_FALSE} added to your openssl req -x509 command "
+                "(-key with your key file keeps the same key); with Java's keytool, leave out "
+                "-ext bc:c.",
+            )
+        ]
+    return [
+        error(
+            Code.CA_CERTIFICATE,
+            "This certificate is marked as a certificate authority (basic constraints CA:TRUE) "
+            f"and was issued by {shorten(cert.issuer)!r}: it is a CA certificate, meant for "
+            "issuing other certificates, not the certificate of your AS2 station. Please send "
+            "your own AS2 certificate, one not marked as a CA (CA:FALSE or no basic "
+            "constraints); its CA certificates may come along in the same file. If this was "
+            "meant to be your AS2 certificate, have it issued again as an end-entity "
+            "certificate (CA:FALSE), or create a self-signed certificate instead.",
+        )
+    ]
+
+
+def _needed_key_usages(usage: Usage, key_type: str) -> list[tuple[str, frozenset[str]]]:
+    """For each purpose of the usage: (purpose, key usages of which one is required)."""
+    signing = ("signing", frozenset({"digitalSignature", "nonRepudiation"}))
+    # RSA encrypts the message key with keyEncipherment; EC keys do it by key agreement (ECDH).
+    encrypt_bits = {"keyEncipherment", "keyAgreement"} if key_type == "EC" else {"keyEncipherment"}
+    encryption = ("encryption", frozenset(encrypt_bits))
+    return {
+        Usage.SIGNING: [signing],
+        Usage.ENCRYPTION: [encryption],
+        Usage.BOTH: [signing, encryption],
+    }[usage]
+
+
+def _check_key_usage(parsed: Parsed, usage: Usage) -> list[Finding]:
+    cert = parsed.info
+    if not parsed.key_usage_present:
+        return []  # no keyUsage extension: the key may be used for anything
+    have = set(cert.key_usage)
+    missing = [
+        (purpose, needed)
+        for purpose, needed in _needed_key_usages(usage, cert.key_type)
+        if not have & needed
+    ]
+    if not missing:
+        return []
+    shown = ", ".join(KEY_USAGE_LABELS.get(k, k) for k in cert.key_usage) or "none"
+    wants = " and ".join(
+        f"{purpose} needs {' or '.join(sorted(KEY_USAGE_LABELS[n] for n in needed))}"
+        for purpose, needed in missing
+    )
+    # A CA's key usage (as in openssl.cnf's v3_ca section) covers issuing, not messages.
+    ca_only = (
+        " Certificate Sign and CRL Sign only let a certificate authority issue certificates "
+        "and revocation lists; they do not cover signing or encrypting AS2 messages."
+        if have and have <= _CA_KEY_USAGES
+        else ""
+    )
+    return [
+        error(
+            Code.KEY_USAGE_INCOMPATIBLE,
+            f"The certificate's key usage ({shown}) does not allow it to be used for "
+            f"{usage.value}: {wants}.{ca_only} Please send a certificate with those key usages, "
+            "or choose the usage that matches it.",
+        )
+    ]
+
+
+def _check_eku(cert: CertificateInfo) -> list[Finding]:
+    unusual = [p for p in cert.extended_key_usage if p not in _USUAL_EKUS]
+    if not unusual:
+        return []
+    return [
+        warning(
+            Code.UNUSUAL_EXTENDED_KEY_USAGE,
+            f"The certificate is restricted to purposes that are unusual for AS2 "
+            f"({', '.join(unusual)}). Some AS2 software rejects such a certificate for signing "
+            "or encrypting messages; one without extended key usage, or with Email Protection, "
+            "is the safe choice.",
+        )
+    ]
+
+
+def _check_serial(parsed: Parsed) -> list[Finding]:
+    return [non_positive_serial_finding()] if parsed.serial_value <= 0 else []
+
+
+def _check_same_as_current(cert: CertificateInfo, current: str | None) -> list[Finding]:
+    if not current:
+        return []
+    try:
+        same = normalise_fingerprint(current) == cert.fingerprint_sha256
+    except CertificateError:
+        return []
+    if not same:
+        return []
+    return [
+        warning(
+            Code.SAME_AS_CURRENT,
+            "This is the certificate we already have for you (same SHA-256 fingerprint). If you "
+            "meant to send a new certificate, please check the file.",
+        )
+    ]
+
+
+def _check_signature(parsed: Parsed, issuer: Parsed | None) -> list[Finding]:
+    signer = parsed if parsed.info.self_signed else issuer
+    if signer is None:
+        return []  # issued by a CA that is not in the file: nothing to verify against
+    try:
+        parsed.cert.verify_directly_issued_by(signer.cert)
+    except InvalidSignature:
+        return [
+            error(
+                Code.BAD_SIGNATURE,
+                "The certificate's signature does not verify: the file was damaged or altered. "
+                "Please export the certificate again and resend it.",
+            )
+        ]
+    except CRYPTO_ERRORS:
+        return []  # an algorithm we cannot verify (e.g. SHA-1); judged by other checks
+    return []
+
+
+def _check_chain(chain: Sequence[Parsed], now: datetime) -> list[Finding]:
+    return [
+        warning(
+            Code.CHAIN_EXPIRED,
+            f"The issuing certificate {shorten(p.info.subject)!r} included in the file expired "
+            f"on {fmt_time(p.info.not_after)}. Partners who check the chain will reject your "
+            "certificate; please include the current CA certificate.",
+        )
+        for p in chain
+        if p.info.not_after < now
+    ]
+
+
+def judge(parsed: Parsed, chain: Sequence[Parsed], ctx: Context) -> list[Finding]:
+    """Every finding about the sender's certificate and its chain, in the order of the checks."""
+    cert = parsed.info
+    issuer = chain[0] if chain and chain[0].issued(parsed) else None
+    return [
+        *parsed.problems,
+        *_check_validity(cert, ctx),
+        *_check_validity_length(cert),
+        *check_key(cert),
+        *check_signature_hash(cert),
+        *_check_ca(parsed),
+        *_check_key_usage(parsed, ctx.usage),
+        *_check_eku(cert),
+        *_check_serial(parsed),
+        *_check_signature(parsed, issuer),
+        *_check_same_as_current(cert, ctx.current_sha256),
+        *_check_chain(chain, ctx.now),
+        *detail_findings(parsed, chain),
+    ]
