@@ -58,3 +58,17 @@ def test_the_commit_rule_sees_what_it_should() -> None:
         "def rollback(): pass\n"
     )
     assert [line for line, _ in transaction_calls(source)] == [2, 3, 4]
+
+
+MAX_FUNCTION_LINES = 50
+
+
+def test_no_service_function_is_longer_than_a_screen() -> None:
+    too_long = [
+        f"{path.relative_to(SERVICES.parent.parent)}:{node.lineno} {node.name} ({length} lines)"
+        for path in sorted(SERVICES.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
+    ]
+    assert too_long == [], "split these into well-named steps"

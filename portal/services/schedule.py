@@ -80,23 +80,54 @@ def approve_submission(
     _four_eyes(actor, submission.submitted_by_id, what="this submission")
     info = certs.certificate_info(submission.der)
     if four_eyes_always:
-        if submission.first_approved_by_id is None:
-            check_activation_time(info.not_before, info.not_after, activate_at, now)
-            _record_first_approval(session, actor, submission, max(activate_at, now))
+        confirmed = _second_approval_time(session, actor, submission, info, activate_at, now)
+        if confirmed is None:
             return None
-        if submission.first_approved_by_id == actor.user_id:
-            raise ServiceError(
-                "You gave the first approval; a different person must give the second."
-            )
-        assert submission.first_approved_activate_at is not None  # noqa: S101  (set together)
-        activate_at = max(submission.first_approved_activate_at, now)
+        activate_at = confirmed
     check_activation_time(info.not_before, info.not_after, activate_at, now)
+    certificate = _add_approved_certificate(
+        session, actor, submission, info, activate_at=max(activate_at, now), now=now
+    )
+    _record_approval(session, actor, submission, certificate, now=now)
+    _tell_partner_approved(session, submission, certificate)
+    return certificate
+
+
+def _second_approval_time(
+    session: Session,
+    actor: Actor,
+    submission: Submission,
+    info: certs.CertificateInfo,
+    activate_at: datetime,
+    now: datetime,
+) -> datetime | None:
+    """Four eyes always: record a first approval (None), or the time a second one confirms."""
+    if submission.first_approved_by_id is None:
+        check_activation_time(info.not_before, info.not_after, activate_at, now)
+        _record_first_approval(session, actor, submission, max(activate_at, now))
+        return None
+    if submission.first_approved_by_id == actor.user_id:
+        raise ServiceError("You gave the first approval; a different person must give the second.")
+    assert submission.first_approved_activate_at is not None  # noqa: S101  (set together)
+    return max(submission.first_approved_activate_at, now)
+
+
+def _add_approved_certificate(
+    session: Session,
+    actor: Actor,
+    submission: Submission,
+    info: certs.CertificateInfo,
+    *,
+    activate_at: datetime,
+    now: datetime,
+) -> Certificate:
+    """The partner's new certificate, in force from ACTIVATE_AT; a repeat is a ConflictError."""
     certificate = certificate_row(
         info,
         partner_id=submission.partner_id,
         usage=submission.usage,
         source="staff" if submission.submitted_by_id else "uploaded",
-        activate_at=max(activate_at, now),
+        activate_at=activate_at,
         approved_by_id=actor.user_id,
         approved_at=now,
         created_by_id=submission.submitted_by_id,
@@ -110,18 +141,30 @@ def approve_submission(
             "This partner already has this certificate for this usage (perhaps withdrawn); "
             "ask the partner for a new one."
         ) from None
+    return certificate
+
+
+def _record_approval(
+    session: Session,
+    actor: Actor,
+    submission: Submission,
+    certificate: Certificate,
+    *,
+    now: datetime,
+) -> None:
+    """Mark SUBMISSION approved, audit it, and agree a partner window at that time."""
     submission.status = "approved"
     submission.reviewed_by_id = actor.user_id
     submission.reviewed_at = now
     submission.certificate_id = certificate.id
-    when = f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC"
     audit.record(
         session,
         actor,
         "submission.approved",
         object_type="partner",
         object_id=submission.partner_id,
-        summary=f"Approved submission #{submission.id}, in force from {when}",
+        summary=f"Approved submission #{submission.id}, in force from "
+        f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={
             "submission_id": submission.id,
             "certificate_id": certificate.id,
@@ -132,6 +175,11 @@ def approve_submission(
         session, actor, [submission.partner_id], certificate,
         because=f"approving submission #{submission.id} at that time", now=now,
     )  # fmt: skip
+
+
+def _tell_partner_approved(
+    session: Session, submission: Submission, certificate: Certificate
+) -> None:
     partner = submission.partner
     outbox.queue_email(
         session,
@@ -140,11 +188,11 @@ def approve_submission(
         body=(
             f"Hello,\n\nthe {submission.usage} certificate you sent "
             f"(SHA-256 {colon_fingerprint(certificate.sha256)}) was approved.\n"
-            f"{partner.identity.organisation} will use it from {when}.\n"
+            f"{partner.identity.organisation} will use it from "
+            f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC.\n"
         ),
         dedupe_key=f"submission-approved:{submission.id}",
     )
-    return certificate
 
 
 def _record_first_approval(
