@@ -17,11 +17,10 @@ from enum import Enum, StrEnum
 from typing import Final
 
 from sqlalchemy import ColumnElement, and_, func, select, true, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import OutboxMessage
-from portal.services import audit
+from portal.services import audit, unique
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 from portal.services.pagination import Page, paginate
@@ -83,11 +82,7 @@ def queue_email(
         link_id=link_id,
         dedupe_key=dedupe_key,
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-            session.flush()
-    except IntegrityError:
+    if not unique.try_add(session, message):
         # A concurrent writer queued the same key first: theirs is the one.
         return session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
     return message

@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
 from portal.models import Certificate, Submission
-from portal.services import audit, links, outbox
+from portal.services import audit, links, outbox, unique
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row, colon_fingerprint
-from portal.services.errors import ConflictError, ServiceError
+from portal.services.errors import ServiceError
 
 MAX_REASON = 2000
 # A moment given as "now" may lag the clock by this much (a form filled a minute ago).
@@ -132,15 +131,12 @@ def _add_approved_certificate(
         approved_at=now,
         created_by_id=submission.submitted_by_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(certificate)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(
-            "This partner already has this certificate for this usage (perhaps withdrawn); "
-            "ask the partner for a new one."
-        ) from None
+    unique.add_or_conflict(
+        session,
+        certificate,
+        "This partner already has this certificate for this usage (perhaps withdrawn); "
+        "ask the partner for a new one.",
+    )
     return certificate
 
 
