@@ -72,3 +72,18 @@ def test_no_service_function_is_longer_than_a_screen() -> None:
         and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
     ]
     assert too_long == [], "split these into well-named steps"
+
+
+def test_email_wording_lives_in_templates() -> None:
+    written_here = [
+        f"{path.relative_to(SERVICES.parent.parent)}:{keyword.value.lineno} {keyword.arg}"
+        for path in sorted(SERVICES.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute | ast.Name)
+        and getattr(node.func, "attr", getattr(node.func, "id", None)) == "queue_email"
+        for keyword in node.keywords
+        if keyword.arg in ("subject", "body")
+        and isinstance(keyword.value, ast.Constant | ast.JoinedStr | ast.BinOp | ast.Tuple)
+    ]
+    assert written_here == [], "render the email from templates/emails/ (portal.services.emails)"

@@ -31,7 +31,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, outbox
+from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 
@@ -176,30 +176,20 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         or role_allows(user.role, Permission.APPROVE)
     ]
     if certificate.partner is not None:
-        owner = f"{certificate.partner.name} ({certificate.partner.as2_id})"
         partner_contacts = certificate.partner.contact_emails
     else:
         identity = certificate.identity
         assert identity is not None  # noqa: S101  (one owner: database constraint)
-        owner = f"our identity {identity.as2_id}"
         partner_contacts = sorted({e for p in identity.partners for e in p.contact_emails})
-    when = f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC"
-    body = (
-        f"The {certificate.usage} certificate of {owner} is in force since {when}.\n"
-        f"SHA-256: {colon_fingerprint(certificate.sha256)}\n"
-        f"Valid until {certificate.not_after:%Y-%m-%d}.\n"
-    )
-    subject = f"AS2 certificate now in force: {owner}"
-    outbox.queue_email(
-        session, recipients=staff, subject=subject, body=body, dedupe_key=f"{effect.key}:staff"
-    )
-    outbox.queue_email(
-        session,
-        recipients=partner_contacts,
-        subject=subject,
-        body=body,
-        dedupe_key=f"{effect.key}:partner",
-    )
+    email = emails.render("certificate_in_force", certificate=certificate)
+    for recipients, audience in ((staff, "staff"), (partner_contacts, "partner")):
+        outbox.queue_email(
+            session,
+            recipients=recipients,
+            subject=email.subject,
+            body=email.body,
+            dedupe_key=f"{effect.key}:{audience}",
+        )
     audit.record(
         session,
         Actor("scheduler"),
@@ -207,7 +197,7 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         object_type="identity" if certificate.identity_id else "partner",
         object_id=certificate.identity_id or certificate.partner_id,
         summary=f"Announced that certificate {colon_fingerprint(certificate.sha256)[:23]}… "
-        f"is in force since {when}",
+        f"is in force since {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id, "side_effect": effect.key},
     )
 

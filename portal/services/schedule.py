@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
 from portal.models import Certificate, Submission
-from portal.services import audit, links, outbox, unique
+from portal.services import audit, emails, links, outbox, unique
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row, colon_fingerprint
 from portal.services.errors import ServiceError
@@ -176,17 +176,12 @@ def _record_approval(
 def _tell_partner_approved(
     session: Session, submission: Submission, certificate: Certificate
 ) -> None:
-    partner = submission.partner
+    email = emails.render("submission_approved", submission=submission, certificate=certificate)
     outbox.queue_email(
         session,
-        recipients=partner.contact_emails,
-        subject=f"Your AS2 certificate was approved ({partner.identity.organisation})",
-        body=(
-            f"Hello,\n\nthe {submission.usage} certificate you sent "
-            f"(SHA-256 {colon_fingerprint(certificate.sha256)}) was approved.\n"
-            f"{partner.identity.organisation} will use it from "
-            f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC.\n"
-        ),
+        recipients=submission.partner.contact_emails,
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"submission-approved:{submission.id}",
     )
 
@@ -233,16 +228,12 @@ def reject_submission(
         summary=f"Rejected submission #{submission.id}: {reason[:200]}",
         details={"submission_id": submission.id, "reason": reason},
     )
-    partner = submission.partner
+    email = emails.render("submission_rejected", submission=submission, reason=reason)
     outbox.queue_email(
         session,
-        recipients=partner.contact_emails,
-        subject=f"Your AS2 certificate was not accepted ({partner.identity.organisation})",
-        body=(
-            f"Hello,\n\nthe {submission.usage} certificate you sent "
-            f"(SHA-256 {colon_fingerprint(submission.sha256)}) was not accepted:\n\n{reason}\n\n"
-            "You can send a corrected certificate with the same link while it is valid.\n"
-        ),
+        recipients=submission.partner.contact_emails,
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"submission-rejected:{submission.id}",
     )
 

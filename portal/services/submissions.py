@@ -21,7 +21,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, links, outbox
+from portal.services import audit, emails, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
 from portal.services.errors import NotFoundError, ServiceError
@@ -308,16 +308,12 @@ def _notify_approvers(session: Session, submission: Submission) -> None:
         for user in session.scalars(select(User).where(User.is_enabled.is_(True)))
         if role_allows(user.role, Permission.APPROVE)
     ]
-    partner = submission.partner
+    email = emails.render("submission_received", submission=submission)
     outbox.queue_email(
         session,
         recipients=approvers,
-        subject=f"New certificate from {partner.name} waiting for approval",
-        body=(
-            f"{partner.name} (AS2 ID {partner.as2_id}) uploaded a {submission.usage} certificate.\n"
-            f"SHA-256: {colon_fingerprint(submission.sha256)}\n\n"
-            f"Review it in the portal: submission #{submission.id}.\n"
-        ),
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"submission-received:{submission.id}",
     )
 
