@@ -9,15 +9,9 @@ from typing import Any
 
 from flask import Flask
 
+from portal.assets import asset_dir
+
 __all__ = ["create_app"]
-
-_PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def _asset_dir(name: str) -> str:
-    """Top-level templates/ or static/ in a checkout; the copy packed into a wheel otherwise."""
-    packed = _PACKAGE_DIR / f"_{name}"
-    return str(packed if packed.is_dir() else _PACKAGE_DIR.parent / name)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -39,8 +33,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         __name__,
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
         instance_relative_config=True,
-        template_folder=_asset_dir("templates"),
-        static_folder=_asset_dir("static"),
+        template_folder=str(asset_dir("templates")),
+        static_folder=str(asset_dir("static")),
     )
     load_config(app, test_config)
     register_id_converter(app)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal import create_app
+from portal import create_app, jobs
 from portal.extensions import db, link_signer
 from portal.models import OutboxMessage, ShareLink, Submission
-from portal.services import links, outbox, runner
+from portal.services import links, outbox
 from portal.timeutil import utcnow
 from tests import certfactory, factories
 from tests.conftest import test_settings
@@ -72,7 +72,7 @@ def test_one_bad_outbox_message_does_not_block_the_rest(session) -> None:
             raise ValueError("boom")  # not an SMTP error: still recorded, not fatal
         sent.append(subject)
 
-    result = runner.deliver_outbox(session, send, lambda link_id: "", now=utcnow())
+    result = jobs.deliver_outbox(session, send, lambda link_id: "", now=utcnow())
     assert (result.sent, result.failed) == (1, 1)
     assert result.last_error == "ValueError: boom"
     assert sent == ["Line break"]  # line breaks never reach a header

@@ -10,10 +10,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, column, insert, select, table
 from sqlalchemy.orm import Session
 
+from portal import jobs
 from portal.database import make_engine
 from portal.migrate import alembic_config, current_revision, head_revisions, upgrade
 from portal.models import Base, Identity, OutboxMessage, Partner, ShareLink, UTCDateTime
-from portal.services import outbox, runner
+from portal.services import outbox
 
 
 def test_there_is_exactly_one_head() -> None:
@@ -111,7 +112,7 @@ def test_0006_moves_the_link_of_unsent_emails_into_link_id(fresh_databases) -> N
             assert (new["gone"].link_id, new["gone"].body) == (None, f"{lead}{outbox.LINK_MARK}\n")
             assert (new["sent"].link_id, new["sent"].body) == (None, old_bodies["sent"][0])
             sent: dict[str, str] = {}
-            runner.deliver_outbox(
+            jobs.deliver_outbox(
                 session,
                 lambda _to, subject, body: sent.__setitem__(subject, body),
                 lambda link_id: f"https://portal.test/s/{link_id}.signed",

@@ -10,11 +10,11 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import create_app
+from portal import create_app, jobs
 from portal.config import DEFAULTS
 from portal.extensions import db, link_signer
 from portal.models import AuditEvent, OutboxMessage
-from portal.services import links, outbox, runner
+from portal.services import links, outbox
 from portal.timeutil import utcnow
 from tests import factories
 from tests.conftest import signed_in_client, test_settings
@@ -133,7 +133,7 @@ def test_a_link_deleted_before_delivery_leaves_a_note_not_a_url(session) -> None
     session.commit()
     sent: list[str] = []
 
-    delivery = runner.deliver_outbox(
+    delivery = jobs.deliver_outbox(
         session, lambda _to, _subject, body: sent.append(body), lambda _id: "URL", now=utcnow()
     )
 
@@ -241,10 +241,10 @@ def test_retry_puts_a_message_the_runner_gave_up_on_back_in_line(admin_client, s
     def send(_to, subject, _body):
         sent.append(subject)
 
-    assert runner.deliver_outbox(session, send, str, now=utcnow()).sent == 0  # given up
+    assert jobs.deliver_outbox(session, send, str, now=utcnow()).sent == 0  # given up
     assert admin_client.post(f"/outbox/{message.id}/retry").status_code == 302
     session.commit()
-    assert runner.deliver_outbox(session, send, str, now=utcnow()).sent == 1
+    assert jobs.deliver_outbox(session, send, str, now=utcnow()).sent == 1
     assert sent == ["Hello"]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from portal import create_app
+from portal import create_app, jobs
 from portal.database import make_engine
 from portal.extensions import db
 from portal.migrate import upgrade
@@ -53,7 +53,7 @@ def test_activation_is_announced_once(session, approver) -> None:
     certificate, _link = approved_partner_certificate(
         session, approver, activate_in=-timedelta(minutes=1)
     )
-    first = runner.run_due(session, now=utcnow(), runner="test")
+    first = jobs.run_due(session, now=utcnow(), runner="test")
     assert first.performed >= 1
     assert notices(session) == 1
     messages = session.scalars(
@@ -62,7 +62,7 @@ def test_activation_is_announced_once(session, approver) -> None:
     recipients = {tuple(m.recipients) for m in messages}
     assert (approver.email,) in recipients
     assert tuple(certificate.partner.contact_emails) in recipients
-    second = runner.run_due(session, now=utcnow(), runner="test")
+    second = jobs.run_due(session, now=utcnow(), runner="test")
     assert second.performed == 0
     assert notices(session) == 1
 
@@ -70,9 +70,9 @@ def test_activation_is_announced_once(session, approver) -> None:
 def test_nothing_happens_before_the_time_and_everything_after(session, approver) -> None:
     approved_partner_certificate(session, approver, activate_in=timedelta(hours=2))
     now = utcnow()
-    runner.run_due(session, now=now, runner="test")
+    jobs.run_due(session, now=now, runner="test")
     assert notices(session) == 0
-    runner.run_due(session, now=now + timedelta(hours=2, seconds=1), runner="test")
+    jobs.run_due(session, now=now + timedelta(hours=2, seconds=1), runner="test")
     assert notices(session) == 1
 
 
@@ -82,7 +82,7 @@ def test_a_certificate_withdrawn_before_the_run_is_not_announced(session, approv
     runner.plan(session, now=later)  # planned while still scheduled
     certificate.withdrawn_at = utcnow()
     session.flush()
-    runner.run_due(session, now=later, runner="test")
+    jobs.run_due(session, now=later, runner="test")
     assert notices(session) == 0
 
 
@@ -90,7 +90,7 @@ def test_a_link_whose_purpose_is_fulfilled_is_revoked(session, approver) -> None
     _certificate, link = approved_partner_certificate(
         session, approver, activate_in=-timedelta(seconds=1)
     )
-    runner.run_due(session, now=utcnow(), runner="test")
+    jobs.run_due(session, now=utcnow(), runner="test")
     session.refresh(link)
     assert link.revoked_at is not None
     assert count(session, AuditEvent, AuditEvent.summary.like("%purpose is fulfilled%")) == 1
@@ -111,14 +111,14 @@ def test_a_failing_effect_is_kept_for_later_and_does_not_stop_others(
         real(session_, effect, now)
 
     monkeypatch.setitem(runner.PERFORMERS, runner.ACTIVATED, flaky)
-    result = runner.run_due(session, now=utcnow(), runner="test")
+    result = jobs.run_due(session, now=utcnow(), runner="test")
     assert result.failed == 1
     assert notices(session) == 1
     session.expire_all()
     failed = session.scalars(select(SideEffect).where(SideEffect.done_at.is_(None))).one()
     assert failed.last_error == "RuntimeError: mail relay down"
     assert failed.attempts == 1
-    runner.run_due(session, now=utcnow(), runner="test")
+    jobs.run_due(session, now=utcnow(), runner="test")
     assert notices(session) == 2
 
 
@@ -129,10 +129,10 @@ def test_a_run_killed_halfway_loses_nothing_and_repeats_nothing(session, approve
     runner.plan(session, now=now)
     session.commit()
     # A runner performs a batch, then dies before committing it.
-    runner._perform_batch(session, now=now, runner="killed", batch=2, skip=set())
+    jobs.perform_batch(session, now=now, runner="killed", batch=2, skip=set())
     session.rollback()
     assert notices(session) == 0
-    runner.run_due(session, now=now, runner="next")
+    jobs.run_due(session, now=now, runner="next")
     assert notices(session) == 3
     assert count(session, SideEffect, SideEffect.done_by == "killed") == 0
 

@@ -1,18 +1,17 @@
-"""`portal run-due` and `portal scheduler`."""
+"""`portal run-due` and `portal scheduler`: what portal.jobs did, said on the terminal."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
-from portal.config import EMAIL_OFF, email_is_on
+from portal import jobs
+from portal.config import EMAIL_OFF
 from portal.extensions import db, link_signer
-from portal.services import links, outbox, runner
 from portal.timeutil import utcnow
 
 
@@ -88,42 +87,6 @@ def one_line(text: str | None) -> str:
     return " ".join((text or "unknown error").split())
 
 
-NO_BASE_URL = (
-    "PORTAL_BASE_URL is not set, so links in emails would point at an address partners "
-    "cannot reach; emails wait in the outbox until it is set"
-)
-
-
-def _run_once() -> runner.RunResult:
-    """Perform due side effects, then send what the outbox holds (when email is on)."""
-    import os
-    import socket
-
-    from portal.services.mailer import Mailer, SmtpSettings
-
-    name = f"{socket.gethostname()}:{os.getpid()}"
-    config = current_app.config
-    try:
-        result = runner.run_due(db.session, now=utcnow(), runner=name)
-        if not email_is_on(config):
-            waiting = outbox.count_unsent(db.session)
-            return replace(result, email_off=True, waiting=waiting)
-        base_url = config["BASE_URL"]
-        if not base_url:
-            # Links in emails would point at an address partners cannot reach: keep them.
-            return replace(result, unsent=outbox.count_unsent(db.session), last_error=NO_BASE_URL)
-        mailer = Mailer(SmtpSettings.from_config(config))
-        try:
-            delivery = runner.deliver_outbox(
-                db.session,
-                mailer.send,
-                lambda link_id: links.link_url(base_url, link_signer().sign(link_id)),
-                now=utcnow(),
-            )
-        finally:
-            mailer.close()
-        return replace(
-            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error
-        )
-    finally:
-        db.session.rollback()
+def _run_once() -> jobs.RunResult:
+    """One run of portal.jobs with this app's settings, session and link signer."""
+    return jobs.run_once(db.session, current_app.config, link_signer().sign)

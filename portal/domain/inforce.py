@@ -37,16 +37,21 @@ class Candidate(Protocol):
 
 
 C = TypeVar("C", bound=Candidate)
+# InForce only holds what in_force chose, so its parameter needs no bound. With one,
+# mypy checks InForce[Model] in an annotation during semantic analysis, where it does not
+# yet read an ORM model's Mapped[...] attributes as plain values: it refuses the model as
+# a Candidate and keeps that refusal for the rest of the run (mypy 2.4, SQLAlchemy 2.0).
+T = TypeVar("T")
 
 
 @dataclass
-class InForce(Generic[C]):
+class InForce(Generic[T]):
     """The certificates of one owner and usage at one moment."""
 
-    active: C | None = None
-    previous: C | None = None
-    scheduled: list[C] = field(default_factory=list)
-    pending: list[C] = field(default_factory=list)
+    active: T | None = None
+    previous: T | None = None
+    scheduled: list[T] = field(default_factory=list)
+    pending: list[T] = field(default_factory=list)
 
 
 def serves(certificate: Candidate, usage: str) -> bool:

@@ -14,16 +14,15 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.domain import certs
 from portal.domain.certs import CertificateError, CertificateInfo, Report, Usage
 from portal.domain.keys import KeyRing, KeyRingError
 from portal.models import Certificate, Identity, Partner, PendingKey
-from portal.services import audit
+from portal.services import audit, unique
 from portal.services.actor import Actor
-from portal.services.errors import ConflictError, NotFoundError, ServiceError
+from portal.services.errors import NotFoundError, ServiceError
 
 KEY_SIZES = (2048, 3072, 4096)
 MIN_DAYS, MAX_DAYS = 1, 3650
@@ -446,14 +445,11 @@ def _store_identity_certificate(
         encrypted_private_key=keyring.encrypt(key_der, associated_data=certificate_aad(sha256)),
         created_by_id=actor.user_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(certificate)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(
-            f"Identity {identity.as2_id} already has this certificate for {usage}."
-        ) from None
+    unique.add_or_conflict(
+        session,
+        certificate,
+        f"Identity {identity.as2_id} already has this certificate for {usage}.",
+    )
     return certificate
 
 

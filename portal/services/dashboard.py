@@ -124,13 +124,14 @@ def _unacknowledged(
         .options(selectinload(Partner.identity))
         .order_by(Partner.name)
     )
-    latest_ack = dict(
-        session.execute(
+    latest_ack: dict[int, datetime] = {
+        partner_id: moment
+        for partner_id, moment in session.execute(
             select(Acknowledgement.partner_id, func.max(Acknowledgement.created_at)).group_by(
                 Acknowledgement.partner_id
             )
-        ).all()
-    )
+        )
+    }
     found = []
     for partner in partners:
         certificate = upcoming[partner.identity_id]

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain.as2 import as2_id_problem
 from portal.domain.contact import email_problem
 from portal.models import ENVIRONMENTS, Identity, Partner, PartnerContact
-from portal.services import audit
+from portal.services import audit, unique
 from portal.services.actor import Actor
 from portal.services.errors import ConflictError, NotFoundError, ServiceError
 from portal.services.pagination import Page, like_pattern, paginate
@@ -296,12 +295,7 @@ def _check_partner(
 
 def _flush_unique(session: Session, obj: Identity | Partner, as2_id: str) -> None:
     """Flush inside a savepoint so a concurrent duplicate becomes a ConflictError, not a 500."""
-    try:
-        with session.begin_nested():
-            session.add(obj)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(f"The AS2 ID {as2_id} is already in use.", field="as2_id") from None
+    unique.add_or_conflict(session, obj, f"The AS2 ID {as2_id} is already in use.", field="as2_id")
 
 
 def _unique_emails(emails: Sequence[str]) -> list[str]:

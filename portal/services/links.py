@@ -20,7 +20,7 @@ from portal.models import (
     ShareLink,
     Submission,
 )
-from portal.services import audit, outbox
+from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
@@ -315,15 +315,12 @@ def propose_window_as_staff(
         partner_id=partner.id, starts_at=starts_at, timezone=timezone, proposed_by="staff"
     )
     _open_proposal(session, actor, window, now=now, who="Proposed")
+    email = emails.render("window_proposed", window=window, partner=partner)
     outbox.queue_email(
         session,
         recipients=partner.contact_emails,
-        subject=f"Proposed AS2 certificate change window: {starts_at:%Y-%m-%d %H:%M} UTC",
-        body=(
-            f"Hello,\n\n{partner.identity.organisation} proposes to switch AS2 certificates on "
-            f"{starts_at:%Y-%m-%d %H:%M} UTC. Accept it or propose another time on the page of "
-            "the link we sent you.\n"
-        ),
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"window-proposed:{window.id}",
     )
     return window
@@ -496,24 +493,14 @@ def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: s
     partner = link.partner
     if not partner.contact_emails:
         raise ServiceError("This partner has no contact email.")
-    purposes = []
-    if link.can_download:
-        purposes.append("download our new AS2 certificate")
-    if link.can_upload:
-        purposes.append("upload your new AS2 certificate")
-    # The URL goes where LINK stands, made from link_id at delivery; names are only text.
-    body = (
-        f"Hello,\n\n{sender_org} asks {partner.name} (AS2 ID {partner.as2_id}) to "
-        f"{' and '.join(purposes)}.\n\nOpen this link (no account needed):\n",
-        outbox.LINK,
-        f"\n\nThe link works until {link.expires_at:%Y-%m-%d %H:%M} UTC. "
-        "Please do not forward it.\n",
-    )
+    # The URL goes where the template says {{ link_url }}, made from link_id at delivery;
+    # names are only text.
+    email = emails.render("share_link", share_link=link, sender_org=sender_org)
     outbox.queue_email(
         session,
         recipients=partner.contact_emails,
-        subject=f"{sender_org}: AS2 certificate exchange for {partner.name}",
-        body=body,
+        subject=email.subject,
+        body=email.body,
         link_id=link.id,
     )
     audit.record(

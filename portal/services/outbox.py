@@ -1,5 +1,8 @@
 """The outbox: messages written in the caller's transaction, delivered after commit.
 
+Delivery is made of steps that only flush (pick unsent messages, claim one, record a
+failure); portal.jobs runs them, one transaction per message.
+
 A message carries at most one link URL, and only through its link_id column: the composer
 puts LINK where the URL goes, the stored body holds LINK_MARK there, and delivery replaces
 that mark with a freshly signed URL of link_id. Text a person typed (a reason, a name) is
@@ -8,16 +11,16 @@ stored as typed, less any LINK_MARK character, so it can never become a URL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Final
 
-from sqlalchemy import ColumnElement, and_, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, func, select, true, update
 from sqlalchemy.orm import Session
 
 from portal.models import OutboxMessage
-from portal.services import audit
+from portal.services import audit, unique
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 from portal.services.pagination import Page, paginate
@@ -79,11 +82,7 @@ def queue_email(
         link_id=link_id,
         dedupe_key=dedupe_key,
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-            session.flush()
-    except IntegrityError:
+    if not unique.try_add(session, message):
         # A concurrent writer queued the same key first: theirs is the one.
         return session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
     return message
@@ -211,3 +210,54 @@ def retry(session: Session, actor: Actor, message: OutboxMessage) -> None:
         f"after: {(error or '')[:200]}",
         details={"message_id": message.id, "last_error": error},
     )
+
+
+# Delivery steps: portal.jobs runs them, each message in its own transaction -------------
+
+
+def unsent_ids(session: Session, *, limit: int, skip: Collection[int] = ()) -> list[int]:
+    """Up to LIMIT emails to send (not sent, attempts left), oldest first, none in SKIP."""
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.kind == "email",
+            OutboxMessage.attempts < MAX_ATTEMPTS,
+            OutboxMessage.id.not_in(skip) if skip else true(),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def claim_message(session: Session, message_id: int, *, now: datetime) -> OutboxMessage | None:
+    """Compare-and-swap on sent_at before sending: the message, or None if another runner has it.
+
+    The claim counts an attempt. Sent or not, the caller ends the transaction: committed
+    after sending, the claim is the record that the message went out.
+    """
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
+        .values(sent_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+        return None
+    # Read afresh: the session may hold an older copy (its link since deleted, say).
+    message = session.get(OutboxMessage, message_id, populate_existing=True)
+    assert message is not None  # noqa: S101  (just claimed)
+    return message
+
+
+def record_failure(session: Session, message_id: int, error: Exception) -> str:
+    """Put a claimed message that could not be sent back in line with why; returns the reason."""
+    reason = f"{type(error).__name__}: {error}"[:2000]
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(sent_at=None, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return reason

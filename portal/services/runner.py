@@ -1,21 +1,22 @@
-"""Side effects of time passing, each performed exactly once.
+"""Side effects of time passing, each performed exactly once: the steps; portal.jobs runs them.
 
 Activation is derived from activate_at; nothing here activates anything. The runner
 plans what has become due (inserting side effects under unique keys, so planning
 twice is harmless), then performs them: claiming each with a compare-and-swap update
-in the same transaction as its outcome (an outbox message, a revoked link). Several
-runners can work at once: on PostgreSQL they skip rows another runner has locked; on
-SQLite the write lock serialises them. A runner killed halfway loses only its
-uncommitted batch, which the next run performs.
+that portal.jobs commits in the same transaction as its outcome (an outbox message, a
+revoked link). Several runners can work at once: on PostgreSQL they skip rows another
+runner has locked; on SQLite the write lock serialises them. A runner killed halfway
+loses only its uncommitted batch, which the next run performs.
+
+Every function here only flushes; portal.jobs owns the commits.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import String, cast, exists, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,49 +26,19 @@ from portal.domain.roles import Permission, role_allows
 from portal.models import (
     Acknowledgement,
     Certificate,
-    OutboxMessage,
     ShareLink,
     SideEffect,
     Submission,
     User,
 )
-from portal.services import audit, outbox
+from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 
 log = logging.getLogger(__name__)
 ACTIVATED = "certificate.activated"
 LINK_FULFILLED = "link.fulfilled"
-BATCH = 100
 MAX_ATTEMPTS = 5  # after that an effect waits for an operator (its last_error says why)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one run did."""
-
-    planned: int
-    performed: int
-    failed: int
-    sent: int = 0
-    unsent: int = 0
-    last_error: str | None = None  # why the last email that could not be sent failed
-    email_off: bool = False  # no mail relay configured: nothing was sent
-    waiting: int = 0  # emails left in the outbox when email is off
-
-
-def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:
-    """Plan and perform every side effect due at NOW; commits once per batch."""
-    planned = plan(session, now=now)
-    session.commit()
-    performed = 0
-    failed: set[int] = set()
-    while True:
-        done, claimed = _perform_batch(session, now=now, runner=runner, batch=batch, skip=failed)
-        session.commit()
-        performed += done
-        if claimed < batch:
-            return RunResult(planned, performed, len(failed))
 
 
 def plan(session: Session, *, now: datetime) -> int:
@@ -138,10 +109,13 @@ def _row(
     }
 
 
-def _perform_batch(
-    session: Session, *, now: datetime, runner: str, batch: int, skip: set[int]
-) -> tuple[int, int]:
-    """Perform up to BATCH due effects; returns (performed, rows looked at)."""
+def due_effects(
+    session: Session, *, now: datetime, limit: int, skip: Collection[int] = ()
+) -> list[SideEffect]:
+    """Up to LIMIT effects due at NOW and not done, oldest first, none of the ids in SKIP.
+
+    On PostgreSQL the rows are locked, skipping those another runner has locked.
+    """
     query = (
         select(SideEffect)
         .where(
@@ -151,29 +125,15 @@ def _perform_batch(
             SideEffect.id.not_in(skip) if skip else true(),
         )
         .order_by(SideEffect.id)
-        .limit(batch)
+        .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    effects = list(session.scalars(query))
-    done = 0
-    for effect in effects:
-        if not _claim(session, effect, now=now, runner=runner):
-            continue  # another runner did it first
-        try:
-            with session.begin_nested():
-                PERFORMERS[effect.kind](session, effect, now)
-        except Exception as error:  # one bad effect must not stop the others
-            log.exception("side effect %s failed", effect.key)
-            _release(session, effect, error)
-            skip.add(effect.id)
-        else:
-            done += 1
-    return done, len(effects)
+    return list(session.scalars(query))
 
 
-def _claim(session: Session, effect: SideEffect, *, now: datetime, runner: str) -> bool:
-    """Compare-and-swap: mark the effect done only if nobody has."""
+def claim_effect(session: Session, effect: SideEffect, *, now: datetime, runner: str) -> bool:
+    """Compare-and-swap: mark the effect done by RUNNER only if nobody has (True: ours)."""
     result = session.execute(
         update(SideEffect)
         .where(SideEffect.id == effect.id, SideEffect.done_at.is_(None))
@@ -181,6 +141,18 @@ def _claim(session: Session, effect: SideEffect, *, now: datetime, runner: str) 
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def perform_effect(session: Session, effect: SideEffect, *, now: datetime) -> bool:
+    """Perform a claimed effect in a savepoint; a failure puts it back with its error (False)."""
+    try:
+        with session.begin_nested():
+            PERFORMERS[effect.kind](session, effect, now)
+    except Exception as error:  # one bad effect must not stop the others
+        log.exception("side effect %s failed", effect.key)
+        _release(session, effect, error)
+        return False
+    return True
 
 
 def _release(session: Session, effect: SideEffect, error: Exception) -> None:
@@ -204,30 +176,20 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         or role_allows(user.role, Permission.APPROVE)
     ]
     if certificate.partner is not None:
-        owner = f"{certificate.partner.name} ({certificate.partner.as2_id})"
         partner_contacts = certificate.partner.contact_emails
     else:
         identity = certificate.identity
         assert identity is not None  # noqa: S101  (one owner: database constraint)
-        owner = f"our identity {identity.as2_id}"
         partner_contacts = sorted({e for p in identity.partners for e in p.contact_emails})
-    when = f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC"
-    body = (
-        f"The {certificate.usage} certificate of {owner} is in force since {when}.\n"
-        f"SHA-256: {colon_fingerprint(certificate.sha256)}\n"
-        f"Valid until {certificate.not_after:%Y-%m-%d}.\n"
-    )
-    subject = f"AS2 certificate now in force: {owner}"
-    outbox.queue_email(
-        session, recipients=staff, subject=subject, body=body, dedupe_key=f"{effect.key}:staff"
-    )
-    outbox.queue_email(
-        session,
-        recipients=partner_contacts,
-        subject=subject,
-        body=body,
-        dedupe_key=f"{effect.key}:partner",
-    )
+    email = emails.render("certificate_in_force", certificate=certificate)
+    for recipients, audience in ((staff, "staff"), (partner_contacts, "partner")):
+        outbox.queue_email(
+            session,
+            recipients=recipients,
+            subject=email.subject,
+            body=email.body,
+            dedupe_key=f"{effect.key}:{audience}",
+        )
     audit.record(
         session,
         Actor("scheduler"),
@@ -235,7 +197,7 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         object_type="identity" if certificate.identity_id else "partner",
         object_id=certificate.identity_id or certificate.partner_id,
         summary=f"Announced that certificate {colon_fingerprint(certificate.sha256)[:23]}… "
-        f"is in force since {when}",
+        f"is in force since {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id, "side_effect": effect.key},
     )
 
@@ -260,99 +222,3 @@ PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime], None]] = {
     ACTIVATED: _notify_activation,
     LINK_FULFILLED: _revoke_fulfilled_link,
 }
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What one pass over the outbox did."""
-
-    sent: int
-    failed: int
-    last_error: str | None = None  # why the last failed message failed
-
-
-def deliver_outbox(
-    session: Session,
-    send: Callable[[list[str], str, str], None],
-    url_for_link: Callable[[str], str],
-    *,
-    now: datetime,
-    batch: int = 500,
-) -> Delivery:
-    """Send queued emails; commits after each message.
-
-    A message's link URL is made by URL_FOR_LINK from its link_id column alone, never
-    from its text. A message is claimed with a compare-and-swap on sent_at before it is
-    sent and committed right after, so two runners never send it both. If a runner dies
-    between the SMTP server accepting and the commit, the message is sent again on the
-    next run: delivery is at least once, never silently lost.
-    """
-    sent = failed = 0
-    last_error: str | None = None
-    tried: set[int] = set()
-    while True:
-        ids = _unsent(session, batch, tried)
-        if not ids:
-            return Delivery(sent, failed, last_error)
-        tried.update(ids)
-        for message_id in ids:
-            outcome = _deliver_one(session, send, url_for_link, message_id, now)
-            if outcome is True:
-                sent += 1
-            elif isinstance(outcome, str):
-                failed += 1
-                last_error = outcome
-
-
-def _unsent(session: Session, batch: int, tried: set[int]) -> list[int]:
-    query = (
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.kind == "email",
-            OutboxMessage.attempts < outbox.MAX_ATTEMPTS,
-            OutboxMessage.id.not_in(tried) if tried else true(),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(batch)
-    )
-    ids = list(session.scalars(query))
-    session.commit()  # end the read: each message gets its own short transaction
-    return ids
-
-
-def _deliver_one(
-    session: Session,
-    send: Callable[[list[str], str, str], None],
-    url_for_link: Callable[[str], str],
-    message_id: int,
-    now: datetime,
-) -> Literal[True] | str | None:
-    """Claim, send and record one message: True sent, its error if failed, None taken by another."""
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
-        .values(sent_at=now, attempts=OutboxMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
-        session.rollback()
-        return None
-    # Read afresh: the session may hold an older copy (its link since deleted, say).
-    message = session.get(OutboxMessage, message_id, populate_existing=True)
-    assert message is not None  # noqa: S101  (just claimed)
-    try:
-        url = url_for_link(message.link_id) if message.link_id is not None else None
-        send(message.recipients, message.subject, outbox.render_body(message.body, url))
-    except Exception as error:  # any failure is recorded: one bad message must not block others
-        reason = f"{type(error).__name__}: {error}"[:2000]
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(sent_at=None, last_error=reason)
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-        return reason
-    session.commit()
-    return True

@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
 from portal.models import Certificate, Submission
-from portal.services import audit, links, outbox
+from portal.services import audit, emails, links, outbox, unique
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row, colon_fingerprint
-from portal.services.errors import ConflictError, ServiceError
+from portal.services.errors import ServiceError
 
 MAX_REASON = 2000
 # A moment given as "now" may lag the clock by this much (a form filled a minute ago).
@@ -80,48 +79,88 @@ def approve_submission(
     _four_eyes(actor, submission.submitted_by_id, what="this submission")
     info = certs.certificate_info(submission.der)
     if four_eyes_always:
-        if submission.first_approved_by_id is None:
-            check_activation_time(info.not_before, info.not_after, activate_at, now)
-            _record_first_approval(session, actor, submission, max(activate_at, now))
+        confirmed = _second_approval_time(session, actor, submission, info, activate_at, now)
+        if confirmed is None:
             return None
-        if submission.first_approved_by_id == actor.user_id:
-            raise ServiceError(
-                "You gave the first approval; a different person must give the second."
-            )
-        assert submission.first_approved_activate_at is not None  # noqa: S101  (set together)
-        activate_at = max(submission.first_approved_activate_at, now)
+        activate_at = confirmed
     check_activation_time(info.not_before, info.not_after, activate_at, now)
+    certificate = _add_approved_certificate(
+        session, actor, submission, info, activate_at=max(activate_at, now), now=now
+    )
+    _record_approval(session, actor, submission, certificate, now=now)
+    _tell_partner_approved(session, submission, certificate)
+    return certificate
+
+
+def _second_approval_time(
+    session: Session,
+    actor: Actor,
+    submission: Submission,
+    info: certs.CertificateInfo,
+    activate_at: datetime,
+    now: datetime,
+) -> datetime | None:
+    """Four eyes always: record a first approval (None), or the time a second one confirms."""
+    if submission.first_approved_by_id is None:
+        check_activation_time(info.not_before, info.not_after, activate_at, now)
+        _record_first_approval(session, actor, submission, max(activate_at, now))
+        return None
+    if submission.first_approved_by_id == actor.user_id:
+        raise ServiceError("You gave the first approval; a different person must give the second.")
+    assert submission.first_approved_activate_at is not None  # noqa: S101  (set together)
+    return max(submission.first_approved_activate_at, now)
+
+
+def _add_approved_certificate(
+    session: Session,
+    actor: Actor,
+    submission: Submission,
+    info: certs.CertificateInfo,
+    *,
+    activate_at: datetime,
+    now: datetime,
+) -> Certificate:
+    """The partner's new certificate, in force from ACTIVATE_AT; a repeat is a ConflictError."""
     certificate = certificate_row(
         info,
         partner_id=submission.partner_id,
         usage=submission.usage,
         source="staff" if submission.submitted_by_id else "uploaded",
-        activate_at=max(activate_at, now),
+        activate_at=activate_at,
         approved_by_id=actor.user_id,
         approved_at=now,
         created_by_id=submission.submitted_by_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(certificate)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(
-            "This partner already has this certificate for this usage (perhaps withdrawn); "
-            "ask the partner for a new one."
-        ) from None
+    unique.add_or_conflict(
+        session,
+        certificate,
+        "This partner already has this certificate for this usage (perhaps withdrawn); "
+        "ask the partner for a new one.",
+    )
+    return certificate
+
+
+def _record_approval(
+    session: Session,
+    actor: Actor,
+    submission: Submission,
+    certificate: Certificate,
+    *,
+    now: datetime,
+) -> None:
+    """Mark SUBMISSION approved, audit it, and agree a partner window at that time."""
     submission.status = "approved"
     submission.reviewed_by_id = actor.user_id
     submission.reviewed_at = now
     submission.certificate_id = certificate.id
-    when = f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC"
     audit.record(
         session,
         actor,
         "submission.approved",
         object_type="partner",
         object_id=submission.partner_id,
-        summary=f"Approved submission #{submission.id}, in force from {when}",
+        summary=f"Approved submission #{submission.id}, in force from "
+        f"{certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={
             "submission_id": submission.id,
             "certificate_id": certificate.id,
@@ -132,19 +171,19 @@ def approve_submission(
         session, actor, [submission.partner_id], certificate,
         because=f"approving submission #{submission.id} at that time", now=now,
     )  # fmt: skip
-    partner = submission.partner
+
+
+def _tell_partner_approved(
+    session: Session, submission: Submission, certificate: Certificate
+) -> None:
+    email = emails.render("submission_approved", submission=submission, certificate=certificate)
     outbox.queue_email(
         session,
-        recipients=partner.contact_emails,
-        subject=f"Your AS2 certificate was approved ({partner.identity.organisation})",
-        body=(
-            f"Hello,\n\nthe {submission.usage} certificate you sent "
-            f"(SHA-256 {colon_fingerprint(certificate.sha256)}) was approved.\n"
-            f"{partner.identity.organisation} will use it from {when}.\n"
-        ),
+        recipients=submission.partner.contact_emails,
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"submission-approved:{submission.id}",
     )
-    return certificate
 
 
 def _record_first_approval(
@@ -189,16 +228,12 @@ def reject_submission(
         summary=f"Rejected submission #{submission.id}: {reason[:200]}",
         details={"submission_id": submission.id, "reason": reason},
     )
-    partner = submission.partner
+    email = emails.render("submission_rejected", submission=submission, reason=reason)
     outbox.queue_email(
         session,
-        recipients=partner.contact_emails,
-        subject=f"Your AS2 certificate was not accepted ({partner.identity.organisation})",
-        body=(
-            f"Hello,\n\nthe {submission.usage} certificate you sent "
-            f"(SHA-256 {colon_fingerprint(submission.sha256)}) was not accepted:\n\n{reason}\n\n"
-            "You can send a corrected certificate with the same link while it is valid.\n"
-        ),
+        recipients=submission.partner.contact_emails,
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"submission-rejected:{submission.id}",
     )
 

@@ -21,7 +21,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, links, outbox
+from portal.services import audit, emails, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
 from portal.services.errors import NotFoundError, ServiceError
@@ -91,48 +91,93 @@ def submit_via_link(
     if not report.acceptable:
         _audit_refused(session, actor, link, report)
         return Outcome(report)
+    held_back = _held_back(session, link.partner_id, report, usage_, confirm_warnings)
+    if held_back is not None:
+        return held_back
+    _use_one_upload(session, link, now)
+    submission = _add_submission(
+        session,
+        report,
+        usage_,
+        partner_id=link.partner_id,
+        now=now,
+        link_id=link.id,
+        proposed_window_start=proposed_window_start,
+        proposed_timezone=proposed_timezone if proposed_window_start else None,
+        contact_name=contact_name or None,
+        contact_email=contact_email or None,
+    )
+    _audit_received(session, actor, link, submission)
+    if submission.proposed_window_start is not None:
+        _propose_window_sent_with(session, actor, link, submission, now=now)
+    _notify_approvers(session, submission)
+    return Outcome(report, submission)
+
+
+def _propose_window_sent_with(
+    session: Session, actor: Actor, link: ShareLink, submission: Submission, *, now: datetime
+) -> None:
+    """A change window sent with an upload is the partner's proposal, as on the link page."""
+    assert submission.proposed_window_start is not None  # noqa: S101  (checked by the caller)
+    links.propose_window(
+        session,
+        actor,
+        link,
+        starts_at=submission.proposed_window_start,
+        timezone=submission.proposed_timezone or "UTC",
+        contact_name=submission.contact_name,
+        contact_email=submission.contact_email,
+        now=now,
+    )
+
+
+def _held_back(
+    session: Session, partner_id: int, report: Report, usage: Usage, confirm_warnings: bool
+) -> Outcome | None:
+    """The outcome when an acceptable file is not stored: a repeat, or warnings unconfirmed."""
     assert report.certificate is not None  # noqa: S101  (an acceptable report has one)
     sha256 = sha256_hex(report.certificate.fingerprint_sha256)
-    earlier = _open_submission(session, link.partner_id, sha256, str(usage_))
+    earlier = _open_submission(session, partner_id, sha256, str(usage))
     if earlier is not None:
         return Outcome(report, earlier, duplicate=True)
     if report.warnings and not confirm_warnings:
         return Outcome(report, needs_confirmation=True)
+    return None
+
+
+def _use_one_upload(session: Session, link: ShareLink, now: datetime) -> None:
+    """Count one upload against LINK; LinkClosedError when it has none left."""
     if not links.consume_upload(session, link, now):
         _check_link_open(link, now)
         raise LinkClosedError(
             "This link has no uploads left. Ask us for a new link if you need to send another."
         )
+
+
+def _add_submission(
+    session: Session,
+    report: Report,
+    usage: Usage,
+    *,
+    partner_id: int,
+    now: datetime,
+    **fields: object,
+) -> Submission:
+    """Store the acceptable certificate of REPORT as received; FIELDS say who sent it and how."""
+    assert report.certificate is not None  # noqa: S101  (an acceptable report has one)
     submission = Submission(
-        partner_id=link.partner_id,
-        link_id=link.id,
-        usage=str(usage_),
+        partner_id=partner_id,
+        usage=str(usage),
         der=report.certificate.der,
-        sha256=sha256,
+        sha256=sha256_hex(report.certificate.fingerprint_sha256),
         report=report.to_dict(),
         status="received",
-        proposed_window_start=proposed_window_start,
-        proposed_timezone=proposed_timezone if proposed_window_start else None,
-        contact_name=contact_name or None,
-        contact_email=contact_email or None,
         created_at=now,
+        **fields,
     )
     session.add(submission)
     session.flush()
-    _audit_received(session, actor, link, submission)
-    if proposed_window_start is not None:
-        links.propose_window(
-            session,
-            actor,
-            link,
-            starts_at=proposed_window_start,
-            timezone=proposed_timezone or "UTC",
-            contact_name=contact_name,
-            contact_email=contact_email,
-            now=now,
-        )
-    _notify_approvers(session, submission)
-    return Outcome(report, submission)
+    return submission
 
 
 def get_submission(session: Session, submission_id: int) -> Submission:
@@ -263,16 +308,12 @@ def _notify_approvers(session: Session, submission: Submission) -> None:
         for user in session.scalars(select(User).where(User.is_enabled.is_(True)))
         if role_allows(user.role, Permission.APPROVE)
     ]
-    partner = submission.partner
+    email = emails.render("submission_received", submission=submission)
     outbox.queue_email(
         session,
         recipients=approvers,
-        subject=f"New certificate from {partner.name} waiting for approval",
-        body=(
-            f"{partner.name} (AS2 ID {partner.as2_id}) uploaded a {submission.usage} certificate.\n"
-            f"SHA-256: {colon_fingerprint(submission.sha256)}\n\n"
-            f"Review it in the portal: submission #{submission.id}.\n"
-        ),
+        subject=email.subject,
+        body=email.body,
         dedupe_key=f"submission-received:{submission.id}",
     )
 
@@ -295,25 +336,12 @@ def submit_by_staff(
     report = _judge(session, partner.id, data, usage_, now=now, overlap=overlap)
     if not report.acceptable:
         return Outcome(report)
-    assert report.certificate is not None  # noqa: S101  (an acceptable report has one)
-    sha256 = sha256_hex(report.certificate.fingerprint_sha256)
-    earlier = _open_submission(session, partner.id, sha256, str(usage_))
-    if earlier is not None:
-        return Outcome(report, earlier, duplicate=True)
-    if report.warnings and not confirm_warnings:
-        return Outcome(report, needs_confirmation=True)
-    submission = Submission(
-        partner_id=partner.id,
-        usage=str(usage_),
-        der=report.certificate.der,
-        sha256=sha256,
-        report=report.to_dict(),
-        status="received",
-        submitted_by_id=actor.user_id,
-        created_at=now,
+    held_back = _held_back(session, partner.id, report, usage_, confirm_warnings)
+    if held_back is not None:
+        return held_back
+    submission = _add_submission(
+        session, report, usage_, partner_id=partner.id, now=now, submitted_by_id=actor.user_id
     )
-    session.add(submission)
-    session.flush()
     audit.record(
         session,
         actor,
@@ -321,8 +349,8 @@ def submit_by_staff(
         object_type="partner",
         object_id=partner.id,
         summary=f"Uploaded submission #{submission.id} ({submission.usage}) on the partner's "
-        f"behalf: SHA-256 {colon_fingerprint(sha256)}",
-        details={"submission_id": submission.id, "sha256": sha256, "on_behalf": True},
+        f"behalf: SHA-256 {colon_fingerprint(submission.sha256)}",
+        details={"submission_id": submission.id, "sha256": submission.sha256, "on_behalf": True},
     )
     _notify_approvers(session, submission)
     return Outcome(report, submission)

@@ -218,7 +218,7 @@ def update_user(
         raise ServiceError(
             "You cannot remove your own admin role or disable yourself.", field="role"
         )
-    changes = {}
+    changes: dict[str, list[str] | list[bool]] = {}  # field: [before, after]
     if role != user.role:
         changes["role"] = [user.role, role]
         user.role = role

@@ -1,0 +1,192 @@
+"""The runner's loops and their transactions, for `portal run-due` and `portal scheduler`.
+
+Services only flush; this module alone decides when their work is committed:
+
+- planning (side effects inserted under unique keys) commits on its own, first;
+- due side effects are claimed (compare-and-swap) and performed in batches of BATCH,
+  each batch one transaction, so a claim commits together with its outcome (an outbox
+  message, a revoked link), and a runner killed halfway loses only its uncommitted
+  batch, which the next run performs;
+- the outbox is read in a short transaction of its own; then each message gets its own
+  transaction: claimed before it is sent, committed right after (or its failure is
+  recorded and committed), so two runners never both send it, and a runner dying
+  between the SMTP server's acceptance and the commit sends it again next run: at
+  least once, never silently lost;
+- whatever a run leaves open is rolled back at its end.
+
+This is a face, like portal.cli and portal.web: it may import services; services never
+import it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from portal.config import email_is_on
+from portal.services import links, outbox
+from portal.services import runner as effects
+from portal.services.mailer import Mailer, SmtpSettings
+from portal.timeutil import utcnow
+
+BATCH = 100  # side effects per transaction
+OUTBOX_BATCH = 500  # outbox messages read at once (each is sent in its own transaction)
+NO_BASE_URL = (
+    "PORTAL_BASE_URL is not set, so links in emails would point at an address partners "
+    "cannot reach; emails wait in the outbox until it is set"
+)
+
+Send = Callable[[list[str], str, str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did."""
+
+    planned: int
+    performed: int
+    failed: int
+    sent: int = 0
+    unsent: int = 0
+    last_error: str | None = None  # why the last email that could not be sent failed
+    email_off: bool = False  # no mail relay configured: nothing was sent
+    waiting: int = 0  # emails left in the outbox when email is off
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one pass over the outbox did."""
+
+    sent: int
+    failed: int
+    last_error: str | None = None  # why the last failed message failed
+
+
+def run_once(
+    session: Session, config: Mapping[str, Any], sign_link: Callable[[str], str]
+) -> RunResult:
+    """Perform due side effects, then send what the outbox holds (when email is on).
+
+    SIGN_LINK makes a link's token from its id; CONFIG gives the mail relay and base URL.
+    """
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        result = run_due(session, now=utcnow(), runner=name)
+        if not email_is_on(config):
+            return replace(result, email_off=True, waiting=outbox.count_unsent(session))
+        base_url = config["BASE_URL"]
+        if not base_url:
+            # Links in emails would point at an address partners cannot reach: keep them.
+            return replace(result, unsent=outbox.count_unsent(session), last_error=NO_BASE_URL)
+        mailer = Mailer(SmtpSettings.from_config(config))
+        try:
+            delivery = deliver_outbox(
+                session,
+                mailer.send,
+                lambda link_id: links.link_url(base_url, sign_link(link_id)),
+                now=utcnow(),
+            )
+        finally:
+            mailer.close()
+        return replace(
+            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error
+        )
+    finally:
+        session.rollback()
+
+
+def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:
+    """Plan and perform every side effect due at NOW; commits the plan, then once per batch."""
+    planned = effects.plan(session, now=now)
+    session.commit()
+    performed = 0
+    failed: set[int] = set()
+    while True:
+        done, looked_at = perform_batch(session, now=now, runner=runner, batch=batch, skip=failed)
+        session.commit()
+        performed += done
+        if looked_at < batch:
+            return RunResult(planned, performed, len(failed))
+
+
+def perform_batch(
+    session: Session, *, now: datetime, runner: str, batch: int, skip: set[int]
+) -> tuple[int, int]:
+    """Claim and perform up to BATCH due effects, uncommitted; returns (performed, looked at).
+
+    The ids of effects that failed are added to SKIP, so the same run does not retry them.
+    """
+    due = effects.due_effects(session, now=now, limit=batch, skip=skip)
+    done = 0
+    for effect in due:
+        if not effects.claim_effect(session, effect, now=now, runner=runner):
+            continue  # another runner did it first
+        if effects.perform_effect(session, effect, now=now):
+            done += 1
+        else:
+            skip.add(effect.id)
+    return done, len(due)
+
+
+def deliver_outbox(
+    session: Session,
+    send: Send,
+    url_for_link: Callable[[str], str],
+    *,
+    now: datetime,
+    batch: int = OUTBOX_BATCH,
+) -> Delivery:
+    """Send queued emails; commits after each message.
+
+    A message's link URL is made by URL_FOR_LINK from its link_id column alone, never
+    from its text. A message is claimed with a compare-and-swap on sent_at before it is
+    sent and committed right after, so two runners never send it both. If a runner dies
+    between the SMTP server accepting and the commit, the message is sent again on the
+    next run: delivery is at least once, never silently lost.
+    """
+    sent = failed = 0
+    last_error: str | None = None
+    tried: set[int] = set()
+    while True:
+        ids = outbox.unsent_ids(session, limit=batch, skip=tried)
+        session.commit()  # end the read: each message gets its own short transaction
+        if not ids:
+            return Delivery(sent, failed, last_error)
+        tried.update(ids)
+        for message_id in ids:
+            outcome = deliver_one(session, send, url_for_link, message_id, now=now)
+            if outcome is True:
+                sent += 1
+            elif isinstance(outcome, str):
+                failed += 1
+                last_error = outcome
+
+
+def deliver_one(
+    session: Session,
+    send: Send,
+    url_for_link: Callable[[str], str],
+    message_id: int,
+    *,
+    now: datetime,
+) -> Literal[True] | str | None:
+    """Claim, send and record one message: True sent, its error if failed, None taken by another."""
+    message = outbox.claim_message(session, message_id, now=now)
+    if message is None:
+        session.rollback()
+        return None
+    try:
+        url = url_for_link(message.link_id) if message.link_id is not None else None
+        send(message.recipients, message.subject, outbox.render_body(message.body, url))
+    except Exception as error:  # any failure is recorded: one bad message must not block others
+        reason = outbox.record_failure(session, message_id, error)
+        session.commit()
+        return reason
+    session.commit()
+    return True
