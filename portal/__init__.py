@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 __all__ = ["create_app"]
 
@@ -26,11 +27,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     No network, no schema change; the only possible write is a missing secret
     generated into the instance folder.
     """
+    # Imported here, not at the top: `import portal.domain.certs` (a test, a migration,
+    # the domain's own users) runs this file first and must not load the whole app.
     from portal.cli import register_commands
     from portal.config import load_config
     from portal.extensions import csrf, db, init_secrets, limiter, login_manager
     from portal.logs import install_redaction
     from portal.web import limit_partner_uploads, register_id_converter, register_web
+    from portal.web.auth.sessions import load_user
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "PORTAL_INSTANCE_PATH"
@@ -51,22 +55,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     install_redaction(app)
     if app.config["TRUSTED_PROXIES"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
     csrf.init_app(app)
-    _init_login(app, login_manager)
+    _init_login(app, login_manager, load_user)
     register_web(app)
     register_commands(app)
     return app
 
 
-def _init_login(app: Flask, login_manager: Any) -> None:
-    from portal.web.auth.sessions import load_user
-
+def _init_login(app: Flask, login_manager: Any, load_user: Any) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see this page."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import datetime
 
 from flask import Flask, Response, current_app, render_template, request
 from flask_login import current_user
@@ -17,6 +18,11 @@ from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError
 from portal.timeutil import format_in_zone, utcnow
 from portal.web.access import can
+from portal.web.auth import bp as auth_bp
+from portal.web.health import bp as health_bp
+from portal.web.partner import bp as partner_bp
+from portal.web.partner.views import UPLOAD_REQUEST_LIMIT
+from portal.web.staff import bp as staff_bp
 
 # Pages load nothing from another origin.
 CONTENT_SECURITY_POLICY = (
@@ -40,18 +46,11 @@ def register_id_converter(app: Flask) -> None:
 def limit_partner_uploads() -> None:
     """Cap partner upload bodies before anything (the CSRF check) reads the form."""
     if request.endpoint in ("partner.upload", "partner.machine_upload"):
-        from portal.web.partner.views import UPLOAD_REQUEST_LIMIT
-
         request.max_content_length = UPLOAD_REQUEST_LIMIT
 
 
 def register_web(app: Flask) -> None:
     """Attach blueprints, error handlers, headers and template helpers to APP."""
-    from portal.web.auth import bp as auth_bp
-    from portal.web.health import bp as health_bp
-    from portal.web.partner import bp as partner_bp
-    from portal.web.staff import bp as staff_bp
-
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
@@ -72,8 +71,6 @@ def register_web(app: Flask) -> None:
 
 def _localtime(moment: object) -> str:
     """Show a time in the signed-in user's zone with UTC beside it."""
-    from datetime import datetime
-
     if not isinstance(moment, datetime):
         return "—"
     zone = getattr(current_user, "timezone", None) or "UTC"

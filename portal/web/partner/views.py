@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime, timedelta
 
 from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
@@ -18,7 +19,7 @@ from portal.services.submissions import LinkClosedError, Outcome
 from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web import urls
 from portal.web.forms import attach_error
-from portal.web.partner import bp
+from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
 Rendered = str | tuple[str, int] | Response
@@ -61,7 +62,7 @@ def _actor(link: ShareLink) -> Actor:
     return links.partner_actor(link, request.remote_addr, request.headers.get("User-Agent"))
 
 
-def _open(token: str, *, json: bool = False) -> ShareLink:
+def _open(token: str, *, as_json: bool = False) -> ShareLink:
     """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
     link = links.resolve(db.session, link_signer(), token)
     contact = current_app.config["CONTACT_EMAIL"]
@@ -70,7 +71,7 @@ def _open(token: str, *, json: bool = False) -> ShareLink:
             "This link is not valid. Check that you copied the whole address from the email, "
             f"or write to {contact}."
         )
-        if json or request.endpoint == "partner.machine_upload":
+        if as_json or request.endpoint == "partner.machine_upload":
             abort(Response(_json_error(message, 404), status=404, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=404))
     state = links.link_state(link, utcnow())
@@ -79,16 +80,14 @@ def _open(token: str, *, json: bool = False) -> ShareLink:
             f"This link has {'expired' if state is links.LinkState.EXPIRED else 'been withdrawn'}. "
             f"Ask your contact for a new one, or write to {contact}."
         )
-        if json:
+        if as_json:
             abort(Response(_json_error(message, 410), status=410, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=410))
     return link
 
 
 def _json_error(message: str, status: int) -> str:
-    import json as json_module
-
-    return json_module.dumps({"error": message, "status": status})
+    return json.dumps({"error": message, "status": status})
 
 
 @bp.get("/s/<token>")
@@ -184,7 +183,7 @@ def upload(token: str) -> Rendered:
 def machine_upload(token: str) -> tuple[Response, int]:
     """Raw PEM/DER body or multipart field `certificate`; answers JSON with the report."""
     request.max_content_length = UPLOAD_REQUEST_LIMIT
-    link = _open(token, json=True)
+    link = _open(token, as_json=True)
     if "certificate" in request.files:
         data = request.files["certificate"].read(MAX_INPUT_BYTES + 1)
     elif request.mimetype == "multipart/form-data":
