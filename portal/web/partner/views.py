@@ -15,7 +15,7 @@ from portal.models import ShareLink
 from portal.services import certificates, links, submissions
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
-from portal.services.submissions import LinkClosedError, Outcome
+from portal.services.submissions import Outcome
 from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web import urls
 from portal.web.forms import attach_error
@@ -44,14 +44,6 @@ limited = limiter.shared_limit(
     deduct_when=_counts_against_limit,
     key_func=lambda: request.remote_addr or "unknown",
 )
-
-
-@bp.after_request
-def _partner_headers(response: Response) -> Response:
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
 
 
 def _overlap() -> timedelta:
@@ -156,7 +148,7 @@ def upload(token: str) -> Rendered:
     except ServiceError as error:
         attach_error(form, error)
         return _render_page(
-            link, token, upload_form=form, page_error=error.message, status=_closed_status(error)
+            link, token, upload_form=form, page_error=error.message, status=error.http_status
         )
     if outcome.refused:
         db.commit_despite_status()  # the refusal is audited; nothing else was written
@@ -195,19 +187,17 @@ def machine_upload(token: str) -> tuple[Response, int]:
         return jsonify(error=f"The file is larger than {MAX_INPUT_BYTES // 1024} KiB."), 413
     if not data:
         return jsonify(error="The request body is empty; send the certificate file."), 400
-    try:
-        outcome = submissions.submit_via_link(
-            db.session,
-            _actor(link),
-            link,
-            data=data,
-            usage=usage,
-            now=utcnow(),
-            overlap=_overlap(),
-            confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
-        )
-    except ServiceError as error:
-        return jsonify(error=error.message), _closed_status(error)
+    # A refusal (closed link, unknown usage) answers JSON through the blueprint's handler.
+    outcome = submissions.submit_via_link(
+        db.session,
+        _actor(link),
+        link,
+        data=data,
+        usage=usage,
+        now=utcnow(),
+        overlap=_overlap(),
+        confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
+    )
     return _machine_answer(outcome)
 
 
@@ -264,6 +254,8 @@ def accept_window(token: str, window_id: int) -> Rendered:
         window = links.get_window(db.session, link.partner_id, window_id)
         links.accept_window(db.session, _actor(link), window, by_partner=True, now=utcnow())
     except ServiceError as error:
+        # This route's own answer: whatever stops the acceptance (no such window, no longer
+        # open, their own proposal) conflicts with the window the page showed them.
         return _render_page(link, token, page_error=error.message, status=409)
     return redirect(url_for("partner.link_page", token=token) + "#window")
 
@@ -305,12 +297,6 @@ def acknowledge(token: str) -> Rendered:
         contact_name=form.contact_name.data,
     )
     return redirect(url_for("partner.link_page", token=token, acknowledged=1) + "#installed")
-
-
-def _closed_status(error: ServiceError) -> int:
-    if isinstance(error, LinkClosedError):
-        return 409 if "no uploads left" in error.message else 403
-    return 422
 
 
 def _form_certificate(form: UploadForm) -> bytes | None:
