@@ -131,25 +131,39 @@ def upload(token: str) -> Rendered:
     if window_start is False:
         return _render_page(link, token, upload_form=form, status=422)
     try:
-        outcome = submissions.submit_via_link(
-            db.session,
-            _actor(link),
-            link,
-            data=data,
-            usage=form.usage.data or "both",
-            now=utcnow(),
-            overlap=_overlap(),
-            confirm_warnings=bool(form.confirm_warnings.data),
-            proposed_window_start=window_start or None,
-            proposed_timezone=form.window_timezone.data,
-            contact_name=form.contact_name.data,
-            contact_email=form.contact_email.data,
-        )
+        outcome = _submit_upload(link, form, data, window_start or None)
     except ServiceError as error:
         attach_error(form, error)
         return _render_page(
             link, token, upload_form=form, page_error=error.message, status=error.http_status
         )
+    return _upload_answer(link, token, form, data, outcome)
+
+
+def _submit_upload(
+    link: ShareLink, form: UploadForm, data: bytes, window_start: datetime | None
+) -> Outcome:
+    """Hand the checked form to the service: stored, refused, or awaiting confirmation."""
+    return submissions.submit_via_link(
+        db.session,
+        _actor(link),
+        link,
+        data=data,
+        usage=form.usage.data or "both",
+        now=utcnow(),
+        overlap=_overlap(),
+        confirm_warnings=bool(form.confirm_warnings.data),
+        proposed_window_start=window_start,
+        proposed_timezone=form.window_timezone.data,
+        contact_name=form.contact_name.data,
+        contact_email=form.contact_email.data,
+    )
+
+
+def _upload_answer(
+    link: ShareLink, token: str, form: UploadForm, data: bytes, outcome: Outcome
+) -> Rendered:
+    """The report (refused, or warnings to confirm) or, once stored, back to the page."""
     if outcome.refused:
         db.commit_despite_status()  # the refusal is audited; nothing else was written
         return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
@@ -347,13 +361,27 @@ def _render_page(
     page_error: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
+    """The link page, with a refused form, an upload's report or an error shown on it."""
     partner = link.partner
     if upload_form is not None:
         # Never echo pasted text back: it may be a private key the partner should not send.
         upload_form.pasted.data = ""
-    now = utcnow()
-    upload_form = upload_form or UploadForm(window_timezone=partner.timezone)
-    window_form = window_form or WindowForm(timezone=partner.timezone)
+    page = render_template(
+        "partner/link.html",
+        upload_form=upload_form or UploadForm(window_timezone=partner.timezone),
+        window_form=window_form or WindowForm(timezone=partner.timezone),
+        ack_form=ack_form or AcknowledgeForm(),
+        outcome=outcome,
+        too_large=too_large,
+        page_error=page_error,
+        **_link_page_context(link, token, utcnow()),
+    )
+    return page, status
+
+
+def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, object]:
+    """What the link page shows besides its forms: who asks, our certificates, the state."""
+    partner = link.partner
     ours = (
         links.certificates_for_partner(db.session, partner, now=now, overlap=_overlap())
         if link.can_download
@@ -361,29 +389,21 @@ def _render_page(
     )
     partner_submissions = links.submissions_of_partner(db.session, partner)
     received = request.args.get("received", type=int)
-    page = render_template(
-        "partner/link.html",
-        link=link,
-        token=token,
-        partner=partner,
-        identity=partner.identity,
-        ours=ours,
-        submissions=partner_submissions,
-        window=links.latest_window(db.session, partner),
-        acknowledgement=links.latest_acknowledgement(db.session, partner),
-        upload_form=upload_form,
-        window_form=window_form,
-        ack_form=ack_form or AcknowledgeForm(),
-        outcome=outcome,
-        too_large=too_large,
-        page_error=page_error,
-        received=next((s for s in partner_submissions if s.id == received), None),
-        acknowledged=request.args.get("acknowledged") == "1",
-        uploads_left=max(0, link.max_uploads - link.uploads_used),
-        upload_url=url_for("partner.machine_upload", token=token, _external=False),
-        base_url=urls.base_url(),
-        contact_email=current_app.config["CONTACT_EMAIL"],
-        zone=partner.timezone,
-        now=now,
-    )
-    return page, status
+    return {
+        "link": link,
+        "token": token,
+        "partner": partner,
+        "identity": partner.identity,
+        "ours": ours,
+        "submissions": partner_submissions,
+        "window": links.latest_window(db.session, partner),
+        "acknowledgement": links.latest_acknowledgement(db.session, partner),
+        "received": next((s for s in partner_submissions if s.id == received), None),
+        "acknowledged": request.args.get("acknowledged") == "1",
+        "uploads_left": max(0, link.max_uploads - link.uploads_used),
+        "upload_url": url_for("partner.machine_upload", token=token, _external=False),
+        "base_url": urls.base_url(),
+        "contact_email": current_app.config["CONTACT_EMAIL"],
+        "zone": partner.timezone,
+        "now": now,
+    }
