@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.cli import FlaskGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "main"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -74,3 +75,17 @@ def _init_login(app: Flask, login_manager: Any, load_user: Any) -> None:
     login_manager.session_protection = "basic"
 
     login_manager.user_loader(load_user)
+
+
+# The `portal` program ([project.scripts]): the commands of portal.cli, on the app
+# create_app builds. It lives here, in the composition root, so that the CLI face does
+# not import the package that also loads the web face.
+main: Callable[..., Any] = FlaskGroup(
+    name="portal",
+    help="Certificate Exchange Portal.",
+    create_app=create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
