@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.cli import FlaskGroup
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.assets import asset_dir
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "main"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -20,11 +22,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     No network, no schema change; the only possible write is a missing secret
     generated into the instance folder.
     """
+    # Imported here, not at the top: `import portal.domain.certs` (a test, a migration,
+    # the domain's own users) runs this file first and must not load the whole app.
     from portal.cli import register_commands
     from portal.config import load_config
     from portal.extensions import csrf, db, init_secrets, limiter, login_manager
     from portal.logs import install_redaction
     from portal.web import limit_partner_uploads, register_id_converter, register_web
+    from portal.web.auth.sessions import load_user
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "PORTAL_INSTANCE_PATH"
@@ -45,22 +50,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     install_redaction(app)
     if app.config["TRUSTED_PROXIES"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
     csrf.init_app(app)
-    _init_login(app, login_manager)
+    _init_login(app, login_manager, load_user)
     register_web(app)
     register_commands(app)
     return app
 
 
-def _init_login(app: Flask, login_manager: Any) -> None:
-    from portal.web.auth.sessions import load_user
-
+def _init_login(app: Flask, login_manager: Any, load_user: Any) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see this page."
@@ -68,3 +69,17 @@ def _init_login(app: Flask, login_manager: Any) -> None:
     login_manager.session_protection = "basic"
 
     login_manager.user_loader(load_user)
+
+
+# The `portal` program ([project.scripts]): the commands of portal.cli, on the app
+# create_app builds. It lives here, in the composition root, so that the CLI face does
+# not import the package that also loads the web face.
+main: Callable[..., Any] = FlaskGroup(
+    name="portal",
+    help="Certificate Exchange Portal.",
+    create_app=create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)

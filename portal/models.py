@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -86,8 +85,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class User(UserMixin, Base):
-    """A staff account."""
+class User(Base):
+    """A staff account.
+
+    It answers what Flask-Login asks of a user (is_active, is_authenticated,
+    is_anonymous, get_id) itself: the models import nothing from Flask.
+    """
 
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
@@ -108,6 +111,16 @@ class User(UserMixin, Base):
     def is_active(self) -> bool:
         """Disabled users cannot sign in and lose their sessions."""
         return self.is_enabled
+
+    @property
+    def is_authenticated(self) -> bool:
+        """A loaded user is a signed-in one while enabled (anonymous visitors are not Users)."""
+        return self.is_active
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Never: anonymous visitors are Flask-Login's own AnonymousUserMixin."""
+        return False
 
     def get_id(self) -> str:
         """The id Flask-Login keeps in the session; includes the rotating session token."""

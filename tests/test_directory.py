@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, Identity, Partner
-from portal.web.staff.forms import timezone_choices
+from portal.web.forms import timezone_choices
 from tests import factories
 
 

@@ -1,10 +1,16 @@
-"""Errors a service raises when it refuses; faces turn them into 4xx, form errors or exit 1."""
+"""Errors a service raises when it refuses; faces turn them into 4xx, form errors or exit 1.
+
+Each class carries the HTTP status a web face answers with (`http_status`), so no face has
+to guess it from the message. The CLI ignores it: every refusal there is exit 1.
+"""
 
 from __future__ import annotations
 
 
 class ServiceError(Exception):
     """A refusal with a message a person can act on, optionally tied to a form field."""
+
+    http_status: int = 422
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -15,6 +21,28 @@ class ServiceError(Exception):
 class NotFoundError(ServiceError):
     """The thing asked for does not exist."""
 
+    http_status = 404
+
 
 class ConflictError(ServiceError):
     """The change would break a uniqueness rule."""
+
+    http_status = 409
+
+
+class LinkClosedError(ServiceError):
+    """The link cannot take uploads; raised as such when it was issued for downloading only."""
+
+    http_status = 403
+
+
+class LinkGoneError(LinkClosedError):
+    """The link cannot take uploads: it has expired or was revoked."""
+
+    http_status = 410
+
+
+class LinkUsedUpError(LinkClosedError):
+    """The link cannot take uploads: every upload it allowed has been used."""
+
+    http_status = 409

@@ -24,12 +24,14 @@ from portal.models import (
 from portal.services import audit, emails, links, outbox
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
-from portal.services.errors import NotFoundError, ServiceError
+from portal.services.errors import (
+    LinkClosedError,
+    LinkGoneError,
+    LinkUsedUpError,
+    NotFoundError,
+    ServiceError,
+)
 from portal.services.pagination import Page, like_pattern, paginate
-
-
-class LinkClosedError(ServiceError):
-    """The link cannot take uploads (no upload purpose, expired, revoked or used up)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def _use_one_upload(session: Session, link: ShareLink, now: datetime) -> None:
     """Count one upload against LINK; LinkClosedError when it has none left."""
     if not links.consume_upload(session, link, now):
         _check_link_open(link, now)
-        raise LinkClosedError(
+        raise LinkUsedUpError(
             "This link has no uploads left. Ask us for a new link if you need to send another."
         )
 
@@ -249,7 +251,7 @@ def _check_link_open(link: ShareLink, now: datetime) -> None:
         raise LinkClosedError("This link is for downloading only; it does not accept uploads.")
     state = links.link_state(link, now)
     if state is not links.LinkState.ACTIVE:
-        raise LinkClosedError(f"This link is {state.value}; it no longer accepts uploads.")
+        raise LinkGoneError(f"This link is {state.value}; it no longer accepts uploads.")
 
 
 def _open_submission(

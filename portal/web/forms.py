@@ -1,12 +1,33 @@
-"""Helpers shared by the forms of every blueprint."""
+"""Helpers shared by the forms of every blueprint: the NUL check, choices, refusals."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
 
+from portal.models import USAGES
 from portal.services.errors import ServiceError
+
+USAGE_CHOICES = [
+    ("both", "Signing and encryption"),
+    ("signing", "Signing only"),
+    ("encryption", "Encryption only"),
+]
+assert {value for value, _ in USAGE_CHOICES} == set(USAGES)  # noqa: S101  (import-time guard)
+
+
+@cache
+def timezone_choices() -> tuple[tuple[str, str], ...]:
+    """Every IANA zone, sorted, for select boxes.
+
+    Read from disk once per process; a tuple, as every form shares it and none may change it.
+    """
+    return tuple(
+        (zone, zone) for zone in sorted(available_timezones()) if "/" in zone or zone == "UTC"
+    )
 
 
 class PortalForm(FlaskForm):

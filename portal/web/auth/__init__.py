@@ -1,7 +1,6 @@
 """Staff sign-in, sign-out and password change."""
 
-from flask import Blueprint
+from portal.web.auth import views  # noqa: F401  (importing registers the routes)
+from portal.web.auth.blueprint import bp
 
-bp = Blueprint("auth", __name__)
-
-from portal.web.auth import views  # noqa: E402,F401  (registers the routes on bp)
+__all__ = ["bp"]

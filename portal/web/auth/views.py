@@ -12,7 +12,8 @@ from portal.services import staff_sessions, users
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor
-from portal.web.auth import bp, sessions
+from portal.web.auth import sessions
+from portal.web.auth.blueprint import bp
 from portal.web.auth.forms import ChangePasswordForm, LoginForm
 from portal.web.forms import attach_error
 

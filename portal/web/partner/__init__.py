@@ -1,7 +1,6 @@
 """Pages a trading partner reaches through a share link, without an account."""
 
-from flask import Blueprint
+from portal.web.partner import views  # noqa: F401  (importing registers the routes)
+from portal.web.partner.blueprint import bp
 
-bp = Blueprint("partner", __name__)
-
-from portal.web.partner import views  # noqa: E402,F401  (registers the routes on bp)
+__all__ = ["bp"]

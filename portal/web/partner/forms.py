@@ -7,8 +7,7 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, StringFie
 from wtforms.fields import TimeField
 from wtforms.validators import Email, Length, Optional
 
-from portal.web.forms import PortalForm
-from portal.web.staff.forms import USAGE_CHOICES, timezone_choices
+from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
 
 
 class _ContactMixin:

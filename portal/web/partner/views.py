@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime, timedelta
 
 from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
@@ -14,11 +15,11 @@ from portal.models import ShareLink
 from portal.services import certificates, links, submissions
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
-from portal.services.submissions import LinkClosedError, Outcome
+from portal.services.submissions import Outcome
 from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web import urls
 from portal.web.forms import attach_error
-from portal.web.partner import bp
+from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
 Rendered = str | tuple[str, int] | Response
@@ -45,14 +46,6 @@ limited = limiter.shared_limit(
 )
 
 
-@bp.after_request
-def _partner_headers(response: Response) -> Response:
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
 def _overlap() -> timedelta:
     return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
 
@@ -61,7 +54,7 @@ def _actor(link: ShareLink) -> Actor:
     return links.partner_actor(link, request.remote_addr, request.headers.get("User-Agent"))
 
 
-def _open(token: str, *, json: bool = False) -> ShareLink:
+def _open(token: str, *, as_json: bool = False) -> ShareLink:
     """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
     link = links.resolve(db.session, link_signer(), token)
     contact = current_app.config["CONTACT_EMAIL"]
@@ -70,7 +63,7 @@ def _open(token: str, *, json: bool = False) -> ShareLink:
             "This link is not valid. Check that you copied the whole address from the email, "
             f"or write to {contact}."
         )
-        if json or request.endpoint == "partner.machine_upload":
+        if as_json or request.endpoint == "partner.machine_upload":
             abort(Response(_json_error(message, 404), status=404, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=404))
     state = links.link_state(link, utcnow())
@@ -79,16 +72,14 @@ def _open(token: str, *, json: bool = False) -> ShareLink:
             f"This link has {'expired' if state is links.LinkState.EXPIRED else 'been withdrawn'}. "
             f"Ask your contact for a new one, or write to {contact}."
         )
-        if json:
+        if as_json:
             abort(Response(_json_error(message, 410), status=410, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=410))
     return link
 
 
 def _json_error(message: str, status: int) -> str:
-    import json as json_module
-
-    return json_module.dumps({"error": message, "status": status})
+    return json.dumps({"error": message, "status": status})
 
 
 @bp.get("/s/<token>")
@@ -140,25 +131,39 @@ def upload(token: str) -> Rendered:
     if window_start is False:
         return _render_page(link, token, upload_form=form, status=422)
     try:
-        outcome = submissions.submit_via_link(
-            db.session,
-            _actor(link),
-            link,
-            data=data,
-            usage=form.usage.data or "both",
-            now=utcnow(),
-            overlap=_overlap(),
-            confirm_warnings=bool(form.confirm_warnings.data),
-            proposed_window_start=window_start or None,
-            proposed_timezone=form.window_timezone.data,
-            contact_name=form.contact_name.data,
-            contact_email=form.contact_email.data,
-        )
+        outcome = _submit_upload(link, form, data, window_start or None)
     except ServiceError as error:
         attach_error(form, error)
         return _render_page(
-            link, token, upload_form=form, page_error=error.message, status=_closed_status(error)
+            link, token, upload_form=form, page_error=error.message, status=error.http_status
         )
+    return _upload_answer(link, token, form, data, outcome)
+
+
+def _submit_upload(
+    link: ShareLink, form: UploadForm, data: bytes, window_start: datetime | None
+) -> Outcome:
+    """Hand the checked form to the service: stored, refused, or awaiting confirmation."""
+    return submissions.submit_via_link(
+        db.session,
+        _actor(link),
+        link,
+        data=data,
+        usage=form.usage.data or "both",
+        now=utcnow(),
+        overlap=_overlap(),
+        confirm_warnings=bool(form.confirm_warnings.data),
+        proposed_window_start=window_start,
+        proposed_timezone=form.window_timezone.data,
+        contact_name=form.contact_name.data,
+        contact_email=form.contact_email.data,
+    )
+
+
+def _upload_answer(
+    link: ShareLink, token: str, form: UploadForm, data: bytes, outcome: Outcome
+) -> Rendered:
+    """The report (refused, or warnings to confirm) or, once stored, back to the page."""
     if outcome.refused:
         db.commit_despite_status()  # the refusal is audited; nothing else was written
         return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
@@ -184,7 +189,7 @@ def upload(token: str) -> Rendered:
 def machine_upload(token: str) -> tuple[Response, int]:
     """Raw PEM/DER body or multipart field `certificate`; answers JSON with the report."""
     request.max_content_length = UPLOAD_REQUEST_LIMIT
-    link = _open(token, json=True)
+    link = _open(token, as_json=True)
     if "certificate" in request.files:
         data = request.files["certificate"].read(MAX_INPUT_BYTES + 1)
     elif request.mimetype == "multipart/form-data":
@@ -196,19 +201,17 @@ def machine_upload(token: str) -> tuple[Response, int]:
         return jsonify(error=f"The file is larger than {MAX_INPUT_BYTES // 1024} KiB."), 413
     if not data:
         return jsonify(error="The request body is empty; send the certificate file."), 400
-    try:
-        outcome = submissions.submit_via_link(
-            db.session,
-            _actor(link),
-            link,
-            data=data,
-            usage=usage,
-            now=utcnow(),
-            overlap=_overlap(),
-            confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
-        )
-    except ServiceError as error:
-        return jsonify(error=error.message), _closed_status(error)
+    # A refusal (closed link, unknown usage) answers JSON through the blueprint's handler.
+    outcome = submissions.submit_via_link(
+        db.session,
+        _actor(link),
+        link,
+        data=data,
+        usage=usage,
+        now=utcnow(),
+        overlap=_overlap(),
+        confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
+    )
     return _machine_answer(outcome)
 
 
@@ -265,6 +268,8 @@ def accept_window(token: str, window_id: int) -> Rendered:
         window = links.get_window(db.session, link.partner_id, window_id)
         links.accept_window(db.session, _actor(link), window, by_partner=True, now=utcnow())
     except ServiceError as error:
+        # This route's own answer: whatever stops the acceptance (no such window, no longer
+        # open, their own proposal) conflicts with the window the page showed them.
         return _render_page(link, token, page_error=error.message, status=409)
     return redirect(url_for("partner.link_page", token=token) + "#window")
 
@@ -306,12 +311,6 @@ def acknowledge(token: str) -> Rendered:
         contact_name=form.contact_name.data,
     )
     return redirect(url_for("partner.link_page", token=token, acknowledged=1) + "#installed")
-
-
-def _closed_status(error: ServiceError) -> int:
-    if isinstance(error, LinkClosedError):
-        return 409 if "no uploads left" in error.message else 403
-    return 422
 
 
 def _form_certificate(form: UploadForm) -> bytes | None:
@@ -362,13 +361,27 @@ def _render_page(
     page_error: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
+    """The link page, with a refused form, an upload's report or an error shown on it."""
     partner = link.partner
     if upload_form is not None:
         # Never echo pasted text back: it may be a private key the partner should not send.
         upload_form.pasted.data = ""
-    now = utcnow()
-    upload_form = upload_form or UploadForm(window_timezone=partner.timezone)
-    window_form = window_form or WindowForm(timezone=partner.timezone)
+    page = render_template(
+        "partner/link.html",
+        upload_form=upload_form or UploadForm(window_timezone=partner.timezone),
+        window_form=window_form or WindowForm(timezone=partner.timezone),
+        ack_form=ack_form or AcknowledgeForm(),
+        outcome=outcome,
+        too_large=too_large,
+        page_error=page_error,
+        **_link_page_context(link, token, utcnow()),
+    )
+    return page, status
+
+
+def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, object]:
+    """What the link page shows besides its forms: who asks, our certificates, the state."""
+    partner = link.partner
     ours = (
         links.certificates_for_partner(db.session, partner, now=now, overlap=_overlap())
         if link.can_download
@@ -376,29 +389,21 @@ def _render_page(
     )
     partner_submissions = links.submissions_of_partner(db.session, partner)
     received = request.args.get("received", type=int)
-    page = render_template(
-        "partner/link.html",
-        link=link,
-        token=token,
-        partner=partner,
-        identity=partner.identity,
-        ours=ours,
-        submissions=partner_submissions,
-        window=links.latest_window(db.session, partner),
-        acknowledgement=links.latest_acknowledgement(db.session, partner),
-        upload_form=upload_form,
-        window_form=window_form,
-        ack_form=ack_form or AcknowledgeForm(),
-        outcome=outcome,
-        too_large=too_large,
-        page_error=page_error,
-        received=next((s for s in partner_submissions if s.id == received), None),
-        acknowledged=request.args.get("acknowledged") == "1",
-        uploads_left=max(0, link.max_uploads - link.uploads_used),
-        upload_url=url_for("partner.machine_upload", token=token, _external=False),
-        base_url=urls.base_url(),
-        contact_email=current_app.config["CONTACT_EMAIL"],
-        zone=partner.timezone,
-        now=now,
-    )
-    return page, status
+    return {
+        "link": link,
+        "token": token,
+        "partner": partner,
+        "identity": partner.identity,
+        "ours": ours,
+        "submissions": partner_submissions,
+        "window": links.latest_window(db.session, partner),
+        "acknowledgement": links.latest_acknowledgement(db.session, partner),
+        "received": next((s for s in partner_submissions if s.id == received), None),
+        "acknowledged": request.args.get("acknowledged") == "1",
+        "uploads_left": max(0, link.max_uploads - link.uploads_used),
+        "upload_url": url_for("partner.machine_upload", token=token, _external=False),
+        "base_url": urls.base_url(),
+        "contact_email": current_app.config["CONTACT_EMAIL"],
+        "zone": partner.timezone,
+        "now": now,
+    }

@@ -1,10 +1,11 @@
-"""Internal pages for staff: overview, identities, partners, users, audit."""
+"""Internal pages for staff: overview, identities, partners, users, audit.
 
-from flask import Blueprint
+Layout: `blueprint` holds the Blueprint object, `forms` the forms, `pages` the page
+builders several routes share; each remaining module holds routes and imports none
+of the others.
+"""
 
-bp = Blueprint("staff", __name__)
-
-from portal.web.staff import (  # noqa: E402,F401  (importing registers the routes)
+from portal.web.staff import (  # noqa: F401  (importing registers the routes)
     certificates,
     links,
     outbox,
@@ -12,3 +13,6 @@ from portal.web.staff import (  # noqa: E402,F401  (importing registers the rout
     views,
     windows,
 )
+from portal.web.staff.blueprint import bp
+
+__all__ = ["bp"]

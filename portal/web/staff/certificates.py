@@ -9,38 +9,23 @@ from werkzeug.datastructures import FileStorage
 from portal.domain import certs
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
-from portal.models import Certificate, Identity
+from portal.models import Identity
 from portal.services import audit, certificates, directory
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
     CompleteCsrForm,
-    ConfirmForm,
     CsrForm,
     ExportKeystoreForm,
     GenerateCertificateForm,
     ImportPemForm,
     ImportPkcs12Form,
-    ReasonForm,
-    WhenForm,
 )
-
-Rendered = str | tuple[str, int] | Response
-
-
-def identity_page_context(identity: Identity) -> dict[str, object]:
-    """What the identity page shows about certificates, with empty action forms."""
-    return {
-        "certificates": certificates.identity_certificates(db.session, identity),
-        "open_csrs": certificates.open_csrs(db.session, identity),
-        "generate_form": GenerateCertificateForm(prefix="generate"),
-        "csr_form": CsrForm(prefix="csr"),
-        "complete_form": CompleteCsrForm(prefix="complete"),
-    }
+from portal.web.staff.pages import Rendered, identity_page_context, render_certificate_page
 
 
 @bp.post("/identities/<id:identity_id>/certificates/generate")
@@ -206,7 +191,8 @@ def _import(
 @requires(Permission.VIEW)
 def certificate_view(certificate_id: int) -> Rendered:
     """Details and fingerprints of one certificate, downloads, keystore export."""
-    page, _ = render_certificate_page(certificates.get_certificate(db.session, certificate_id))
+    certificate = certificates.get_certificate(db.session, certificate_id)
+    page, _ = render_certificate_page(certificate, now=utcnow())
     return page
 
 
@@ -246,42 +232,7 @@ def certificate_export(certificate_id: int) -> Rendered:
             name = f"{certificates.file_stem(certificate)}.p12"
             response.headers["Content-Disposition"] = _attachment(name)
             return response
-    return render_certificate_page(certificate, export_form=form, status=422)
-
-
-def render_certificate_page(
-    certificate: Certificate, *, status: int = 200, **forms: object
-) -> tuple[str, int]:
-    """The certificate page, with any refused form shown again."""
-    from portal.web.staff.review import scheduling_context
-
-    defaults: dict[str, object] = {
-        "export_form": ExportKeystoreForm(),
-        "schedule_form": WhenForm(prefix="schedule"),
-        "reschedule_form": WhenForm(prefix="reschedule"),
-        "cancel_form": ReasonForm(prefix="cancel"),
-        "rollback_form": ReasonForm(prefix="rollback"),
-        "confirm_form": ConfirmForm(),
-    }
-    defaults.update(forms)
-    details = certs.certificate_info(certificate.der)
-    owner_type = "identity" if certificate.identity_id else "partner"
-    owner_id = certificate.identity_id or certificate.partner_id
-    history = [
-        event
-        for event in audit.events_for(db.session, owner_type, owner_id, page=1, per_page=200).items
-        if event.details.get("certificate_id") == certificate.id
-    ]
-    return render_template(
-        "staff/certificate.html",
-        certificate=certificate,
-        details=details,
-        chain=certificates.chain_ders(certificate),
-        history=history,
-        now=utcnow(),
-        **scheduling_context(certificate),
-        **defaults,
-    ), status
+    return render_certificate_page(certificate, now=utcnow(), export_form=form, status=422)
 
 
 def _identity_page_with(identity: Identity, **forms: object) -> tuple[str, int]:

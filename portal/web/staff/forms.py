@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache
+from datetime import datetime
 from typing import Any
-from zoneinfo import available_timezones
 
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -30,27 +29,11 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain.roles import ROLES, Role
-from portal.models import ENVIRONMENTS, USAGES
-from portal.web.forms import PortalForm
+from portal.models import ENVIRONMENTS
+from portal.timeutil import is_valid_timezone, local_to_utc
+from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
 
-USAGE_CHOICES = [
-    ("both", "Signing and encryption"),
-    ("signing", "Signing only"),
-    ("encryption", "Encryption only"),
-]
 KEY_SIZE_CHOICES = [(3072, "RSA 3072 (recommended)"), (2048, "RSA 2048"), (4096, "RSA 4096")]
-assert {value for value, _ in USAGE_CHOICES} == set(USAGES)  # noqa: S101  (import-time guard)
-
-
-@cache
-def timezone_choices() -> tuple[tuple[str, str], ...]:
-    """Every IANA zone, sorted, for select boxes.
-
-    Read from disk once per process; a tuple, as every form shares it and none may change it.
-    """
-    return tuple(
-        (zone, zone) for zone in sorted(available_timezones()) if "/" in zone or zone == "UTC"
-    )
 
 
 def split_emails(text: str) -> list[str]:
@@ -230,6 +213,27 @@ class WhenForm(PortalForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.timezone.choices = timezone_choices()
+
+
+def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> datetime | None:
+    """The moment a WhenForm names, or None after putting an error on the form."""
+    if form.when.data == "now":
+        return now
+    if form.when.data == "proposal":
+        if proposal is None:
+            form.when.errors = ["There is no proposed time; choose now or a date and time."]
+        return proposal
+    if form.date.data is None or form.time.data is None:
+        form.date.errors = ["Give a date and a time."]
+        return None
+    zone = form.timezone.data or "UTC"
+    if not is_valid_timezone(zone):
+        form.timezone.errors = ["Choose a time zone."]
+        return None
+    moment = local_to_utc(form.date.data, form.time.data, zone)
+    if moment is None:
+        form.date.errors = ["This date and time cannot be used; check the year."]
+    return moment
 
 
 class ReasonForm(PortalForm):

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from portal.config import email_is_on
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
-from portal.models import SUBMISSION_STATUSES, Partner, ShareLink
+from portal.models import SUBMISSION_STATUSES, ShareLink
 from portal.services import directory, links, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
-from portal.web import urls
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ConfirmForm, LinkForm
-
-Rendered = str | tuple[str, int] | Response
-
-
-def link_rows(partner: Partner) -> list[dict[str, object]]:
-    """The partner's links with their state and URL, for the partner page."""
-    now = utcnow()
-    base_url = urls.base_url()
-    return [
-        {
-            "link": link,
-            "state": links.link_state(link, now).value,
-            "url": links.link_url(base_url, link_signer().sign(link.id)),
-        }
-        for link in links.links_of_partner(db.session, partner)
-    ]
-
-
-def new_link_form() -> LinkForm:
-    """The create-link form with the configured defaults."""
-    return LinkForm(
-        prefix="link",
-        expires=current_app.config["LINK_DEFAULT_EXPIRY"],
-        max_uploads=current_app.config["LINK_DEFAULT_MAX_UPLOADS"],
-    )
+from portal.web.staff.pages import Rendered, render_partner_page
 
 
 @bp.post("/partners/<id:partner_id>/links")
@@ -73,9 +48,7 @@ def link_create(partner_id: int) -> Rendered:
             else:
                 flash(f"Link {link.id} created. Copy it or email it to the partner.", "success")
                 return redirect(url_for("staff.partner_view", partner_id=partner.id) + "#links")
-    from portal.web.staff.views import render_partner_page
-
-    return render_partner_page(partner, link_form=form, status=422)
+    return render_partner_page(partner, now=utcnow(), link_form=form, status=422)
 
 
 @bp.post("/partners/<id:partner_id>/links/<link_id>/revoke")

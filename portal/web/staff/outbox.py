@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from portal.config import email_is_on
 from portal.domain.roles import Permission
@@ -11,10 +11,10 @@ from portal.services import outbox
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ConfirmForm
+from portal.web.staff.pages import Rendered
 
-Rendered = str | tuple[str, int] | Response
 STATES = tuple(state.value for state in outbox.OutboxState)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
@@ -10,40 +10,25 @@ from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
-from portal.services import certificates, directory, links, schedule, submissions
+from portal.services import certificates, directory, schedule, submissions
 from portal.services.errors import ServiceError
-from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
+from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
-from portal.web.staff import bp
-from portal.web.staff.forms import ConfirmForm, ReasonForm, StaffUploadForm, WhenForm
-
-Rendered = str | tuple[str, int] | Response
-
-
-def overlap() -> timedelta:
-    """How long a replaced certificate stays accepted."""
-    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
-
-
-def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> datetime | None:
-    """The moment a WhenForm names, or None after putting an error on the form."""
-    if form.when.data == "now":
-        return now
-    if form.when.data == "proposal":
-        if proposal is None:
-            form.when.errors = ["There is no proposed time; choose now or a date and time."]
-        return proposal
-    if form.date.data is None or form.time.data is None:
-        form.date.errors = ["Give a date and a time."]
-        return None
-    zone = form.timezone.data or "UTC"
-    if not is_valid_timezone(zone):
-        form.timezone.errors = ["Choose a time zone."]
-        return None
-    moment = local_to_utc(form.date.data, form.time.data, zone)
-    if moment is None:
-        form.date.errors = ["This date and time cannot be used; check the year."]
-    return moment
+from portal.web.staff.blueprint import bp
+from portal.web.staff.forms import (
+    ConfirmForm,
+    ReasonForm,
+    StaffUploadForm,
+    WhenForm,
+    chosen_moment,
+)
+from portal.web.staff.pages import (
+    Rendered,
+    agreed_window,
+    overlap,
+    render_certificate_page,
+    render_partner_page,
+)
 
 
 @bp.get("/submissions/<id:submission_id>")
@@ -113,7 +98,7 @@ def certificate_schedule(certificate_id: int) -> Rendered:
     form = WhenForm(prefix="schedule")
     now = utcnow()
     if form.validate_on_submit():
-        window = _agreed_window(certificate)
+        window = agreed_window(certificate)
         moment = chosen_moment(form, window, now)
         if moment is not None:
             try:
@@ -226,8 +211,6 @@ def certificate_rollback(certificate_id: int) -> Rendered:
 @requires(Permission.MANAGE_PARTNERS)
 def partner_certificate_upload(partner_id: int) -> Rendered:
     """Upload a certificate the partner sent by email; another person approves it."""
-    from portal.web.staff.views import render_partner_page
-
     partner = directory.get_partner(db.session, partner_id)
     form = StaffUploadForm(prefix="upload")
     if form.validate_on_submit():
@@ -260,33 +243,7 @@ def partner_certificate_upload(partner_id: int) -> Rendered:
                 )
                 if outcome.needs_confirmation:
                     form.form_errors.append("Tick the box to accept it despite the warnings.")
-    return render_partner_page(partner, upload_form=form, status=422)
-
-
-def scheduling_context(certificate: Certificate) -> dict[str, object]:
-    """What the certificate page needs to show its schedule and the actions on it."""
-    now = utcnow()
-    usages = ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
-    states = [
-        schedule.owner_state(db.session, certificate, usage, now=now, overlap=overlap())
-        for usage in usages
-    ]
-    return {
-        "is_active": all(state.active is certificate for state in states),
-        "has_previous": any(state.previous is not None for state in states),
-        "is_future": certificate.activate_at is not None and certificate.activate_at > now,
-        "agreed_window": _agreed_window(certificate),
-    }
-
-
-def _agreed_window(certificate: Certificate) -> datetime | None:
-    if certificate.identity is None:
-        return None
-    windows = [
-        links.latest_window(db.session, partner) for partner in certificate.identity.partners
-    ]
-    agreed = [w.starts_at for w in windows if w is not None and w.status == "accepted"]
-    return min(agreed) if agreed else None
+    return render_partner_page(partner, now=utcnow(), upload_form=form, status=422)
 
 
 def _proposal(submission: Submission) -> datetime | None:
@@ -318,9 +275,7 @@ def _review_page(
 
 
 def _certificate_page(certificate: Certificate, **forms: object) -> tuple[str, int]:
-    from portal.web.staff.certificates import render_certificate_page
-
-    return render_certificate_page(certificate, status=422, **forms)
+    return render_certificate_page(certificate, now=utcnow(), status=422, **forms)
 
 
 def _back(certificate: Certificate) -> Response:

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import audit, certificates, dashboard, directory, links, users
+from portal.services import audit, dashboard, directory, users
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, page_arg
-from portal.web.staff import bp
-from portal.web.staff.certificates import identity_page_context
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
     ConfirmForm,
     IdentityForm,
-    LinkForm,
     PartnerForm,
-    StaffUploadForm,
     UserCreateForm,
     UserEditForm,
-    WhenForm,
     split_emails,
 )
-
-Rendered = str | tuple[str, int] | Response
+from portal.web.staff.pages import Rendered, identity_page_context, overlap, render_partner_page
 
 
 def _per_page() -> int:
@@ -45,14 +38,13 @@ def _status(form: FlaskForm) -> int:
 def overview() -> Rendered:
     """The dashboard: what expires, what waits, what happens next, the latest activity."""
     session = db.session
-    overlap = timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
     return render_template(
         "staff/overview.html",
         identities=directory.list_identities(session, page=1, per_page=1).total,
         partners=directory.list_partners(session, page=1, per_page=1).total,
         user_count=users.count_users(session),
         events=audit.recent_events(session, page=1, per_page=10).items,
-        board=dashboard.build(session, now=utcnow(), overlap=overlap),
+        board=dashboard.build(session, now=utcnow(), overlap=overlap()),
     )
 
 
@@ -179,35 +171,7 @@ def partner_new() -> Rendered:
 @requires(Permission.VIEW)
 def partner_view(partner_id: int) -> Rendered:
     """One partner: certificates, links, submissions, history."""
-    return render_partner_page(directory.get_partner(db.session, partner_id))
-
-
-def render_partner_page(
-    partner: directory.Partner,
-    *,
-    link_form: LinkForm | None = None,
-    window_form: WhenForm | None = None,
-    upload_form: StaffUploadForm | None = None,
-    status: int = 200,
-) -> tuple[str, int]:
-    """The partner page, optionally with a refused link form shown again."""
-    from portal.web.staff.links import link_rows, new_link_form
-
-    history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=30)
-    return render_template(
-        "staff/partner.html",
-        partner=partner,
-        history=history.items,
-        certificates=certificates.partner_certificates(db.session, partner),
-        link_rows=link_rows(partner),
-        link_form=link_form or new_link_form(),
-        confirm_form=ConfirmForm(),
-        submissions=links.submissions_of_partner(db.session, partner),
-        acknowledgement=links.latest_acknowledgement(db.session, partner),
-        window=links.latest_window(db.session, partner),
-        window_form=window_form or WhenForm(prefix="window", timezone=partner.timezone),
-        upload_form=upload_form or StaffUploadForm(prefix="upload"),
-    ), status
+    return render_partner_page(directory.get_partner(db.session, partner_id), now=utcnow())
 
 
 @bp.route("/partners/<id:partner_id>/edit", methods=["GET", "POST"])

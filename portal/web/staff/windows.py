@@ -11,11 +11,9 @@ from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web import urls
 from portal.web.access import current_actor, requires
-from portal.web.staff import bp
-from portal.web.staff.forms import ConfirmForm, WhenForm
-from portal.web.staff.review import chosen_moment
-
-Rendered = str | tuple[str, int] | Response
+from portal.web.staff.blueprint import bp
+from portal.web.staff.forms import ConfirmForm, WhenForm, chosen_moment
+from portal.web.staff.pages import Rendered, render_partner_page
 
 
 @bp.post("/partners/<id:partner_id>/windows")
@@ -39,9 +37,7 @@ def window_propose(partner_id: int) -> Rendered:
             else:
                 flash("Window proposed; the partner sees it on their link page.", "success")
                 return redirect(url_for("staff.partner_view", partner_id=partner.id) + "#window")
-    from portal.web.staff.views import render_partner_page
-
-    return render_partner_page(partner, window_form=form, status=422)
+    return render_partner_page(partner, now=now, window_form=form, status=422)
 
 
 @bp.post("/partners/<id:partner_id>/windows/<id:window_id>/accept")

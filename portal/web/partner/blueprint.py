@@ -1,0 +1,31 @@
+"""The partner blueprint object, its response headers and how it answers a refusal."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from portal.services.errors import ServiceError
+from portal.web.errors import service_error
+
+bp = Blueprint("partner", __name__)
+
+
+@bp.after_request
+def _partner_headers(response: Response) -> Response:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@bp.errorhandler(ServiceError)
+def _refused(error: ServiceError) -> tuple[Response, int] | tuple[str, int] | HTTPException:
+    """A refusal no view handled: JSON with its message for scripts, the error page otherwise.
+
+    The status is the refusal's own: 403 a download-only link, 409 no uploads left,
+    410 expired or revoked, 404 no such thing, 422 anything else.
+    """
+    if request.endpoint == "partner.machine_upload":  # scripts read JSON, never a page
+        return jsonify(error=error.message), error.http_status
+    return service_error(error)

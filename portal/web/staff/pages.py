@@ -1,0 +1,163 @@
+"""Page builders shared by the staff route modules: the partner, identity and certificate pages.
+
+Route modules import from here (and from forms and blueprint), never from one another.
+Builders take NOW from the route that calls them, so a test's clock reaches every page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Response, current_app, render_template
+
+from portal.domain import certs
+from portal.extensions import db, link_signer
+from portal.models import AuditEvent, Certificate, Identity, Partner
+from portal.services import audit, certificates, links, schedule
+from portal.web import urls
+from portal.web.staff.forms import (
+    CompleteCsrForm,
+    ConfirmForm,
+    CsrForm,
+    ExportKeystoreForm,
+    GenerateCertificateForm,
+    LinkForm,
+    ReasonForm,
+    StaffUploadForm,
+    WhenForm,
+)
+
+Rendered = str | tuple[str, int] | Response
+
+
+def overlap() -> timedelta:
+    """How long a replaced certificate stays accepted."""
+    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
+
+
+# Partner page -------------------------------------------------------------------------
+
+
+def render_partner_page(
+    partner: Partner,
+    *,
+    now: datetime,
+    link_form: LinkForm | None = None,
+    window_form: WhenForm | None = None,
+    upload_form: StaffUploadForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    """The partner page, optionally with a refused link, window or upload form shown again."""
+    history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=30)
+    return render_template(
+        "staff/partner.html",
+        partner=partner,
+        history=history.items,
+        certificates=certificates.partner_certificates(db.session, partner),
+        link_rows=link_rows(partner, now),
+        link_form=link_form or new_link_form(),
+        confirm_form=ConfirmForm(),
+        submissions=links.submissions_of_partner(db.session, partner),
+        acknowledgement=links.latest_acknowledgement(db.session, partner),
+        window=links.latest_window(db.session, partner),
+        window_form=window_form or WhenForm(prefix="window", timezone=partner.timezone),
+        upload_form=upload_form or StaffUploadForm(prefix="upload"),
+    ), status
+
+
+def link_rows(partner: Partner, now: datetime) -> list[dict[str, object]]:
+    """The partner's links with their state and URL, for the partner page."""
+    base_url = urls.base_url()
+    return [
+        {
+            "link": link,
+            "state": links.link_state(link, now).value,
+            "url": links.link_url(base_url, link_signer().sign(link.id)),
+        }
+        for link in links.links_of_partner(db.session, partner)
+    ]
+
+
+def new_link_form() -> LinkForm:
+    """The create-link form with the configured defaults."""
+    return LinkForm(
+        prefix="link",
+        expires=current_app.config["LINK_DEFAULT_EXPIRY"],
+        max_uploads=current_app.config["LINK_DEFAULT_MAX_UPLOADS"],
+    )
+
+
+# Identity page ------------------------------------------------------------------------
+
+
+def identity_page_context(identity: Identity) -> dict[str, object]:
+    """What the identity page shows about certificates, with empty action forms."""
+    return {
+        "certificates": certificates.identity_certificates(db.session, identity),
+        "open_csrs": certificates.open_csrs(db.session, identity),
+        "generate_form": GenerateCertificateForm(prefix="generate"),
+        "csr_form": CsrForm(prefix="csr"),
+        "complete_form": CompleteCsrForm(prefix="complete"),
+    }
+
+
+# Certificate page ---------------------------------------------------------------------
+
+
+def render_certificate_page(
+    certificate: Certificate, *, now: datetime, status: int = 200, **forms: object
+) -> tuple[str, int]:
+    """The certificate page, with any refused form shown again."""
+    defaults: dict[str, object] = {
+        "export_form": ExportKeystoreForm(),
+        "schedule_form": WhenForm(prefix="schedule"),
+        "reschedule_form": WhenForm(prefix="reschedule"),
+        "cancel_form": ReasonForm(prefix="cancel"),
+        "rollback_form": ReasonForm(prefix="rollback"),
+        "confirm_form": ConfirmForm(),
+    }
+    defaults.update(forms)
+    return render_template(
+        "staff/certificate.html",
+        certificate=certificate,
+        details=certs.certificate_info(certificate.der),
+        chain=certificates.chain_ders(certificate),
+        history=_certificate_history(certificate),
+        now=now,
+        **scheduling_context(certificate, now),
+        **defaults,
+    ), status
+
+
+def scheduling_context(certificate: Certificate, now: datetime) -> dict[str, object]:
+    """What the certificate page needs to show its schedule and the actions on it."""
+    usages = ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
+    states = [
+        schedule.owner_state(db.session, certificate, usage, now=now, overlap=overlap())
+        for usage in usages
+    ]
+    return {
+        "is_active": all(state.active is certificate for state in states),
+        "has_previous": any(state.previous is not None for state in states),
+        "is_future": certificate.activate_at is not None and certificate.activate_at > now,
+        "agreed_window": agreed_window(certificate),
+    }
+
+
+def agreed_window(certificate: Certificate) -> datetime | None:
+    """The earliest change window agreed with a partner of the certificate's identity."""
+    if certificate.identity is None:
+        return None
+    windows = [
+        links.latest_window(db.session, partner) for partner in certificate.identity.partners
+    ]
+    agreed = [w.starts_at for w in windows if w is not None and w.status == "accepted"]
+    return min(agreed) if agreed else None
+
+
+def _certificate_history(certificate: Certificate) -> list[AuditEvent]:
+    """The owner's audit events that concern this certificate."""
+    owner_type = "identity" if certificate.identity_id else "partner"
+    owner_id = certificate.identity_id or certificate.partner_id
+    events = audit.events_for(db.session, owner_type, owner_id, page=1, per_page=200).items
+    return [event for event in events if event.details.get("certificate_id") == certificate.id]
