@@ -12,8 +12,8 @@ from portal.domain import certs
 from portal.domain.certs import Report, Usage
 from portal.domain.inforce import in_force
 from portal.domain.roles import Permission, role_allows
+from portal.domain.vocab import SubmissionStatus, values_of
 from portal.models import (
-    SUBMISSION_STATUSES,
     Certificate,
     ChangeWindow,
     Partner,
@@ -208,8 +208,8 @@ def list_submissions(
             )
         )
     if status:
-        if status not in SUBMISSION_STATUSES:
-            raise ServiceError(f"Status must be one of {', '.join(SUBMISSION_STATUSES)}.")
+        if status not in values_of(SubmissionStatus):
+            raise ServiceError(f"Status must be one of {', '.join(values_of(SubmissionStatus))}.")
         stmt = stmt.where(Submission.status == status)
     return paginate(session, stmt, page=page, per_page=per_page)
 
