@@ -10,12 +10,14 @@ from sqlalchemy import CheckConstraint
 
 from portal.domain.roles import Role
 from portal.domain.vocab import (
+    USAGES_IN_FORCE,
     Environment,
     OutboxKind,
     SubmissionStatus,
     Usage,
     WindowProposer,
     WindowStatus,
+    usages_served,
     values_of,
 )
 from portal.models import Base
@@ -59,3 +61,20 @@ def test_check_constraints_hold_exactly_the_enum_values(
 def test_every_usage_has_a_form_label() -> None:
     assert set(USAGE_LABELS) == set(Usage)
     assert [value for value, _ in USAGE_CHOICES] == [usage.value for usage in USAGE_LABELS]
+
+
+def test_both_covers_signing_and_encryption_once() -> None:
+    assert Usage.BOTH.covers == (Usage.SIGNING, Usage.ENCRYPTION)
+    assert Usage.SIGNING.covers == (Usage.SIGNING,)
+    assert Usage.ENCRYPTION.covers == (Usage.ENCRYPTION,)
+    assert usages_served("both") == ("signing", "encryption")
+    assert USAGES_IN_FORCE == ("signing", "encryption")
+    with pytest.raises(ValueError, match="nonsense"):
+        usages_served("nonsense")
+
+
+def test_usage_label_filter_reads_both_as_a_sentence(app) -> None:
+    usage_label = app.jinja_env.filters["usage_label"]
+    assert usage_label("both") == "signing and encryption"
+    assert usage_label("signing") == "signing"
+    assert usage_label("odd") == "odd"

@@ -12,7 +12,7 @@ from portal.domain import certs
 from portal.domain.certs import Report, Usage
 from portal.domain.inforce import in_force
 from portal.domain.roles import Permission, role_allows
-from portal.domain.vocab import SubmissionStatus, values_of
+from portal.domain.vocab import SubmissionStatus, usages_served, values_of
 from portal.models import (
     Certificate,
     ChangeWindow,
@@ -56,7 +56,7 @@ def current_partner_sha256(
     candidates = list(
         session.scalars(select(Certificate).where(Certificate.partner_id == partner_id))
     )
-    usages = ("signing", "encryption") if usage == "both" else (usage,)
+    usages = usages_served(usage)
     for one in usages:
         active = in_force(candidates, one, at=now, overlap=overlap).active
         if active is not None:

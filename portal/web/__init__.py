@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.domain.roles import Permission
+from portal.domain.vocab import usages_served
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from portal.web.access import can
@@ -75,7 +76,10 @@ def _localtime(moment: object) -> str:
 
 def _usage_label(usage: str) -> str:
     """How a certificate usage reads in a sentence."""
-    return {"both": "signing and encryption"}.get(usage, usage)
+    try:
+        return " and ".join(usages_served(usage))
+    except ValueError:
+        return usage
 
 
 def _security_headers(response: Response) -> Response:
