@@ -52,7 +52,6 @@ class SubmissionStatus(StrEnum):
     RECEIVED = "received"
     APPROVED = "approved"
     REJECTED = "rejected"
-    CANCELLED = "cancelled"
 
 
 class WindowStatus(StrEnum):
