@@ -173,7 +173,7 @@ def _add_submission(
         der=report.certificate.der,
         sha256=sha256_hex(report.certificate.fingerprint_sha256),
         report=report.to_dict(),
-        status="received",
+        status=SubmissionStatus.RECEIVED.value,
         created_at=now,
         **fields,
     )
@@ -262,7 +262,7 @@ def _open_submission(
             Submission.partner_id == partner_id,
             Submission.sha256 == sha256,
             Submission.usage == usage,
-            Submission.status.in_(("received", "approved")),
+            Submission.status.in_((SubmissionStatus.RECEIVED, SubmissionStatus.APPROVED)),
         )
     )
 
