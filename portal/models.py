@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +26,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from portal.domain.roles import ROLES
+from portal.domain.roles import Role
+from portal.domain.vocab import (
+    Environment,
+    OutboxKind,
+    SubmissionStatus,
+    Usage,
+    WindowProposer,
+    WindowStatus,
+    values_of,
+)
 from portal.timeutil import utcnow
 
 NAMING_CONVENTION = {
@@ -36,14 +46,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-ENVIRONMENTS = ("production", "test")
-USAGES = ("signing", "encryption", "both")
-SUBMISSION_STATUSES = ("received", "rejected", "approved", "cancelled")
 
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    """SQL for a CHECK that COLUMN holds one of VALUES (values are our own constants)."""
-    quoted = ", ".join(f"'{value}'" for value in values)
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    """SQL for a CHECK that COLUMN holds one of the VALUES of an enum of ours."""
+    quoted = ", ".join(f"'{value}'" for value in values_of(values))
     return f"{column} IN ({quoted})"
 
 
@@ -93,7 +99,7 @@ class User(Base):
     """
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(_one_of("role", Role), name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -160,13 +166,13 @@ class Identity(Base):
         UniqueConstraint("environment", "as2_id"),
         # Target of the partners' composite key: a partner shares its identity's environment.
         UniqueConstraint("id", "environment"),
-        CheckConstraint(_one_of("environment", ENVIRONMENTS), name="environment"),
+        CheckConstraint(_one_of("environment", Environment), name="environment"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     as2_id: Mapped[str] = mapped_column(String(128))
-    environment: Mapped[str] = mapped_column(String(16), default="production")
+    environment: Mapped[str] = mapped_column(String(16), default=Environment.PRODUCTION.value)
     organisation: Mapped[str] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -189,7 +195,7 @@ class Partner(Base):
             onupdate="CASCADE",
             ondelete="RESTRICT",
         ),
-        CheckConstraint(_one_of("environment", ENVIRONMENTS), name="environment"),
+        CheckConstraint(_one_of("environment", Environment), name="environment"),
         Index(None, "identity_id"),
     )
 
@@ -235,7 +241,7 @@ class Certificate(Base):
     __tablename__ = "certificates"
     __table_args__ = (
         CheckConstraint("(identity_id IS NULL) <> (partner_id IS NULL)", name="one_owner"),
-        CheckConstraint(_one_of("usage", USAGES), name="usage"),
+        CheckConstraint(_one_of("usage", Usage), name="usage"),
         CheckConstraint(
             "encrypted_private_key IS NULL OR identity_id IS NOT NULL", name="key_only_for_identity"
         ),
@@ -287,7 +293,7 @@ class PendingKey(Base):
 
     __tablename__ = "pending_keys"
     __table_args__ = (
-        CheckConstraint(_one_of("usage", USAGES), name="usage"),
+        CheckConstraint(_one_of("usage", Usage), name="usage"),
         Index(None, "identity_id"),
     )
 
@@ -344,10 +350,11 @@ class Submission(Base):
 
     __tablename__ = "submissions"
     __table_args__ = (
-        CheckConstraint(_one_of("status", SUBMISSION_STATUSES), name="status"),
-        CheckConstraint(_one_of("usage", USAGES), name="usage"),
+        CheckConstraint(_one_of("status", SubmissionStatus), name="status"),
+        CheckConstraint(_one_of("usage", Usage), name="usage"),
         CheckConstraint(
-            "status <> 'rejected' OR rejection_reason IS NOT NULL", name="rejection_has_reason"
+            f"status <> '{SubmissionStatus.REJECTED.value}' OR rejection_reason IS NOT NULL",
+            name="rejection_has_reason",
         ),
         Index(None, "partner_id"),
         Index(None, "status"),
@@ -360,7 +367,7 @@ class Submission(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    status: Mapped[str] = mapped_column(String(16), default=SubmissionStatus.RECEIVED.value)
     proposed_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     proposed_timezone: Mapped[str | None] = mapped_column(String(64))
     contact_name: Mapped[str | None] = mapped_column(String(200))
@@ -410,8 +417,8 @@ class ChangeWindow(Base):
 
     __tablename__ = "change_windows"
     __table_args__ = (
-        CheckConstraint(_one_of("proposed_by", ("partner", "staff")), name="proposed_by"),
-        CheckConstraint(_one_of("status", ("proposed", "accepted", "superseded")), name="status"),
+        CheckConstraint(_one_of("proposed_by", WindowProposer), name="proposed_by"),
+        CheckConstraint(_one_of("status", WindowStatus), name="status"),
         Index(None, "partner_id"),
     )
 
@@ -421,7 +428,7 @@ class ChangeWindow(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64))
     proposed_by: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    status: Mapped[str] = mapped_column(String(16), default=WindowStatus.PROPOSED.value)
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -450,13 +457,13 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", ("email", "webhook")), name="kind"),
+        CheckConstraint(_one_of("kind", OutboxKind), name="kind"),
         UniqueConstraint("dedupe_key"),
         Index(None, "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), default="email")
+    kind: Mapped[str] = mapped_column(String(16), default=OutboxKind.EMAIL.value)
     recipients: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(String(300))
     # Plain text; at most one outbox.LINK_MARK, where the URL of link_id goes when sent.

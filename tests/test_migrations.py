@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, column, insert, select, table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import jobs
@@ -124,5 +126,62 @@ def test_0006_moves_the_link_of_unsent_emails_into_link_id(fresh_databases) -> N
             "typed": old_bodies["typed"][0],
             "gone": f"{lead}{outbox.LINK_GONE}\n",
         }
+    finally:
+        engine.dispose()
+
+
+def test_0008_drops_cancelled_submissions_and_keeps_any_row_that_had_it(fresh_databases) -> None:
+    # No code ever set "cancelled"; a row written by hand becomes rejected, with a reason.
+    engine = make_engine(fresh_databases.new_url())
+    try:
+        _upgrade_to(engine, "0007")
+        now = datetime.now(UTC)
+        with Session(engine) as session:
+            identity = Identity(name="Acme", as2_id="ACME", organisation="Acme Corp")
+            session.add(identity)
+            session.flush()
+            partner = Partner(name="a", as2_id="A", identity_id=identity.id,
+                              environment="production")  # fmt: skip
+            session.add(partner)
+            session.commit()
+            partner_id = partner.id
+        old = table(  # submissions as 0007 left them
+            "submissions",
+            *(column(name) for name in ("partner_id", "usage", "der", "sha256", "status")),
+            column("rejection_reason"),
+            column("report", JSON),
+            column("created_at", UTCDateTime),
+        )
+        rows = {"plain": None, "with-reason": "withdrawn by phone", "kept": None}
+        with engine.begin() as connection:
+            for sha, reason in rows.items():
+                connection.execute(
+                    insert(old).values(
+                        partner_id=partner_id, usage="both", der=b"x", sha256=sha, report={},
+                        status="received" if sha == "kept" else "cancelled",
+                        rejection_reason=reason, created_at=now,
+                    )
+                )  # fmt: skip
+
+        _upgrade_to(engine, "0008")
+
+        with engine.connect() as connection:
+            after = dict(
+                ((sha, (status, reason)) for sha, status, reason in connection.execute(
+                    select(old.c.sha256, old.c.status, old.c.rejection_reason)
+                ))
+            )  # fmt: skip
+        assert after == {
+            "plain": ("rejected", "Cancelled."),
+            "with-reason": ("rejected", "withdrawn by phone"),
+            "kept": ("received", None),
+        }
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(
+                insert(old).values(
+                    partner_id=partner_id, usage="both", der=b"x", sha256="new", report={},
+                    status="cancelled", rejection_reason="x", created_at=now,
+                )
+            )  # fmt: skip
     finally:
         engine.dispose()

@@ -4,6 +4,7 @@ certificate in force; the list of submissions by status.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -98,6 +99,8 @@ def test_submissions_list_shows_received_ones_and_empty_states(viewer_client, se
     for status in ("received", "all"):
         listed = viewer_client.get(f"/submissions?status={status}").get_data(as_text=True)
         assert shared.partner.name in listed
+    tabs = re.findall(r"submissions\?status=(\w+)", page)
+    assert tabs == ["received", "approved", "rejected", "all"]
     rejected = viewer_client.get("/submissions?status=rejected").get_data(as_text=True)
     assert "No rejected submission." in rejected
     assert shared.partner.name not in rejected

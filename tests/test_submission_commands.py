@@ -74,3 +74,7 @@ def test_submission_commands(session, runner, make_user) -> None:
     assert [row["id"] for row in by_status["approved"]] == [first.id]
     assert [row["id"] for row in by_status["rejected"]] == [second.id]
     assert by_status["rejected"][0]["rejection_reason"] == "Wrong AS2 ID in the CN"
+    # No submission is ever cancelled: the state is gone from the choices.
+    gone = runner.invoke(args=["submissions", "list", "--status", "cancelled"])
+    assert gone.exit_code == 2
+    assert "'received', 'approved', 'rejected', 'all'" in gone.output

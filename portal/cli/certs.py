@@ -9,11 +9,10 @@ from typing import BinaryIO
 import click
 from flask.cli import AppGroup
 
-from portal.cli.common import UNREADABLE_CODES, refusals
+from portal.cli.common import UNREADABLE_CODES, choice_of, refusals
 from portal.domain.certs import MAX_INPUT_BYTES, Usage
 from portal.domain.certs import inspect as inspect_certificate
 from portal.extensions import db, keyring
-from portal.models import USAGES
 from portal.services import audit, certificates
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
@@ -23,7 +22,7 @@ cert_group = AppGroup("cert", help="Certificate files.")
 
 @cert_group.command("inspect")
 @click.argument("file", type=click.File("rb"))
-@click.option("--usage", default="both", show_default=True, type=click.Choice(USAGES))
+@click.option("--usage", default=Usage.BOTH.value, show_default=True, type=choice_of(Usage))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
 def cert_inspect_command(file: BinaryIO, usage: str, as_json: bool) -> None:
     """Check a certificate file as a partner upload would be checked.

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import BinaryIO
 
 import click
@@ -14,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission, role_allows
+from portal.domain.vocab import values_of
 from portal.extensions import db
 from portal.services import users
 from portal.services.actor import Actor
@@ -22,6 +24,11 @@ from portal.timeutil import parse_moment
 
 # Findings that mean "this is not a certificate file at all" (exit 2, not 1).
 UNREADABLE_CODES = {"unreadable", "too_large"}
+
+
+def choice_of(values: type[StrEnum], *extra: str) -> click.Choice[str]:
+    """A click choice of the values of an enum of ours (plain strings), then EXTRA ones."""
+    return click.Choice([*values_of(values), *extra])
 
 
 @contextmanager

@@ -7,10 +7,17 @@ from typing import BinaryIO
 import click
 from flask.cli import AppGroup
 
-from portal.cli.common import actor_as, cli_moment, read_limited, read_stdin_secret, refusals
+from portal.cli.common import (
+    actor_as,
+    choice_of,
+    cli_moment,
+    read_limited,
+    read_stdin_secret,
+    refusals,
+)
 from portal.domain.roles import Permission
+from portal.domain.vocab import Environment, Usage
 from portal.extensions import db, keyring
-from portal.models import ENVIRONMENTS, USAGES
 from portal.services import certificates, directory, schedule
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
@@ -24,7 +31,10 @@ identity_group = AppGroup("identity", help="Our AS2 identities.")
 @click.option("--name", required=True)
 @click.option("--as2-id", required=True)
 @click.option(
-    "--environment", default="production", show_default=True, type=click.Choice(ENVIRONMENTS)
+    "--environment",
+    default=Environment.PRODUCTION.value,
+    show_default=True,
+    type=choice_of(Environment),
 )
 @click.option("--organisation", default="", help="Organisation name (defaults to --name).")
 @click.option("--email", "contact_email", default=None, help="Contact email.")
@@ -50,7 +60,7 @@ partner_group = AppGroup("partner", help="Trading partners.")
 @click.option("--identity", "identity_as2_id", required=True, help="AS2 ID of our identity.")
 @click.option("--email", "emails", required=True, multiple=True, help="Contact (repeatable).")
 @click.option("--timezone", default="UTC", show_default=True)
-@click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
+@click.option("--environment", default=None, type=choice_of(Environment))
 def partner_add_command(
     name: str,
     as2_id: str,
@@ -74,14 +84,17 @@ def partner_add_command(
 @click.option("--as2-id", required=True)
 @click.option("--name", default=None, help="Name when the identity is created (default: AS2 ID).")
 @click.option(
-    "--environment", default="production", show_default=True, type=click.Choice(ENVIRONMENTS)
+    "--environment",
+    default=Environment.PRODUCTION.value,
+    show_default=True,
+    type=choice_of(Environment),
 )
 @click.option("--organisation", default="", help="O= of the subject when the identity is new.")
 @click.option(
     "--key-size", default=3072, show_default=True, type=click.Choice(["2048", "3072", "4096"])
 )
 @click.option("--days", default=730, show_default=True, type=click.IntRange(1, 3650))
-@click.option("--usage", default="both", show_default=True, type=click.Choice(USAGES))
+@click.option("--usage", default=Usage.BOTH.value, show_default=True, type=choice_of(Usage))
 def identity_generate_command(
     as2_id: str,
     name: str | None,
@@ -122,13 +135,13 @@ def identity_generate_command(
 
 @identity_group.command("import")
 @click.option("--as2-id", required=True)
-@click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
+@click.option("--environment", default=None, type=choice_of(Environment))
 @click.option("--cert", "cert_file", type=click.File("rb"), help="PEM/DER certificate (+ chain).")
 @click.option("--key", "key_file", type=click.File("rb"), help="PEM private key.")
 @click.option("--key-pass-stdin", is_flag=True, help="Read the key's passphrase from stdin.")
 @click.option("--p12", "p12_file", type=click.File("rb"), help="PKCS#12 (.p12/.pfx) file.")
 @click.option("--pass-stdin", is_flag=True, help="Read the PKCS#12 passphrase from stdin.")
-@click.option("--usage", default="both", show_default=True, type=click.Choice(USAGES))
+@click.option("--usage", default=Usage.BOTH.value, show_default=True, type=choice_of(Usage))
 def identity_import_command(
     as2_id: str,
     environment: str | None,
@@ -183,7 +196,7 @@ def identity_import_command(
 
 @identity_group.command("schedule")
 @click.option("--as2-id", required=True)
-@click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
+@click.option("--environment", default=None, type=choice_of(Environment))
 @click.option("--certificate", "fingerprint", required=True, help="SHA-256 fingerprint.")
 @click.option("--activate-at", required=True, help="ISO 8601 time with a zone, or now.")
 @click.option("--as", "as_email", default=None, help="Staff email acting (four eyes).")

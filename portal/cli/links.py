@@ -6,11 +6,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from portal.cli.common import actor_as, command_base_url, refusals
+from portal.cli.common import actor_as, choice_of, command_base_url, refusals
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
+from portal.domain.vocab import Environment
 from portal.extensions import db, link_signer
-from portal.models import ENVIRONMENTS
 from portal.services import directory, links
 from portal.timeutil import utcnow
 
@@ -19,7 +19,7 @@ link_group = AppGroup("link", help="Share links for partners.")
 
 @link_group.command("create")
 @click.option("--partner", "partner_as2_id", required=True, help="AS2 ID of the partner.")
-@click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
+@click.option("--environment", default=None, type=choice_of(Environment))
 @click.option(
     "--purpose",
     "purposes",

@@ -8,10 +8,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from portal.cli.common import actor_as, cli_moment, overlap_setting, refusals
+from portal.cli.common import actor_as, choice_of, cli_moment, overlap_setting, refusals
 from portal.domain.roles import Permission
+from portal.domain.vocab import SubmissionStatus
 from portal.extensions import db
-from portal.models import SUBMISSION_STATUSES
 from portal.services import config_export, schedule, submissions
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
@@ -20,8 +20,8 @@ submissions_group = AppGroup("submissions", help="Certificates received from par
 
 
 @submissions_group.command("list")
-@click.option("--status", default="received", show_default=True,
-              type=click.Choice([*SUBMISSION_STATUSES, "all"]))  # fmt: skip
+@click.option("--status", default=SubmissionStatus.RECEIVED.value, show_default=True,
+              type=choice_of(SubmissionStatus, "all"))  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def submissions_list_command(status: str, as_json: bool) -> None:
     """List submissions (newest first)."""

@@ -6,8 +6,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from portal.cli.common import read_stdin_secret, refusals, upgrade_schema
-from portal.domain.roles import ROLES
+from portal.cli.common import choice_of, read_stdin_secret, refusals, upgrade_schema
+from portal.domain.roles import Role
 from portal.extensions import db
 from portal.services import users
 from portal.services.actor import Actor
@@ -71,7 +71,7 @@ user_group = AppGroup("user", help="Staff accounts.")
 
 @user_group.command("create")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--role", required=True, type=choice_of(Role))
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--timezone", default="UTC", show_default=True)
 def user_create_command(email: str, role: str, password_stdin: bool, timezone: str) -> None:

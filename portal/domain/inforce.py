@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
-USAGES_IN_FORCE = ("signing", "encryption")
+from portal.domain.vocab import USAGES_IN_FORCE, usages_served
 
 
 class Candidate(Protocol):
@@ -55,8 +55,8 @@ class InForce(Generic[T]):
 
 
 def serves(certificate: Candidate, usage: str) -> bool:
-    """Whether CERTIFICATE can be used for USAGE."""
-    return certificate.usage in (usage, "both")
+    """Whether CERTIFICATE can be used for USAGE (one for "both" serves either)."""
+    return usage == certificate.usage or usage in usages_served(certificate.usage)
 
 
 def in_force(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from portal.domain.inforce import in_force
+from portal.domain.vocab import USAGES_IN_FORCE
 
 BUCKETS = (7, 30, 90)
 WEEKS = 52
@@ -53,7 +54,7 @@ def expiring_soon(rows: Sequence[CertRow], *, now: datetime, overlap: timedelta)
         by_owner.setdefault(row.owner, []).append(row)
     found: list[Expiring] = []
     for owned in by_owner.values():
-        for usage in ("signing", "encryption"):
+        for usage in USAGES_IN_FORCE:
             state = in_force(owned, usage, at=now, overlap=overlap)
             active = state.active
             if active is None:

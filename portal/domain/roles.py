@@ -25,8 +25,6 @@ class Permission(StrEnum):
     MANAGE_OUTBOX = "manage_outbox"  # see outgoing emails, retry failed ones
 
 
-ROLES: tuple[str, ...] = tuple(role.value for role in Role)
-
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
     Role.OPERATOR: frozenset({Permission.VIEW, Permission.MANAGE_PARTNERS, Permission.EXPORT_KEYS}),

@@ -16,6 +16,7 @@ from portal.domain.reports import (
     timeline_svg,
     weekly_timeline,
 )
+from portal.domain.vocab import SubmissionStatus
 from portal.models import Acknowledgement, Certificate, Partner, Submission
 from portal.services import schedule
 
@@ -67,7 +68,7 @@ def build(session: Session, *, now: datetime, overlap: timedelta) -> Dashboard:
         (c.activate_at for c in upcoming if c.activate_at is not None),
         start=now,
     )
-    waiting_query = select(Submission).where(Submission.status == "received")
+    waiting_query = select(Submission).where(Submission.status == SubmissionStatus.RECEIVED)
     schedules = schedule.schedules_waiting(session)
     return Dashboard(
         expiring=expiring_soon(rows, now=now, overlap=overlap),

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.domain.as2 import as2_id_problem
 from portal.domain.contact import email_problem
-from portal.models import ENVIRONMENTS, Identity, Partner, PartnerContact
+from portal.domain.vocab import Environment, values_of
+from portal.models import Identity, Partner, PartnerContact
 from portal.services import audit, unique
 from portal.services.actor import Actor
 from portal.services.errors import ConflictError, NotFoundError, ServiceError
@@ -246,7 +247,7 @@ def _check_identity(session: Session, data: IdentityData, current: Identity | No
         raise ServiceError(problem, field="organisation")
     if problem := as2_id_problem(data.as2_id):
         raise ServiceError(problem, field="as2_id")
-    if data.environment not in ENVIRONMENTS:
+    if data.environment not in values_of(Environment):
         raise ServiceError("Environment must be production or test.", field="environment")
     if data.contact_email and (problem := email_problem(data.contact_email)):
         raise ServiceError(problem, field="contact_email")

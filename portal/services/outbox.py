@@ -19,6 +19,7 @@ from typing import Final
 from sqlalchemy import ColumnElement, and_, func, select, true, update
 from sqlalchemy.orm import Session
 
+from portal.domain.vocab import OutboxKind
 from portal.models import OutboxMessage
 from portal.services import audit, unique
 from portal.services.actor import Actor
@@ -74,7 +75,7 @@ def queue_email(
         if existing is not None:
             return existing
     message = OutboxMessage(
-        kind="email",
+        kind=OutboxKind.EMAIL.value,
         recipients=list(dict.fromkeys(recipients)),
         # Headers cannot carry line breaks: a name with one must not break the message.
         subject=" ".join(subject.split())[:300],

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.domain.roles import Permission, role_allows
+from portal.domain.vocab import SubmissionStatus
 from portal.models import (
     Acknowledgement,
     Certificate,
@@ -71,7 +72,7 @@ def _fulfilled_links(session: Session, now: datetime) -> list[dict[str, Any]]:
     """Links whose every purpose is done: their upload is in force, our certificate installed."""
     upload_done = exists().where(
         Submission.link_id == ShareLink.id,
-        Submission.status == "approved",
+        Submission.status == SubmissionStatus.APPROVED,
         Submission.certificate_id == Certificate.id,
         Certificate.activate_at <= now,
         Certificate.withdrawn_at.is_(None),

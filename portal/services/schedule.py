@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
+from portal.domain.vocab import usages_served
 from portal.models import Certificate, Submission
 from portal.services import audit, emails, links, outbox, unique
 from portal.services.actor import Actor
@@ -352,7 +353,8 @@ def rollback(
     """During the overlap, withdraw the active certificate so the previous one is active again."""
     _lock(session, certificate)
     states = [
-        in_force(siblings, usage, at=now, overlap=rules.overlap) for usage in _usages(certificate)
+        in_force(siblings, usage, at=now, overlap=rules.overlap)
+        for usage in usages_served(certificate.usage)
     ]
     if not all(state.active is certificate for state in states):
         raise ServiceError("Only the certificate in force can be rolled back.")
@@ -379,10 +381,6 @@ def owner_certificates(session: Session, certificate: Certificate) -> list[Certi
     else:
         owner = Certificate.partner_id == certificate.partner_id
     return list(session.scalars(select(Certificate).where(owner)))
-
-
-def _usages(certificate: Certificate) -> tuple[str, ...]:
-    return ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
 
 
 def _withdraw(
@@ -509,7 +507,7 @@ def compare_with_current(
 ) -> Comparison:
     """Compare a submitted certificate with the partner's certificate in force for USAGE."""
     owned = list(session.scalars(select(Certificate).where(Certificate.partner_id == partner_id)))
-    usages = ("signing", "encryption") if usage == "both" else (usage,)
+    usages = usages_served(usage)
     current = next(
         (
             state.active

@@ -12,8 +12,8 @@ from portal.domain import certs
 from portal.domain.certs import Report, Usage
 from portal.domain.inforce import in_force
 from portal.domain.roles import Permission, role_allows
+from portal.domain.vocab import SubmissionStatus, usages_served, values_of
 from portal.models import (
-    SUBMISSION_STATUSES,
     Certificate,
     ChangeWindow,
     Partner,
@@ -56,7 +56,7 @@ def current_partner_sha256(
     candidates = list(
         session.scalars(select(Certificate).where(Certificate.partner_id == partner_id))
     )
-    usages = ("signing", "encryption") if usage == "both" else (usage,)
+    usages = usages_served(usage)
     for one in usages:
         active = in_force(candidates, one, at=now, overlap=overlap).active
         if active is not None:
@@ -173,7 +173,7 @@ def _add_submission(
         der=report.certificate.der,
         sha256=sha256_hex(report.certificate.fingerprint_sha256),
         report=report.to_dict(),
-        status="received",
+        status=SubmissionStatus.RECEIVED.value,
         created_at=now,
         **fields,
     )
@@ -208,8 +208,8 @@ def list_submissions(
             )
         )
     if status:
-        if status not in SUBMISSION_STATUSES:
-            raise ServiceError(f"Status must be one of {', '.join(SUBMISSION_STATUSES)}.")
+        if status not in values_of(SubmissionStatus):
+            raise ServiceError(f"Status must be one of {', '.join(values_of(SubmissionStatus))}.")
         stmt = stmt.where(Submission.status == status)
     return paginate(session, stmt, page=page, per_page=per_page)
 
@@ -262,7 +262,7 @@ def _open_submission(
             Submission.partner_id == partner_id,
             Submission.sha256 == sha256,
             Submission.usage == usage,
-            Submission.status.in_(("received", "approved")),
+            Submission.status.in_((SubmissionStatus.RECEIVED, SubmissionStatus.APPROVED)),
         )
     )
 

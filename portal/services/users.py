@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.domain.contact import email_problem
-from portal.domain.roles import ROLES
+from portal.domain.roles import Role
+from portal.domain.vocab import values_of
 from portal.models import User
 from portal.services import audit, staff_sessions
 from portal.services.actor import Actor
@@ -104,8 +105,8 @@ def create_user(
     email = normalise_email(email)
     if problem := email_problem(email):
         raise ServiceError(problem, field="email")
-    if role not in ROLES:
-        raise ServiceError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    if role not in values_of(Role):
+        raise ServiceError(f"Role must be one of {', '.join(values_of(Role))}.", field="role")
     if find_by_email(session, email) is not None:
         raise ConflictError(f"A user with email {email} already exists.", field="email")
     generated = None
@@ -212,8 +213,8 @@ def update_user(
     session: Session, actor: Actor, user: User, *, role: str, is_enabled: bool, timezone: str
 ) -> None:
     """Change a user's role, status or time zone; disabling signs the user out everywhere."""
-    if role not in ROLES:
-        raise ServiceError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    if role not in values_of(Role):
+        raise ServiceError(f"Role must be one of {', '.join(values_of(Role))}.", field="role")
     if user.id == actor.user_id and (role != "admin" or not is_enabled):
         raise ServiceError(
             "You cannot remove your own admin role or disable yourself.", field="role"

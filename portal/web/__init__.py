@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.domain.roles import Permission
+from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus, usages_served
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from portal.web.access import can
@@ -63,6 +64,9 @@ def register_web(app: Flask) -> None:
     app.add_template_filter(format_in_zone, "in_zone")
     app.context_processor(lambda: {"now": utcnow()})
     app.add_template_global(Permission, "Permission")
+    # The states templates compare with, so no template spells a status itself.
+    for vocabulary in (SubmissionStatus, WindowStatus, WindowProposer):
+        app.add_template_global(vocabulary, vocabulary.__name__)
 
 
 def _localtime(moment: object) -> str:
@@ -75,7 +79,10 @@ def _localtime(moment: object) -> str:
 
 def _usage_label(usage: str) -> str:
     """How a certificate usage reads in a sentence."""
-    return {"both": "signing and encryption"}.get(usage, usage)
+    try:
+        return " and ".join(usages_served(usage))
+    except ValueError:
+        return usage
 
 
 def _security_headers(response: Response) -> Response:

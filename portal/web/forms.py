@@ -8,15 +8,17 @@ from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
 
-from portal.models import USAGES
+from portal.domain.vocab import Usage
 from portal.services.errors import ServiceError
 
-USAGE_CHOICES = [
-    ("both", "Signing and encryption"),
-    ("signing", "Signing only"),
-    ("encryption", "Encryption only"),
-]
-assert {value for value, _ in USAGE_CHOICES} == set(USAGES)  # noqa: S101  (import-time guard)
+# How each usage reads in a select box, in the order offered; a test checks every
+# usage has a label.
+USAGE_LABELS: dict[Usage, str] = {
+    Usage.BOTH: "Signing and encryption",
+    Usage.SIGNING: "Signing only",
+    Usage.ENCRYPTION: "Encryption only",
+}
+USAGE_CHOICES = [(usage.value, label) for usage, label in USAGE_LABELS.items()]
 
 
 @cache

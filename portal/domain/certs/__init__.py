@@ -19,6 +19,8 @@ its modules. Inside, a module imports only modules above it in this list, never 
     generate    new keys, self-signed certificates and CSRs
     loading     importing PEM/DER pairs and PKCS#12, matching CA-signed certificates
     export      PEM, DER, PKCS#7 and PKCS#12 out
+
+From outside it, a module imports only portal.domain.vocab (model re-exports its Usage).
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+# Re-exported: a report names the usage it was checked for.
+from portal.domain.vocab import Usage as Usage
+
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 # Everything the cryptography library raises on malformed input. Its warnings (odd
@@ -57,14 +60,6 @@ def refusing(message: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
         return wrapper
 
     return decorate
-
-
-class Usage(enum.StrEnum):
-    """What a certificate is used for in AS2."""
-
-    SIGNING = "signing"
-    ENCRYPTION = "encryption"
-    BOTH = "both"
 
 
 class Severity(enum.StrEnum):

@@ -7,6 +7,7 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, StringFie
 from wtforms.fields import TimeField
 from wtforms.validators import Email, Length, Optional
 
+from portal.domain.vocab import Usage
 from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
 
 
@@ -20,7 +21,7 @@ class UploadForm(_ContactMixin, PortalForm):
 
     certificate = FileField("Certificate file (.pem, .cer, .crt, .der, .p7b, .p7c)")
     pasted = TextAreaField("…or paste the PEM text", validators=[Optional(), Length(max=70_000)])
-    usage = SelectField("What is it for?", choices=USAGE_CHOICES, default="both")
+    usage = SelectField("What is it for?", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     # The file checked in the first step, carried to the confirmation step.
     carried = HiddenField(validators=[Optional(), Length(max=100_000)])
     confirm_warnings = BooleanField("I have read the warnings and want to send this certificate")

@@ -28,11 +28,13 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.domain.roles import ROLES, Role
-from portal.models import ENVIRONMENTS
+from portal.domain.roles import Role
+from portal.domain.vocab import Environment, Usage
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
 
+ROLE_CHOICES = [(role.value, role.title()) for role in Role]
+ENVIRONMENT_CHOICES = [(environment.value, environment.title()) for environment in Environment]
 KEY_SIZE_CHOICES = [(3072, "RSA 3072 (recommended)"), (2048, "RSA 2048"), (4096, "RSA 4096")]
 
 
@@ -58,7 +60,7 @@ class IdentityForm(PortalForm):
 
     name = StringField("Name", validators=[InputRequired(), DataRequired(), Length(max=200)])
     as2_id = StringField("AS2 ID", validators=[InputRequired(), DataRequired(), Length(max=128)])
-    environment = SelectField("Environment", choices=[(e, e.title()) for e in ENVIRONMENTS])
+    environment = SelectField("Environment", choices=ENVIRONMENT_CHOICES)
     organisation = StringField(
         "Organisation",
         validators=[Optional(), Length(max=200)],
@@ -90,7 +92,7 @@ class UserCreateForm(PortalForm):
 
     email = StringField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     # The least privilege unless the admin chooses more.
-    role = SelectField("Role", choices=[(r, r.title()) for r in ROLES], default=Role.VIEWER.value)
+    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.VIEWER.value)
     timezone = SelectField("Time zone", default="UTC")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -101,7 +103,7 @@ class UserCreateForm(PortalForm):
 class UserEditForm(PortalForm):
     """Change a staff member's role, status and zone."""
 
-    role = SelectField("Role", choices=[(r, r.title()) for r in ROLES])
+    role = SelectField("Role", choices=ROLE_CHOICES)
     is_enabled = BooleanField("Enabled (may sign in)")
     timezone = SelectField("Time zone")
 
@@ -117,7 +119,7 @@ class ConfirmForm(PortalForm):
 class GenerateCertificateForm(PortalForm):
     """New key and self-signed certificate for an identity."""
 
-    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     key_size = SelectField("Key", choices=KEY_SIZE_CHOICES, coerce=int, default=3072)
     days = IntegerField(
         "Valid for (days)", default=730, validators=[InputRequired(), NumberRange(1, 3650)]
@@ -127,7 +129,7 @@ class GenerateCertificateForm(PortalForm):
 class CsrForm(PortalForm):
     """New key and a certificate signing request for a CA."""
 
-    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     key_size = SelectField("Key", choices=KEY_SIZE_CHOICES, coerce=int, default=3072)
 
 
@@ -140,7 +142,7 @@ class CompleteCsrForm(PortalForm):
 class ImportPemForm(PortalForm):
     """A certificate and its PEM key."""
 
-    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     certificate = FileField("Certificate (PEM or DER, chain allowed)", validators=[FileRequired()])
     private_key = FileField("Private key (PEM)", validators=[FileRequired()])
     passphrase = PasswordField("Key passphrase", description="Only if the key is encrypted.")
@@ -149,7 +151,7 @@ class ImportPemForm(PortalForm):
 class ImportPkcs12Form(PortalForm):
     """A PKCS#12 file with key, certificate and chain."""
 
-    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     keystore = FileField("PKCS#12 file (.p12, .pfx)", validators=[FileRequired()])
     passphrase = PasswordField("Passphrase")
 
@@ -246,5 +248,5 @@ class StaffUploadForm(PortalForm):
     """A partner certificate received by email, uploaded by staff."""
 
     certificate = FileField("Certificate file", validators=[FileRequired()])
-    usage = SelectField("Usage", choices=USAGE_CHOICES, default="both")
+    usage = SelectField("Usage", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     confirm_warnings = BooleanField("Accept despite the warnings")

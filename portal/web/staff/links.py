@@ -7,8 +7,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from portal.config import email_is_on
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
+from portal.domain.vocab import SubmissionStatus, values_of
 from portal.extensions import db, link_signer
-from portal.models import SUBMISSION_STATUSES, ShareLink
+from portal.models import ShareLink
 from portal.services import directory, links, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
@@ -97,7 +98,7 @@ def link_email(partner_id: int, link_id: str) -> Rendered:
 def submissions_list() -> Rendered:
     """Submissions from partners, newest first, filtered by status (received by default)."""
     status = request.args.get("status", "received")
-    if status not in (*SUBMISSION_STATUSES, "all"):
+    if status not in (*values_of(SubmissionStatus), "all"):
         status = "received"
     query = request.args.get("q", "")[:200]
     page = submissions.list_submissions(
@@ -111,7 +112,7 @@ def submissions_list() -> Rendered:
         "staff/submissions.html",
         page=page,
         status=status,
-        statuses=SUBMISSION_STATUSES,
+        statuses=(*values_of(SubmissionStatus), "all"),
         q=query,
         windows=submissions.proposed_windows(db.session, page.items),
         schedules=schedule.schedules_waiting(db.session) if status in ("received", "all") else [],

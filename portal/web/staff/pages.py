@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from flask import Response, current_app, render_template
 
 from portal.domain import certs
+from portal.domain.vocab import usages_served
 from portal.extensions import db, link_signer
 from portal.models import AuditEvent, Certificate, Identity, Partner
 from portal.services import audit, certificates, links, schedule
@@ -131,7 +132,7 @@ def render_certificate_page(
 
 def scheduling_context(certificate: Certificate, now: datetime) -> dict[str, object]:
     """What the certificate page needs to show its schedule and the actions on it."""
-    usages = ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
+    usages = usages_served(certificate.usage)
     states = [
         schedule.owner_state(db.session, certificate, usage, now=now, overlap=overlap())
         for usage in usages

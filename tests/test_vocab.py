@@ -1,0 +1,80 @@
+"""The enums are the one source of the closed sets: the CHECKs, choices and labels follow them."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import pytest
+from sqlalchemy import CheckConstraint
+
+from portal.domain.roles import Role
+from portal.domain.vocab import (
+    USAGES_IN_FORCE,
+    Environment,
+    OutboxKind,
+    SubmissionStatus,
+    Usage,
+    WindowProposer,
+    WindowStatus,
+    usages_served,
+    values_of,
+)
+from portal.models import Base
+from portal.web.forms import USAGE_CHOICES, USAGE_LABELS
+
+
+def _check_values(table: str, name: str) -> set[str]:
+    constraints = [
+        c
+        for c in Base.metadata.tables[table].constraints
+        if isinstance(c, CheckConstraint) and c.name == f"ck_{table}_{name}"
+    ]
+    assert len(constraints) == 1, (table, name)
+    sql = str(constraints[0].sqltext)
+    match = re.fullmatch(rf"{name} IN \((.*)\)", sql)
+    assert match, sql
+    return {value.strip().strip("'") for value in match.group(1).split(",")}
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "enum"),
+    [
+        ("users", "role", Role),
+        ("identities", "environment", Environment),
+        ("partners", "environment", Environment),
+        ("certificates", "usage", Usage),
+        ("pending_keys", "usage", Usage),
+        ("submissions", "usage", Usage),
+        ("submissions", "status", SubmissionStatus),
+        ("change_windows", "status", WindowStatus),
+        ("change_windows", "proposed_by", WindowProposer),
+        ("outbox_messages", "kind", OutboxKind),
+    ],
+)
+def test_check_constraints_hold_exactly_the_enum_values(
+    table: str, column: str, enum: type[StrEnum]
+) -> None:
+    assert _check_values(table, column) == set(values_of(enum))
+
+
+def test_every_usage_has_a_form_label() -> None:
+    assert set(USAGE_LABELS) == set(Usage)
+    assert [value for value, _ in USAGE_CHOICES] == [usage.value for usage in USAGE_LABELS]
+
+
+def test_both_covers_signing_and_encryption_once() -> None:
+    assert Usage.BOTH.covers == (Usage.SIGNING, Usage.ENCRYPTION)
+    assert Usage.SIGNING.covers == (Usage.SIGNING,)
+    assert Usage.ENCRYPTION.covers == (Usage.ENCRYPTION,)
+    assert usages_served("both") == ("signing", "encryption")
+    assert USAGES_IN_FORCE == ("signing", "encryption")
+    with pytest.raises(ValueError, match="nonsense"):
+        usages_served("nonsense")
+
+
+def test_usage_label_filter_reads_both_as_a_sentence(app) -> None:
+    usage_label = app.jinja_env.filters["usage_label"]
+    assert usage_label("both") == "signing and encryption"
+    assert usage_label("signing") == "signing"
+    assert usage_label("odd") == "odd"
