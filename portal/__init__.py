@@ -28,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from portal.config import load_config
     from portal.extensions import csrf, db, init_secrets, limiter, login_manager
     from portal.logs import install_redaction
+    from portal.settings import init_settings
     from portal.web import limit_partner_uploads, register_id_converter, register_web
     from portal.web.auth.sessions import load_user
 
@@ -42,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(asset_dir("static")),
     )
     load_config(app, test_config)
+    init_settings(app)
     register_id_converter(app)
     # Registered before CSRFProtect's own hook, which reads the form.
     app.before_request(limit_partner_uploads)

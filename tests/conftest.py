@@ -129,6 +129,14 @@ def test_settings(tmp_path: Path, database_url: str, **overrides: Any) -> dict[s
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
+def reconfigure(app: Flask, **values: Any) -> None:
+    """Change settings of APP after it was built (app.config, then the frozen Settings)."""
+    from portal.settings import init_settings
+
+    app.config.update(values)
+    init_settings(app)
+
+
 @pytest.fixture
 def app(tmp_path: Path, database_url: str, connection: Connection) -> Flask:
     """The app, its sessions bound to the test's transaction (commits become savepoints)."""

@@ -20,6 +20,7 @@ from portal.services import links
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
+from tests.conftest import reconfigure
 from tests.linkhelpers import (
     BROWSER,
     NEXT_YEAR,
@@ -270,7 +271,7 @@ def test_tokens_we_did_not_issue_answer_404_without_revealing_anything(
 def test_expired_or_revoked_link_answers_410_with_whom_to_contact(
     app, client, session, monkeypatch, how: str
 ) -> None:
-    app.config["CONTACT_EMAIL"] = "certificates@acme.example"
+    reconfigure(app, CONTACT_EMAIL="certificates@acme.example")
     now = utcnow()
     if how == "created already expired":
         shared = share(session, now=now - timedelta(days=15))

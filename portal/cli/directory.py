@@ -15,6 +15,7 @@ from portal.services import certificates, directory, schedule
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError, ServiceError
+from portal.settings import settings
 from portal.timeutil import utcnow
 
 identity_group = AppGroup("identity", help="Our AS2 identities.")
@@ -49,23 +50,26 @@ partner_group = AppGroup("partner", help="Trading partners.")
 @click.option("--as2-id", required=True)
 @click.option("--identity", "identity_as2_id", required=True, help="AS2 ID of our identity.")
 @click.option("--email", "emails", required=True, multiple=True, help="Contact (repeatable).")
-@click.option("--timezone", default="UTC", show_default=True)
+@click.option(
+    "--timezone", default=None, help="Time zone (default: PORTAL_DEFAULT_TIMEZONE, UTC unless set)."
+)
 @click.option("--environment", default=None, type=click.Choice(ENVIRONMENTS))
 def partner_add_command(
     name: str,
     as2_id: str,
     identity_as2_id: str,
     emails: tuple[str, ...],
-    timezone: str,
+    timezone: str | None,
     environment: str | None,
 ) -> None:
     """Add a trading partner of one of our identities."""
+    zone = timezone or settings().default_timezone
     with refusals():
         identity = directory.find_identity(db.session, identity_as2_id, environment)
         partner = directory.create_partner(
             db.session,
             Actor.command_line(),
-            directory.PartnerData(name, as2_id, identity.id, list(emails), timezone),
+            directory.PartnerData(name, as2_id, identity.id, list(emails), zone),
         )
     click.echo(f"Created partner {partner.name} ({partner.as2_id}) of {identity.as2_id}.")
 

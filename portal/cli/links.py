@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from portal.cli.common import actor_as, command_base_url, refusals
@@ -12,6 +11,7 @@ from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.models import ENVIRONMENTS
 from portal.services import directory, links
+from portal.settings import settings
 from portal.timeutil import utcnow
 
 link_group = AppGroup("link", help="Share links for partners.")
@@ -43,12 +43,10 @@ def link_create_command(
     if not wanted or wanted - {"download", "upload"}:
         raise click.BadParameter("use download, upload or download,upload", param_hint="--purpose")
     try:
-        lifetime = parse_duration(expires or current_app.config["LINK_DEFAULT_EXPIRY"])
+        lifetime = parse_duration(expires or settings().link_default_expiry)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--expires") from None
-    uploads = (
-        max_uploads if max_uploads is not None else current_app.config["LINK_DEFAULT_MAX_UPLOADS"]
-    )
+    uploads = max_uploads if max_uploads is not None else settings().link_default_max_uploads
     with refusals():
         actor = actor_as(as_email, Permission.MANAGE_PARTNERS)
         partner = directory.find_partner(db.session, partner_as2_id, environment)

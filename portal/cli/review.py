@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from portal.cli.common import actor_as, cli_moment, overlap_setting, refusals
+from portal.cli.common import actor_as, cli_moment, refusals
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import SUBMISSION_STATUSES
 from portal.services import config_export, schedule, submissions
 from portal.services.certificates import colon_fingerprint
+from portal.settings import settings
 from portal.timeutil import utcnow
 
 submissions_group = AppGroup("submissions", help="Certificates received from partners.")
@@ -73,7 +73,7 @@ def submission_approve_command(submission_id: int, activate_at: str, as_email: s
         submission = submissions.get_submission(db.session, submission_id)
         certificate = schedule.approve_submission(
             db.session, actor, submission, activate_at=moment, now=now,
-            four_eyes_always=bool(current_app.config["FOUR_EYES_ALWAYS"]),
+            four_eyes_always=settings().four_eyes_always,
         )  # fmt: skip
     if certificate is None:
         click.echo(
@@ -109,5 +109,7 @@ def config_export_command(at_text: str, as_json: bool) -> None:
     del as_json  # JSON is the only format; the flag is part of the stable interface
     moment = cli_moment(at_text, utcnow())
     with refusals():
-        document = config_export.config_document(db.session, at=moment, overlap=overlap_setting())
+        document = config_export.config_document(
+            db.session, at=moment, overlap=settings().certificate_overlap
+        )
     click.echo(json.dumps(document, indent=2))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from portal import jobs
 from portal.config import EMAIL_OFF
 from portal.extensions import db, link_signer
+from portal.settings import settings
 from portal.timeutil import utcnow
 
 
@@ -89,4 +89,4 @@ def one_line(text: str | None) -> str:
 
 def _run_once() -> jobs.RunResult:
     """One run of portal.jobs with this app's settings, session and link signer."""
-    return jobs.run_once(db.session, current_app.config, link_signer().sign)
+    return jobs.run_once(db.session, settings(), link_signer().sign)

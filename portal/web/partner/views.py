@@ -7,7 +7,7 @@ import binascii
 import json
 from datetime import datetime, timedelta
 
-from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.extensions import csrf, db, limiter, link_signer
@@ -16,9 +16,10 @@ from portal.services import certificates, links, submissions
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import Outcome
+from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
 from portal.web import urls
-from portal.web.forms import attach_error
+from portal.web.forms import attach_error, default_timezone
 from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
@@ -29,7 +30,7 @@ MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 def _invalid_link_limit() -> str:
-    return str(current_app.config["RATELIMIT_INVALID_LINKS"])
+    return settings().ratelimit_invalid_links
 
 
 def _counts_against_limit(response: Response) -> bool:
@@ -46,10 +47,6 @@ limited = limiter.shared_limit(
 )
 
 
-def _overlap() -> timedelta:
-    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
-
-
 def _actor(link: ShareLink) -> Actor:
     return links.partner_actor(link, request.remote_addr, request.headers.get("User-Agent"))
 
@@ -57,7 +54,7 @@ def _actor(link: ShareLink) -> Actor:
 def _open(token: str, *, as_json: bool = False) -> ShareLink:
     """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
     link = links.resolve(db.session, link_signer(), token)
-    contact = current_app.config["CONTACT_EMAIL"]
+    contact = settings().contact_email
     if link is None:
         message = (
             "This link is not valid. Check that you copied the whole address from the email, "
@@ -101,7 +98,7 @@ def download(token: str, sha256: str, fmt: str) -> Response:
     if not link.can_download or fmt not in certificates.FORMATS:
         abort(404)
     certificate = links.find_shown_certificate(
-        db.session, link.partner, sha256, now=utcnow(), overlap=_overlap()
+        db.session, link.partner, sha256, now=utcnow(), overlap=settings().certificate_overlap
     )
     if certificate is None:
         abort(404)
@@ -151,7 +148,7 @@ def _submit_upload(
         data=data,
         usage=form.usage.data or "both",
         now=utcnow(),
-        overlap=_overlap(),
+        overlap=settings().certificate_overlap,
         confirm_warnings=bool(form.confirm_warnings.data),
         proposed_window_start=window_start,
         proposed_timezone=form.window_timezone.data,
@@ -209,7 +206,7 @@ def machine_upload(token: str) -> tuple[Response, int]:
         data=data,
         usage=usage,
         now=utcnow(),
-        overlap=_overlap(),
+        overlap=settings().certificate_overlap,
         confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
     )
     return _machine_answer(outcome)
@@ -243,7 +240,7 @@ def propose_window(token: str) -> Rendered:
                     _actor(link),
                     link,
                     starts_at=start,
-                    timezone=form.timezone.data or "UTC",
+                    timezone=form.timezone.data or default_timezone(),
                     contact_name=form.contact_name.data,
                     contact_email=form.contact_email.data,
                     now=utcnow(),
@@ -299,7 +296,7 @@ def acknowledge(token: str) -> Rendered:
     if not form.validate_on_submit():
         return _render_page(link, token, ack_form=form, status=422)
     shown = links.certificates_for_partner(
-        db.session, link.partner, now=utcnow(), overlap=_overlap()
+        db.session, link.partner, now=utcnow(), overlap=settings().certificate_overlap
     )
     newest = shown[-1].certificate if shown else None
     links.acknowledge(
@@ -334,7 +331,7 @@ def _window_start(
     """The proposed window as UTC; None when not given; False after marking a field error."""
     if day is None and time_of_day is None:
         return None
-    zone_name = getattr(form, zone_field).data or "UTC"
+    zone_name = getattr(form, zone_field).data or default_timezone()
     if day is None or time_of_day is None or not is_valid_timezone(zone_name):
         getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
         return False
@@ -383,7 +380,9 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
     """What the link page shows besides its forms: who asks, our certificates, the state."""
     partner = link.partner
     ours = (
-        links.certificates_for_partner(db.session, partner, now=now, overlap=_overlap())
+        links.certificates_for_partner(
+            db.session, partner, now=now, overlap=settings().certificate_overlap
+        )
         if link.can_download
         else []
     )
@@ -403,7 +402,7 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "uploads_left": max(0, link.max_uploads - link.uploads_used),
         "upload_url": url_for("partner.machine_upload", token=token, _external=False),
         "base_url": urls.base_url(),
-        "contact_email": current_app.config["CONTACT_EMAIL"],
+        "contact_email": settings().contact_email,
         "zone": partner.timezone,
         "now": now,
     }

@@ -31,7 +31,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal.domain.roles import ROLES, Role
 from portal.models import ENVIRONMENTS
 from portal.timeutil import is_valid_timezone, local_to_utc
-from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
+from portal.web.forms import USAGE_CHOICES, PortalForm, default_timezone, timezone_choices
 
 KEY_SIZE_CHOICES = [(3072, "RSA 3072 (recommended)"), (2048, "RSA 2048"), (4096, "RSA 4096")]
 
@@ -78,7 +78,7 @@ class PartnerForm(PortalForm):
         validators=[InputRequired(), DataRequired(), Length(max=4000)],
         description="One per line. They receive links and notices.",
     )
-    timezone = SelectField("Time zone", default="UTC")
+    timezone = SelectField("Time zone", default=default_timezone)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -91,7 +91,7 @@ class UserCreateForm(PortalForm):
     email = StringField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     # The least privilege unless the admin chooses more.
     role = SelectField("Role", choices=[(r, r.title()) for r in ROLES], default=Role.VIEWER.value)
-    timezone = SelectField("Time zone", default="UTC")
+    timezone = SelectField("Time zone", default=default_timezone)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -208,7 +208,7 @@ class WhenForm(PortalForm):
     )
     date = DateField("Date", validators=[Optional()])
     time = TimeField("Time", validators=[Optional()])
-    timezone = SelectField("Time zone", default="UTC")
+    timezone = SelectField("Time zone", default=default_timezone)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -226,7 +226,7 @@ def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> d
     if form.date.data is None or form.time.data is None:
         form.date.errors = ["Give a date and a time."]
         return None
-    zone = form.timezone.data or "UTC"
+    zone = form.timezone.data or default_timezone()
     if not is_valid_timezone(zone):
         form.timezone.errors = ["Choose a time zone."]
         return None

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
-from portal.config import email_is_on
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.models import SUBMISSION_STATUSES, ShareLink
 from portal.services import directory, links, schedule, submissions
 from portal.services.errors import ServiceError
+from portal.settings import settings
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
@@ -81,7 +81,7 @@ def link_email(partner_id: int, link_id: str) -> Rendered:
             db.session, current_actor(), link, sender_org=link.partner.identity.organisation
         )
         recipients = ", ".join(link.partner.contact_emails)
-        if email_is_on(current_app.config):
+        if settings().email_is_on:
             flash(f"Email to {recipients} queued; it leaves with the next delivery run.", "success")
         else:
             flash(
@@ -105,7 +105,7 @@ def submissions_list() -> Rendered:
         query=query,
         status=None if status == "all" else status,
         page=page_arg(request.args.get("page")),
-        per_page=int(current_app.config["PAGE_SIZE"]),
+        per_page=settings().page_size,
     )
     return render_template(
         "staff/submissions.html",

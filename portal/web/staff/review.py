@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission
@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import Certificate, Submission
 from portal.services import certificates, directory, schedule, submissions
 from portal.services.errors import ServiceError
+from portal.settings import settings
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.staff.blueprint import bp
@@ -25,7 +26,6 @@ from portal.web.staff.forms import (
 from portal.web.staff.pages import (
     Rendered,
     agreed_window,
-    overlap,
     render_certificate_page,
     render_partner_page,
 )
@@ -46,7 +46,7 @@ def submission_approve(submission_id: int) -> Rendered:
     submission = submissions.get_submission(db.session, submission_id)
     form = WhenForm(prefix="approve")
     now = utcnow()
-    four_eyes = bool(current_app.config["FOUR_EYES_ALWAYS"])
+    four_eyes = settings().four_eyes_always
     if form.validate_on_submit():
         confirming = four_eyes and submission.first_approved_by_id is not None
         moment = now if confirming else chosen_moment(form, _proposal(submission), now)
@@ -193,7 +193,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
                 schedule.owner_certificates(db.session, certificate),
                 reason=form.reason.data or "",
                 now=utcnow(),
-                rules=schedule.Rules(overlap=overlap()),
+                rules=schedule.Rules(overlap=settings().certificate_overlap),
             )
         except ServiceError as error:
             form.form_errors.append(error.message)
@@ -221,7 +221,8 @@ def partner_certificate_upload(partner_id: int) -> Rendered:
             try:
                 outcome = submissions.submit_by_staff(
                     db.session, current_actor(), partner, data=data,
-                    usage=form.usage.data or "both", now=utcnow(), overlap=overlap(),
+                    usage=form.usage.data or "both", now=utcnow(),
+                    overlap=settings().certificate_overlap,
                     confirm_warnings=bool(form.confirm_warnings.data),
                 )  # fmt: skip
             except ServiceError as error:
@@ -259,11 +260,11 @@ def _review_page(
         approve_form.when.data = "proposal"
     comparison = schedule.compare_with_current(
         db.session, submission.partner_id, submission.usage, submission.der, now=now,
-        overlap=overlap(),
+        overlap=settings().certificate_overlap,
     )  # fmt: skip
     return render_template(
         "staff/submission.html",
-        four_eyes=bool(current_app.config["FOUR_EYES_ALWAYS"]),
+        four_eyes=settings().four_eyes_always,
         submission=submission,
         partner=submission.partner,
         report=submission.report,
