@@ -33,7 +33,6 @@ from portal.services import links, outbox
 from portal.services import runner as effects
 from portal.services.mailer import Mailer
 from portal.settings import Settings
-from portal.timeutil import utcnow
 
 BATCH = 100  # side effects per transaction
 OUTBOX_BATCH = 500  # outbox messages read at once (each is sent in its own transaction)
@@ -68,14 +67,16 @@ class Delivery:
     last_error: str | None = None  # why the last failed message failed
 
 
-def run_once(session: Session, settings: Settings, sign_link: Callable[[str], str]) -> RunResult:
-    """Perform due side effects, then send what the outbox holds (when email is on).
+def run_once(
+    session: Session, settings: Settings, sign_link: Callable[[str], str], *, now: datetime
+) -> RunResult:
+    """Perform the side effects due at NOW, then send what the outbox holds (when email is on).
 
     SIGN_LINK makes a link's token from its id; SETTINGS give the mail relay and base URL.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = run_due(session, now=utcnow(), runner=name)
+        result = run_due(session, now=now, runner=name)
         if settings.smtp is None:
             return replace(result, email_off=True, waiting=outbox.count_unsent(session))
         base_url = settings.base_url
@@ -88,7 +89,7 @@ def run_once(session: Session, settings: Settings, sign_link: Callable[[str], st
                 session,
                 mailer.send,
                 lambda link_id: links.link_url(base_url, sign_link(link_id)),
-                now=utcnow(),
+                now=now,
             )
         finally:
             mailer.close()

@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from portal.cli.common import actor_as, cli_moment, read_limited, read_stdin_secret, refusals
+from portal.clock import command_now
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
 from portal.models import ENVIRONMENTS, USAGES
@@ -16,7 +17,6 @@ from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError, ServiceError
 from portal.settings import settings
-from portal.timeutil import utcnow
 
 identity_group = AppGroup("identity", help="Our AS2 identities.")
 
@@ -115,7 +115,7 @@ def identity_generate_command(
             usage=usage,
             key_size=int(key_size),
             days=days,
-            now=utcnow(),
+            now=command_now(),
         )
     click.echo(
         f"Generated a {key_size}-bit {usage} certificate for {as2_id}, valid until "
@@ -151,7 +151,7 @@ def identity_import_command(
         raise click.UsageError("--cert and --key go together.")
     if (key_pass_stdin and not pem_pair) or (pass_stdin and pem_pair):
         raise click.UsageError("--key-pass-stdin goes with --key; --pass-stdin with --p12.")
-    actor, now = Actor.command_line(), utcnow()
+    actor, now = Actor.command_line(), command_now()
     with refusals():
         identity = directory.find_identity(db.session, as2_id, environment)
         if cert_file is not None and key_file is not None:
@@ -202,7 +202,7 @@ def identity_schedule_command(
 
     Run it once as the proposer and once more, with the same time, as the approver.
     """
-    now = utcnow()
+    now = command_now()
     moment = cli_moment(activate_at, now)
     with refusals():
         actor = actor_as(as_email)

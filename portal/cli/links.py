@@ -6,13 +6,13 @@ import click
 from flask.cli import AppGroup
 
 from portal.cli.common import actor_as, command_base_url, refusals
+from portal.clock import command_now
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.models import ENVIRONMENTS
 from portal.services import directory, links
 from portal.settings import settings
-from portal.timeutil import utcnow
 
 link_group = AppGroup("link", help="Share links for partners.")
 
@@ -59,7 +59,7 @@ def link_create_command(
             can_upload="upload" in wanted,
             lifetime=lifetime,
             max_uploads=uploads if "upload" in wanted else 0,
-            now=utcnow(),
+            now=command_now(),
         )
     click.echo(link.id)
     click.echo(links.link_url(command_base_url(), token))
@@ -73,5 +73,5 @@ def link_revoke_command(link_id: str, as_email: str | None) -> None:
     with refusals():
         actor = actor_as(as_email, Permission.MANAGE_PARTNERS)
         link = links.get_link(db.session, link_id)
-        links.revoke(db.session, actor, link, utcnow())
+        links.revoke(db.session, actor, link, command_now())
     click.echo(f"Revoked link {link_id}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
@@ -11,7 +12,6 @@ from portal.models import SUBMISSION_STATUSES, ShareLink
 from portal.services import directory, links, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.settings import settings
-from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
 from portal.web.staff.blueprint import bp
@@ -41,14 +41,14 @@ def link_create(partner_id: int) -> Rendered:
                     can_upload="upload" in (form.purposes.data or []),
                     lifetime=lifetime,
                     max_uploads=int(form.max_uploads.data or 0),
-                    now=utcnow(),
+                    now=request_now(),
                 )
             except ServiceError as error:
                 form.purposes.errors = [error.message]
             else:
                 flash(f"Link {link.id} created. Copy it or email it to the partner.", "success")
                 return redirect(url_for("staff.partner_view", partner_id=partner.id) + "#links")
-    return render_partner_page(partner, now=utcnow(), link_form=form, status=422)
+    return render_partner_page(partner, now=request_now(), link_form=form, status=422)
 
 
 @bp.post("/partners/<id:partner_id>/links/<link_id>/revoke")
@@ -59,7 +59,7 @@ def link_revoke(partner_id: int, link_id: str) -> Rendered:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        links.revoke(db.session, current_actor(), link, utcnow())
+        links.revoke(db.session, current_actor(), link, request_now())
     except ServiceError as error:
         flash(error.message, "error")
     else:
@@ -74,7 +74,7 @@ def link_email(partner_id: int, link_id: str) -> Rendered:
     link = _link_or_404(partner_id, link_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if links.link_state(link, utcnow()) is not links.LinkState.ACTIVE:
+    if links.link_state(link, request_now()) is not links.LinkState.ACTIVE:
         flash("This link no longer works; create a new one to send.", "error")
     else:
         links.email_link(

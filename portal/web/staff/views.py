@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
+from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import audit, dashboard, directory, users
 from portal.services.errors import ServiceError
 from portal.settings import settings
-from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, default_timezone, page_arg
 from portal.web.staff.blueprint import bp
@@ -45,7 +45,7 @@ def overview() -> Rendered:
         partners=directory.list_partners(session, page=1, per_page=1).total,
         user_count=users.count_users(session),
         events=audit.recent_events(session, page=1, per_page=10).items,
-        board=dashboard.build(session, now=utcnow(), overlap=settings().certificate_overlap),
+        board=dashboard.build(session, now=request_now(), overlap=settings().certificate_overlap),
     )
 
 
@@ -172,7 +172,7 @@ def partner_new() -> Rendered:
 @requires(Permission.VIEW)
 def partner_view(partner_id: int) -> Rendered:
     """One partner: certificates, links, submissions, history."""
-    return render_partner_page(directory.get_partner(db.session, partner_id), now=utcnow())
+    return render_partner_page(directory.get_partner(db.session, partner_id), now=request_now())
 
 
 @bp.route("/partners/<id:partner_id>/edit", methods=["GET", "POST"])
