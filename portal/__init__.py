@@ -25,9 +25,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Imported here, not at the top: `import portal.domain.certs` (a test, a migration,
     # the domain's own users) runs this file first and must not load the whole app.
     from portal.cli import register_commands
+    from portal.clock import init_clock
     from portal.config import load_config
     from portal.extensions import csrf, db, init_secrets, limiter, login_manager
     from portal.logs import install_redaction
+    from portal.settings import init_settings
     from portal.web import limit_partner_uploads, register_id_converter, register_web
     from portal.web.auth.sessions import load_user
 
@@ -42,6 +44,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(asset_dir("static")),
     )
     load_config(app, test_config)
+    init_settings(app)
+    init_clock(app)  # first of the request hooks: the time is taken before anything runs
     register_id_converter(app)
     # Registered before CSRFProtect's own hook, which reads the form.
     app.before_request(limit_partner_uploads)

@@ -64,11 +64,6 @@ FALLBACK_BASE_URL = "http://127.0.0.1:5000"
 EMAIL_OFF = "Email is off (PORTAL_SMTP_HOST is not set)"
 
 
-def email_is_on(config: Mapping[str, Any]) -> bool:
-    """Whether a mail relay is configured; without one, emails wait in the outbox."""
-    return bool(config.get("SMTP_HOST"))
-
-
 class ConfigError(RuntimeError):
     """A setting is missing or invalid; the message names it."""
 

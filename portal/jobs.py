@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from portal.config import email_is_on
 from portal.services import links, outbox
 from portal.services import runner as effects
-from portal.services.mailer import Mailer, SmtpSettings
-from portal.timeutil import utcnow
+from portal.services.mailer import Mailer
+from portal.settings import Settings
 
 BATCH = 100  # side effects per transaction
 OUTBOX_BATCH = 500  # outbox messages read at once (each is sent in its own transaction)
@@ -69,28 +68,28 @@ class Delivery:
 
 
 def run_once(
-    session: Session, config: Mapping[str, Any], sign_link: Callable[[str], str]
+    session: Session, settings: Settings, sign_link: Callable[[str], str], *, now: datetime
 ) -> RunResult:
-    """Perform due side effects, then send what the outbox holds (when email is on).
+    """Perform the side effects due at NOW, then send what the outbox holds (when email is on).
 
-    SIGN_LINK makes a link's token from its id; CONFIG gives the mail relay and base URL.
+    SIGN_LINK makes a link's token from its id; SETTINGS give the mail relay and base URL.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = run_due(session, now=utcnow(), runner=name)
-        if not email_is_on(config):
+        result = run_due(session, now=now, runner=name)
+        if settings.smtp is None:
             return replace(result, email_off=True, waiting=outbox.count_unsent(session))
-        base_url = config["BASE_URL"]
+        base_url = settings.base_url
         if not base_url:
             # Links in emails would point at an address partners cannot reach: keep them.
             return replace(result, unsent=outbox.count_unsent(session), last_error=NO_BASE_URL)
-        mailer = Mailer(SmtpSettings.from_config(config))
+        mailer = Mailer(settings.smtp)
         try:
             delivery = deliver_outbox(
                 session,
                 mailer.send,
                 lambda link_id: links.link_url(base_url, sign_link(link_id)),
-                now=utcnow(),
+                now=now,
             )
         finally:
             mailer.close()

@@ -1,11 +1,13 @@
 """Fixtures: a database per run (SQLite, or PostgreSQL when PORTAL_TEST_DATABASE_URL is set),
-one rolled-back transaction per test, the app, clients signed in per role, the CLI runner."""
+one rolled-back transaction per test, the app, its clock, clients signed in per role, the CLI
+runner."""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from portal import create_app
+from portal.clock import Clock, app_clock, install_clock
 from portal.database import make_engine
 from portal.extensions import db
 from portal.migrate import upgrade
 from portal.models import User
+from portal.timeutil import utcnow
 from tests import factories
 
 # Fixtures of the approval, schedule and change-window tests (approver, received, ...).
@@ -129,6 +133,14 @@ def test_settings(tmp_path: Path, database_url: str, **overrides: Any) -> dict[s
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
+def reconfigure(app: Flask, **values: Any) -> None:
+    """Change settings of APP after it was built (app.config, then the frozen Settings)."""
+    from portal.settings import init_settings
+
+    app.config.update(values)
+    init_settings(app)
+
+
 @pytest.fixture
 def app(tmp_path: Path, database_url: str, connection: Connection) -> Flask:
     """The app, its sessions bound to the test's transaction (commits become savepoints)."""
@@ -144,6 +156,35 @@ def app(tmp_path: Path, database_url: str, connection: Connection) -> Flask:
         g.pop("_login_user", None)
 
     return app
+
+
+class SettableClock(Clock):
+    """A clock a test sets and moves; real time until it is first set."""
+
+    def __init__(self) -> None:
+        self._moment: datetime | None = None
+
+    def now(self) -> datetime:
+        return self._moment if self._moment is not None else utcnow()
+
+    def set(self, moment: datetime) -> None:
+        """From now on it is MOMENT (for every request and command of the app)."""
+        self._moment = moment
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by DELTA (from real time if it was not set)."""
+        self._moment = self.now() + delta
+
+
+@pytest.fixture
+def clock(app: Flask) -> SettableClock:
+    """The app's clock: `clock.set(moment)`, `clock.advance(delta)`; never sleep.
+
+    Web requests and commands read it (portal.clock); services are given `now=` directly.
+    """
+    settable = SettableClock()
+    install_clock(app, settable)
+    return settable
 
 
 @pytest.fixture
@@ -175,19 +216,23 @@ def make_user(session: Session) -> Callable[..., User]:
     return make
 
 
+# How long the server sessions of signed_in_client last: longer than the app's setting, so
+# that tests may move the app's clock by days (the `clock` fixture) and stay signed in. The
+# real lifetime is tested through /login (test_staff_sessions.py).
+SIGNED_IN_FOR = timedelta(days=60)
+
+
 def signed_in_client(app: Flask, session: Session, user: User) -> FlaskClient:
     """A browser of APP signed in as USER, with its session open on the server."""
-    from datetime import timedelta
-
     from portal.services import staff_sessions
-    from portal.timeutil import utcnow
     from portal.web.auth.sessions import SESSION_ID_KEY
 
     client = app.test_client()
+    with app.app_context():
+        now = app_clock().now()
     token = staff_sessions.open_session(
-        session, user, now=utcnow(), lifetime=timedelta(hours=8), client_address=None,
-        user_agent=None,
-    )  # fmt: skip
+        session, user, now=now, lifetime=SIGNED_IN_FOR, client_address=None, user_agent=None
+    )
     with client.session_transaction() as flask_session:
         flask_session["_user_id"] = user.get_id()
         flask_session["_fresh"] = True

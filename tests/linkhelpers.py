@@ -1,7 +1,7 @@
 """Helpers for the share-link tests: a link and its token, partner certificates, what a
 browser sends for a form, and look-ups of what a request stored.
 
-Time is moved by patching `utcnow` where the partner views read it, never by sleeping.
+Time is moved with the `clock` fixture (tests/conftest.py), never by sleeping.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 from io import BytesIO
 from typing import Any
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select
@@ -101,11 +100,6 @@ def partner_cert(
 
 def sha256_of(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def move_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
-    """Make the partner views believe it is MOMENT."""
-    monkeypatch.setattr("portal.web.partner.views.utcnow", lambda: moment)
 
 
 def audit_events(

@@ -1,7 +1,7 @@
 """Helpers for the approval, schedule and change-window tests: partner submissions, our
 schedules with four eyes, form fields for a time in a zone, and signed-in approvers.
 
-Time is never slept through: services take `now=`, views read a patched `utcnow`.
+Time is never slept through: services take `now=`, views read the `clock` fixture.
 
 tests/conftest.py loads this module as a plugin (`pytest_plugins`), so its fixtures
 (`approver`, `operator`, `approver_client`, `received`) reach a test by naming them; a
@@ -40,12 +40,6 @@ from tests import certfactory, factories
 
 OVERLAP = timedelta(days=7)
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def set_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
-    """Make the staff review and certificate pages believe it is MOMENT."""
-    monkeypatch.setattr("portal.web.staff.review.utcnow", lambda: moment)
-    monkeypatch.setattr("portal.web.staff.certificates.utcnow", lambda: moment)
 
 
 def text_of(response: Any) -> str:

@@ -2,7 +2,7 @@
 (now, chosen in a zone, the partner's proposal), refusals, roles, and what the partner
 reads after a rejection.
 
-Time is never slept through: services take `now=`, views read a patched `utcnow`.
+Time is never slept through: services take `now=`, views read the `clock` fixture.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from tests.schedulehelpers import (
     partner_cert,
     partner_certificates,
     receive,
-    set_clock,
     share,
     text_of,
     when_fields,
@@ -38,11 +37,11 @@ from tests.schedulehelpers import (
 
 
 def test_approve_now_makes_the_certificate_and_tells_the_partner(
-    session, approver, approver_client, received, monkeypatch
+    session, approver, approver_client, received, clock
 ) -> None:
     submission, partner = received["submission"], received["partner"]
     now = utcnow()
-    set_clock(monkeypatch, now)
+    clock.set(now)
     response = approver_client.post(
         f"/submissions/{submission.id}/approve", data={"approve-when": "now"}
     )

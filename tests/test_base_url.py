@@ -18,7 +18,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Partner
 from tests import factories
-from tests.conftest import test_settings
+from tests.conftest import reconfigure, test_settings
 from tests.test_error_pages import new_token
 
 SERVED = "http://127.0.0.1:5611"
@@ -31,7 +31,7 @@ def unset_base_url_app(tmp_path: Path, database_url: str, connection: Connection
 
 
 def test_staff_link_urls_and_mailto_follow_the_served_address(app, session, client_as) -> None:
-    app.config["BASE_URL"] = None
+    reconfigure(app, BASE_URL=None)
     token = new_token(session, app)
     partner = session.scalars(select(Partner).order_by(Partner.id.desc())).first()
     # The test client serves http://localhost (port 80): links must say exactly that.
@@ -42,7 +42,7 @@ def test_staff_link_urls_and_mailto_follow_the_served_address(app, session, clie
 
 
 def test_partner_curl_line_follows_the_served_address(app, session, client) -> None:
-    app.config["BASE_URL"] = None
+    reconfigure(app, BASE_URL=None)
     token = new_token(session, app)
     page = client.get(f"/s/{token}", base_url=SERVED).get_data(as_text=True)
     assert f'"{SERVED}/s/{token}/certificate?usage=both"' in page
@@ -100,7 +100,7 @@ def test_run_due_with_a_relay_but_no_base_url_keeps_emails_waiting(app, runner, 
     from portal.models import OutboxMessage
     from portal.services import outbox
 
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=25, BASE_URL=None)
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=25, BASE_URL=None)
     outbox.queue_email(session, recipients=["edi@partner.example"], subject="Hello", body="Hi")
     session.commit()
     result = runner.invoke(args=["run-due"])

@@ -1,7 +1,7 @@
 """Changing a schedule: cancel before activation, reschedule a partner certificate,
 roll back during the overlap, and the refusals behind those buttons.
 
-Time is never slept through: services take `now=`, views read a patched `utcnow`.
+Time is never slept through: services take `now=`, views read the `clock` fixture.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from tests.schedulehelpers import (
     minute,
     receive,
     schedule_ours,
-    set_clock,
     share,
     signing_of,
     text_of,
@@ -100,7 +99,7 @@ def test_reschedule_a_partner_certificate_before_activation(
 
 
 def test_rollback_during_the_overlap_brings_the_previous_back(
-    session, approver_client, two_of_ours, monkeypatch
+    session, approver_client, two_of_ours, clock
 ) -> None:
     identity, old, new = two_of_ours["identity"], two_of_ours["old"], two_of_ours["new"]
     moment = two_of_ours["switch"] + timedelta(hours=1)  # the new one is in force since 1 hour
@@ -108,7 +107,7 @@ def test_rollback_during_the_overlap_brings_the_previous_back(
         colon_fingerprint(new.sha256),
         colon_fingerprint(old.sha256),
     )
-    set_clock(monkeypatch, moment)
+    clock.set(moment)
     response = approver_client.post(
         f"/certificates/{new.id}/rollback", data={"rollback-reason": "Partner cannot verify"}
     )
@@ -170,11 +169,9 @@ def test_cancel_reschedule_and_rollback_refusals(session, approver, make_user, t
     assert events(session, "certificate.rolled_back") == []
 
 
-def test_certificate_page_of_a_scheduled_certificate(
-    approver_client, two_of_ours, monkeypatch
-) -> None:
+def test_certificate_page_of_a_scheduled_certificate(approver_client, two_of_ours, clock) -> None:
     new = two_of_ours["new"]
-    set_clock(monkeypatch, two_of_ours["switch"] + timedelta(hours=1))
+    clock.set(two_of_ours["switch"] + timedelta(hours=1))
     response = approver_client.get(f"/certificates/{new.id}")
     assert response.status_code == 200
     page = text_of(response)
@@ -191,7 +188,7 @@ REFUSALS = {
 
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refused_certificate_actions_on_the_web(
-    session, approver, approver_client, two_of_ours, monkeypatch, case
+    session, approver, approver_client, two_of_ours, clock, case
 ) -> None:
     action, message = REFUSALS[case]
     if action == "reschedule":
@@ -200,14 +197,14 @@ def test_refused_certificate_actions_on_the_web(
         target = schedule.approve_submission(
             session, actor(approver), receive(session, link), activate_at=now, now=now
         )
-        set_clock(monkeypatch, now + timedelta(minutes=1))
+        clock.set(now + timedelta(minutes=1))
         data = when_fields("reschedule", now + timedelta(days=2))
     else:
         target = two_of_ours["new"]
         moment = two_of_ours["switch"] + timedelta(minutes=1)
         if action == "rollback":
             moment += OVERLAP
-        set_clock(monkeypatch, moment)
+        clock.set(moment)
         data = {f"{action}-reason": "please"}
     before = target.activate_at
     response = approver_client.post(f"/certificates/{target.id}/{action}", data=data)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from portal import create_app
 from portal.config import ConfigError
+from portal.settings import settings
 
 
 @pytest.fixture
@@ -121,3 +124,30 @@ def test_https_base_url_marks_session_cookie_secure(
 ) -> None:
     app = create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "https://certs.example.com"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_settings_are_read_once_typed_and_frozen(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("PORTAL_CERTIFICATE_OVERLAP_DAYS", "3")
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path), "MAIL_FROM": "certs@example.com", "SMTP_HOST": "relay"}
+    )
+    with app.app_context():
+        read = settings()
+    assert read.certificate_overlap == timedelta(days=3)
+    assert read.base_url is None
+    assert read.contact_email == "certs@example.com"  # CONTACT_EMAIL falls back on MAIL_FROM
+    assert read.default_timezone == "UTC"
+    assert read.smtp is not None
+    assert read.smtp.host == "relay"
+    assert read.email_is_on
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.page_size = 1  # type: ignore[misc]
+
+
+def test_email_is_off_without_a_relay(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    with app.app_context():
+        assert settings().smtp is None
+        assert not settings().email_is_on

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from portal.models import AuditEvent, Identity, Partner
 from portal.web.forms import timezone_choices
 from tests import factories
+from tests.conftest import reconfigure
 
 
 def identity_form(**overrides: str) -> dict[str, str]:
@@ -181,7 +182,7 @@ def test_partner_new_without_identities_sends_to_identity_form(operator_client) 
 
 
 def test_lists_paginate_and_search(app, viewer_client, session) -> None:
-    app.config["PAGE_SIZE"] = 2
+    reconfigure(app, PAGE_SIZE=2)
     identity = factories.identity(session, name="Zeta Station", as2_id="ZETA")
     for name in ("Alpha", "Bravo", "Charlie"):
         factories.partner(session, identity, name=name, as2_id=f"{name.upper()}AS2")

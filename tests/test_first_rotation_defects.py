@@ -38,7 +38,7 @@ from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
-from tests.conftest import test_settings
+from tests.conftest import reconfigure, test_settings
 
 OVERLAP = timedelta(days=7)
 
@@ -247,7 +247,7 @@ def test_approving_at_another_time_leaves_the_partners_proposal_open(
 def test_with_four_eyes_the_window_is_agreed_by_the_second_approval(
     app: Flask, session, client, approver_client, make_user, login, proposal
 ) -> None:
-    app.config["FOUR_EYES_ALWAYS"] = True
+    reconfigure(app, FOUR_EYES_ALWAYS=True)
     submission, window = proposal["submission"], proposal["window"]
     first = approver_client.post(
         f"/submissions/{submission.id}/approve", data={"approve-when": "proposal"}

@@ -25,7 +25,7 @@ from portal.models import ShareLink, Submission
 from portal.services import links
 from portal.timeutil import utcnow
 from tests import certfactory, factories
-from tests.conftest import test_settings
+from tests.conftest import reconfigure, test_settings
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_the_curl_line_printed_on_the_page_works(live_app: Flask, tmp_path: Path
     import waitress
 
     server = waitress.create_server(live_app, host="127.0.0.1", port=0, threads=4)
-    live_app.config["BASE_URL"] = f"http://127.0.0.1:{server.effective_port}"
+    reconfigure(live_app, BASE_URL=f"http://127.0.0.1:{server.effective_port}")
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
     try:

@@ -28,7 +28,6 @@ from tests.linkhelpers import (
     KIB,
     audit_events,
     forged,
-    move_clock,
     partner_cert,
     pem_file,
     private_key,
@@ -151,7 +150,7 @@ def test_machine_upload_too_large_is_413_json(client, session) -> None:
     ],
 )
 def test_machine_upload_on_a_link_that_cannot_take_it(
-    app, client, session, monkeypatch, case: str, status: int
+    app, client, session, clock, case: str, status: int
 ) -> None:
     options = {"can_upload": False, "max_uploads": 0} if case == "download only" else {}
     shared = (
@@ -159,7 +158,7 @@ def test_machine_upload_on_a_link_that_cannot_take_it(
     )
     token = shared.token
     if case == "expired":
-        move_clock(monkeypatch, shared.link.expires_at + timedelta(minutes=1))
+        clock.set(shared.link.expires_at + timedelta(minutes=1))
     elif case == "revoked":
         links.revoke(session, factories.ACTOR, shared.link, utcnow())
     elif case == "forged":

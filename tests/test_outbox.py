@@ -17,7 +17,7 @@ from portal.models import AuditEvent, OutboxMessage
 from portal.services import links, outbox
 from portal.timeutil import utcnow
 from tests import factories
-from tests.conftest import signed_in_client, test_settings
+from tests.conftest import reconfigure, signed_in_client, test_settings
 
 
 def count(session, model, *where) -> int:
@@ -62,7 +62,7 @@ def test_typed_link_marker_in_rejection_reason_never_becomes_a_url(
     app, runner, session, client_as, smtp_server
 ) -> None:
     handler, port = smtp_server
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
     rejected = factories.submission(
         session, factories.share_link(session, factories.partner(session))
     )
@@ -92,7 +92,7 @@ def test_typed_link_marker_in_a_partner_name_never_becomes_a_url(
     app, runner, session, operator_client, smtp_server
 ) -> None:
     handler, port = smtp_server
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
     other_link = factories.share_link(session, factories.partner(session))
     partner = factories.partner(session, name=f"Globex [[link:{other_link.id}]]")
     link = factories.share_link(session, partner)
@@ -152,7 +152,7 @@ def test_email_is_off_until_portal_smtp_host_is_set(app) -> None:
 
 
 def test_run_due_with_email_off_exits_0_and_says_how_many_wait(app, runner, session) -> None:
-    app.config.update(SMTP_HOST=None)
+    reconfigure(app, SMTP_HOST=None)
     for number in range(3):
         queue(session, subject=f"Notice {number}")
     session.commit()
@@ -169,7 +169,7 @@ def test_run_due_with_email_off_exits_0_and_says_how_many_wait(app, runner, sess
 
 
 def test_run_due_with_smtp_failing_says_why_and_exits_1(app, runner, session) -> None:
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port())
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port())
     queue(session)
     session.commit()
 
@@ -182,7 +182,7 @@ def test_run_due_with_smtp_failing_says_why_and_exits_1(app, runner, session) ->
 
 
 def test_scheduler_with_email_off_says_once_how_many_wait(app, runner, session) -> None:
-    app.config.update(SMTP_HOST="")
+    reconfigure(app, SMTP_HOST="")
     queue(session)
     session.commit()
 
@@ -272,7 +272,7 @@ def test_retry_refuses_waiting_message(admin_client, session) -> None:
 
 
 def test_outbox_page_filters_by_state_newest_first_and_paginates(app, admin_client, session):
-    app.config["PAGE_SIZE"] = 2
+    reconfigure(app, PAGE_SIZE=2)
     now = utcnow()
     for number in range(3):
         queue(session, subject=f"Waiting {number}").created_at = now + timedelta(minutes=number)
@@ -294,7 +294,7 @@ def test_outbox_page_filters_by_state_newest_first_and_paginates(app, admin_clie
 
 def test_outbox_page_says_which_setting_turns_email_on(app, admin_client) -> None:
     off = admin_client.get("/outbox").get_data(as_text=True)
-    app.config["SMTP_HOST"] = "127.0.0.1"
+    reconfigure(app, SMTP_HOST="127.0.0.1")
     on = admin_client.get("/outbox").get_data(as_text=True)
 
     assert "Email is off" in off

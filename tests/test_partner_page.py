@@ -1,7 +1,7 @@
 """The partner's link page: who asks for what, downloads of our certificates, and the
 answers to tokens that do not work (unknown, forged, expired, revoked).
 
-Time is moved by patching `utcnow` where the partner views read it, never by sleeping.
+Time is moved with the `clock` fixture (tests/conftest.py), never by sleeping.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from portal.services import links
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
+from tests.conftest import reconfigure
 from tests.linkhelpers import (
     BROWSER,
     NEXT_YEAR,
     audit_events,
     forged,
-    move_clock,
     partner_cert,
     sha256_of,
     share,
@@ -268,9 +268,9 @@ def test_tokens_we_did_not_issue_answer_404_without_revealing_anything(
 
 @pytest.mark.parametrize("how", ["clock moved past expiry", "created already expired", "revoked"])
 def test_expired_or_revoked_link_answers_410_with_whom_to_contact(
-    app, client, session, monkeypatch, how: str
+    app, client, session, clock, how: str
 ) -> None:
-    app.config["CONTACT_EMAIL"] = "certificates@acme.example"
+    reconfigure(app, CONTACT_EMAIL="certificates@acme.example")
     now = utcnow()
     if how == "created already expired":
         shared = share(session, now=now - timedelta(days=15))
@@ -280,7 +280,7 @@ def test_expired_or_revoked_link_answers_410_with_whom_to_contact(
     if how != "created already expired":
         assert client.get(shared.page).status_code == 200  # it worked until now
     if how == "clock moved past expiry":
-        move_clock(monkeypatch, shared.link.expires_at + timedelta(seconds=1))
+        clock.set(shared.link.expires_at + timedelta(seconds=1))
     elif how == "revoked":
         links.revoke(session, factories.ACTOR, shared.link, now)
     session.refresh(shared.link)

@@ -22,7 +22,6 @@ from tests.linkhelpers import (
     SCRIPT,
     audit_events,
     browser_form,
-    move_clock,
     partner_cert,
     pem_file,
     private_key,
@@ -337,12 +336,10 @@ def test_html_in_contact_is_escaped_on_the_confirmation_step(client, session) ->
     assert browser_form(page, f"{shared.page}/upload")["contact_name"] == name
 
 
-def test_upload_after_the_link_expired_while_the_page_was_open(
-    client, session, monkeypatch
-) -> None:
+def test_upload_after_the_link_expired_while_the_page_was_open(client, session, clock) -> None:
     shared = share(session, lifetime=timedelta(hours=1))
     data = upload_fields(shared, client, certificate=pem_file(certfactory.pem(partner_cert())))
-    move_clock(monkeypatch, utcnow() + timedelta(hours=1, minutes=1))
+    clock.set(utcnow() + timedelta(hours=1, minutes=1))
 
     response = client.post(f"{shared.page}/upload", data=data)
 

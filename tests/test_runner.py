@@ -20,7 +20,7 @@ from portal.services import links, runner, schedule
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory, factories
-from tests.conftest import test_settings
+from tests.conftest import reconfigure, test_settings
 
 
 def count(session, model, *where) -> int:
@@ -139,7 +139,7 @@ def test_a_run_killed_halfway_loses_nothing_and_repeats_nothing(session, approve
 
 def test_run_due_command_performs_and_sends(app, runner, session, approver, smtp_server) -> None:
     handler, port = smtp_server
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
     _certificate, link = approved_partner_certificate(
         session, approver, activate_in=-timedelta(seconds=1)
     )
@@ -167,7 +167,7 @@ def test_unreachable_smtp_keeps_messages_for_the_next_run(app, runner, session, 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port)
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port)
     approved_partner_certificate(session, approver, activate_in=-timedelta(seconds=1))
     session.commit()
     result = runner.invoke(args=["run-due"])
@@ -180,7 +180,7 @@ def test_unreachable_smtp_keeps_messages_for_the_next_run(app, runner, session, 
 
 
 def test_scheduler_runs_the_given_number_of_times(app, runner, smtp_server) -> None:
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server[1])
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server[1])
     result = runner.invoke(args=["scheduler", "--interval", "1", "--iterations", "2"])
     assert result.exit_code == 0, result.output
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, StaffSession
@@ -43,22 +42,16 @@ def test_cookie_copied_before_logout_stops_working_after_it(app, make_user) -> N
     assert not is_signed_in(thief)
 
 
-def test_replayed_cookie_does_not_outlive_the_session_lifetime(
-    app, make_user, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replayed_cookie_does_not_outlive_the_session_lifetime(app, make_user, clock) -> None:
     user = make_user("viewer")
     browser = sign_in(app, user.email)
     thief = copy_of(app, browser)
     lifetime = app.permanent_session_lifetime
     # Replays just inside the lifetime work (and refresh the cookie) ...
-    monkeypatch.setattr(
-        "portal.web.auth.sessions.utcnow", lambda: utcnow() + lifetime - timedelta(minutes=1)
-    )
+    clock.set(utcnow() + lifetime - timedelta(minutes=1))
     assert is_signed_in(thief)
     # ... but the server's end stays where sign-in put it.
-    monkeypatch.setattr(
-        "portal.web.auth.sessions.utcnow", lambda: utcnow() + lifetime + timedelta(seconds=1)
-    )
+    clock.set(utcnow() + lifetime + timedelta(seconds=1))
     assert not is_signed_in(thief)
     assert not is_signed_in(browser)
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal.models import AuditEvent, Certificate, Submission
 from portal.timeutil import utcnow
 from tests import certfactory, factories
+from tests.conftest import reconfigure
 
 
 def upload(browser, partner, data: bytes, **fields):
@@ -72,7 +73,7 @@ def test_viewer_cannot_upload(session, viewer_client) -> None:
 
 
 def test_four_eyes_for_every_approval(app, session, make_user, login) -> None:
-    app.config["FOUR_EYES_ALWAYS"] = True
+    reconfigure(app, FOUR_EYES_ALWAYS=True)
     partner = factories.partner(session)
     link = factories.share_link(session, partner)
     submission = factories.submission(session, link)
@@ -99,7 +100,7 @@ def test_four_eyes_for_every_approval(app, session, make_user, login) -> None:
 
 
 def test_four_eyes_for_every_approval_on_the_command_line(app, runner, session, make_user) -> None:
-    app.config["FOUR_EYES_ALWAYS"] = True
+    reconfigure(app, FOUR_EYES_ALWAYS=True)
     partner = factories.partner(session)
     submission = factories.submission(session, factories.share_link(session, partner))
     first, second = make_user("approver"), make_user("admin")

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from portal.models import AuditEvent, User
 from portal.services import users
+from tests.conftest import reconfigure
 
 
 def test_admin_creates_a_user_and_sees_the_password_once(admin_client, session) -> None:
@@ -88,3 +89,14 @@ def test_times_show_in_the_viewer_zone_with_utc_beside(login, make_user, session
     page = login(viewer).get("/audit").get_data(as_text=True)
     assert "JST" in page
     assert "UTC)" in page
+
+
+def test_new_records_take_the_configured_default_zone(app, admin_client, runner, session) -> None:
+    reconfigure(app, DEFAULT_TIMEZONE="Europe/Berlin")
+    form = admin_client.get("/users/new").get_data(as_text=True)
+    assert '<option selected value="Europe/Berlin">' in form
+    result = runner.invoke(args=["user", "create", "zone@example.com", "--role", "viewer"])
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User).where(User.email == "zone@example.com"))
+    assert user is not None
+    assert user.timezone == "Europe/Berlin"

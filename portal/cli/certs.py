@@ -10,12 +10,12 @@ import click
 from flask.cli import AppGroup
 
 from portal.cli.common import UNREADABLE_CODES, choice_of, refusals
+from portal.clock import command_now
 from portal.domain.certs import MAX_INPUT_BYTES, Usage
 from portal.domain.certs import inspect as inspect_certificate
 from portal.extensions import db, keyring
 from portal.services import audit, certificates
 from portal.services.actor import Actor
-from portal.timeutil import utcnow
 
 cert_group = AppGroup("cert", help="Certificate files.")
 
@@ -30,7 +30,7 @@ def cert_inspect_command(file: BinaryIO, usage: str, as_json: bool) -> None:
     Exit 0 acceptable, 1 rejected, 2 unreadable (not a certificate file at all) or misuse.
     """
     data = file.read(MAX_INPUT_BYTES + 1)
-    report = inspect_certificate(data, usage=Usage(usage), now=utcnow())
+    report = inspect_certificate(data, usage=Usage(usage), now=command_now())
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import BinaryIO
 
 import click
-from flask import current_app
 from sqlalchemy.exc import OperationalError
 
 from portal.domain.certs import MAX_INPUT_BYTES
@@ -20,6 +19,7 @@ from portal.extensions import db
 from portal.services import users
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
+from portal.settings import settings
 from portal.timeutil import parse_moment
 
 # Findings that mean "this is not a certificate file at all" (exit 2, not 1).
@@ -51,11 +51,6 @@ def upgrade_schema() -> tuple[str | None, str | None]:
     from portal.migrate import upgrade
 
     return upgrade(db.engine)
-
-
-def overlap_setting() -> timedelta:
-    """How long a replaced certificate stays accepted."""
-    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
 
 
 def cli_moment(text: str, now: datetime) -> datetime:
@@ -98,7 +93,7 @@ def command_base_url() -> str:
     """PORTAL_BASE_URL for links a command prints or sends; the fallback, with a warning."""
     from portal.config import FALLBACK_BASE_URL
 
-    configured = current_app.config["BASE_URL"]
+    configured = settings().base_url
     if configured:
         return str(configured)
     click.echo(

@@ -15,6 +15,7 @@ from portal.cli.common import (
     read_stdin_secret,
     refusals,
 )
+from portal.clock import command_now
 from portal.domain.roles import Permission
 from portal.domain.vocab import Environment, Usage
 from portal.extensions import db, keyring
@@ -22,7 +23,7 @@ from portal.services import certificates, directory, schedule
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError, ServiceError
-from portal.timeutil import utcnow
+from portal.settings import settings
 
 identity_group = AppGroup("identity", help="Our AS2 identities.")
 
@@ -59,23 +60,26 @@ partner_group = AppGroup("partner", help="Trading partners.")
 @click.option("--as2-id", required=True)
 @click.option("--identity", "identity_as2_id", required=True, help="AS2 ID of our identity.")
 @click.option("--email", "emails", required=True, multiple=True, help="Contact (repeatable).")
-@click.option("--timezone", default="UTC", show_default=True)
+@click.option(
+    "--timezone", default=None, help="Time zone (default: PORTAL_DEFAULT_TIMEZONE, UTC unless set)."
+)
 @click.option("--environment", default=None, type=choice_of(Environment))
 def partner_add_command(
     name: str,
     as2_id: str,
     identity_as2_id: str,
     emails: tuple[str, ...],
-    timezone: str,
+    timezone: str | None,
     environment: str | None,
 ) -> None:
     """Add a trading partner of one of our identities."""
+    zone = timezone or settings().default_timezone
     with refusals():
         identity = directory.find_identity(db.session, identity_as2_id, environment)
         partner = directory.create_partner(
             db.session,
             Actor.command_line(),
-            directory.PartnerData(name, as2_id, identity.id, list(emails), timezone),
+            directory.PartnerData(name, as2_id, identity.id, list(emails), zone),
         )
     click.echo(f"Created partner {partner.name} ({partner.as2_id}) of {identity.as2_id}.")
 
@@ -124,7 +128,7 @@ def identity_generate_command(
             usage=usage,
             key_size=int(key_size),
             days=days,
-            now=utcnow(),
+            now=command_now(),
         )
     click.echo(
         f"Generated a {key_size}-bit {usage} certificate for {as2_id}, valid until "
@@ -160,7 +164,7 @@ def identity_import_command(
         raise click.UsageError("--cert and --key go together.")
     if (key_pass_stdin and not pem_pair) or (pass_stdin and pem_pair):
         raise click.UsageError("--key-pass-stdin goes with --key; --pass-stdin with --p12.")
-    actor, now = Actor.command_line(), utcnow()
+    actor, now = Actor.command_line(), command_now()
     with refusals():
         identity = directory.find_identity(db.session, as2_id, environment)
         if cert_file is not None and key_file is not None:
@@ -211,7 +215,7 @@ def identity_schedule_command(
 
     Run it once as the proposer and once more, with the same time, as the approver.
     """
-    now = utcnow()
+    now = command_now()
     moment = cli_moment(activate_at, now)
     with refusals():
         actor = actor_as(as_email)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from portal.cli.common import actor_as, choice_of, command_base_url, refusals
+from portal.clock import command_now
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.domain.vocab import Environment
 from portal.extensions import db, link_signer
 from portal.services import directory, links
-from portal.timeutil import utcnow
+from portal.settings import settings
 
 link_group = AppGroup("link", help="Share links for partners.")
 
@@ -43,12 +43,10 @@ def link_create_command(
     if not wanted or wanted - {"download", "upload"}:
         raise click.BadParameter("use download, upload or download,upload", param_hint="--purpose")
     try:
-        lifetime = parse_duration(expires or current_app.config["LINK_DEFAULT_EXPIRY"])
+        lifetime = parse_duration(expires or settings().link_default_expiry)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--expires") from None
-    uploads = (
-        max_uploads if max_uploads is not None else current_app.config["LINK_DEFAULT_MAX_UPLOADS"]
-    )
+    uploads = max_uploads if max_uploads is not None else settings().link_default_max_uploads
     with refusals():
         actor = actor_as(as_email, Permission.MANAGE_PARTNERS)
         partner = directory.find_partner(db.session, partner_as2_id, environment)
@@ -61,7 +59,7 @@ def link_create_command(
             can_upload="upload" in wanted,
             lifetime=lifetime,
             max_uploads=uploads if "upload" in wanted else 0,
-            now=utcnow(),
+            now=command_now(),
         )
     click.echo(link.id)
     click.echo(links.link_url(command_base_url(), token))
@@ -75,5 +73,5 @@ def link_revoke_command(link_id: str, as_email: str | None) -> None:
     with refusals():
         actor = actor_as(as_email, Permission.MANAGE_PARTNERS)
         link = links.get_link(db.session, link_id)
-        links.revoke(db.session, actor, link, utcnow())
+        links.revoke(db.session, actor, link, command_now())
     click.echo(f"Revoked link {link_id}.")

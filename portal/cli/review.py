@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from portal.cli.common import actor_as, choice_of, cli_moment, overlap_setting, refusals
+from portal.cli.common import actor_as, choice_of, cli_moment, refusals
+from portal.clock import command_now
 from portal.domain.roles import Permission
 from portal.domain.vocab import SubmissionStatus
 from portal.extensions import db
 from portal.services import config_export, schedule, submissions
 from portal.services.certificates import colon_fingerprint
-from portal.timeutil import utcnow
+from portal.settings import settings
 
 submissions_group = AppGroup("submissions", help="Certificates received from partners.")
 
@@ -66,14 +66,14 @@ submission_group = AppGroup("submission", help="Review one submission.")
 @click.option("--as", "as_email", required=True, help="Staff email of the approver.")
 def submission_approve_command(submission_id: int, activate_at: str, as_email: str) -> None:
     """Approve a received submission; the certificate is in force from --activate-at."""
-    now = utcnow()
+    now = command_now()
     moment = cli_moment(activate_at, now)
     with refusals():
         actor = actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
         certificate = schedule.approve_submission(
             db.session, actor, submission, activate_at=moment, now=now,
-            four_eyes_always=bool(current_app.config["FOUR_EYES_ALWAYS"]),
+            four_eyes_always=settings().four_eyes_always,
         )  # fmt: skip
     if certificate is None:
         click.echo(
@@ -96,7 +96,7 @@ def submission_reject_command(submission_id: int, reason: str, as_email: str) ->
     with refusals():
         actor = actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
-        schedule.reject_submission(db.session, actor, submission, reason=reason, now=utcnow())
+        schedule.reject_submission(db.session, actor, submission, reason=reason, now=command_now())
     click.echo(f"Rejected submission #{submission_id}.")
 
 
@@ -107,7 +107,9 @@ def submission_reject_command(submission_id: int, reason: str, as_email: str) ->
 def config_export_command(at_text: str, as_json: bool) -> None:
     """The certificates in force (the document GET /api/v1/config serves)."""
     del as_json  # JSON is the only format; the flag is part of the stable interface
-    moment = cli_moment(at_text, utcnow())
+    moment = cli_moment(at_text, command_now())
     with refusals():
-        document = config_export.config_document(db.session, at=moment, overlap=overlap_setting())
+        document = config_export.config_document(
+            db.session, at=moment, overlap=settings().certificate_overlap
+        )
     click.echo(json.dumps(document, indent=2))

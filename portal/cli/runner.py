@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from portal import jobs
+from portal.clock import command_now
 from portal.config import EMAIL_OFF
 from portal.extensions import db, link_signer
-from portal.timeutil import utcnow
+from portal.settings import settings
 
 
 @click.command("run-due")
 @with_appcontext
 def run_due_command() -> None:
     """Perform, once, every side effect whose time has come (safe to run anywhere, any time)."""
-    result = _run_once()
+    result = _run_once(command_now())
     effects = (
         f"Planned {result.planned}, performed {result.performed}, failed {result.failed} "
         "side effects"
@@ -51,13 +52,14 @@ def scheduler_command(interval: int, iterations: int) -> None:
     count = 0
     waiting_told: int | None = None  # what was last said about a switched-off outbox
     while not stop.is_set():
+        now = command_now()  # each tick works at one time
         try:
-            result = _run_once()
+            result = _run_once(now)
         except OperationalError as error:
             # A database restart must not end the loop; the next tick retries.
             click.echo(f"run-due failed, retrying in {interval}s: {type(error).__name__}", err=True)
         else:
-            stamp = f"{utcnow():%Y-%m-%dT%H:%M:%SZ}"
+            stamp = f"{now:%Y-%m-%dT%H:%M:%SZ}"
             if result.planned or result.performed or result.failed or result.sent or result.unsent:
                 click.echo(
                     f"{stamp} planned {result.planned}, "
@@ -87,6 +89,6 @@ def one_line(text: str | None) -> str:
     return " ".join((text or "unknown error").split())
 
 
-def _run_once() -> jobs.RunResult:
-    """One run of portal.jobs with this app's settings, session and link signer."""
-    return jobs.run_once(db.session, current_app.config, link_signer().sign)
+def _run_once(now: datetime) -> jobs.RunResult:
+    """One run of portal.jobs at NOW with this app's settings, session and link signer."""
+    return jobs.run_once(db.session, settings(), link_signer().sign, now=now)

@@ -11,6 +11,7 @@ from portal.domain.roles import Role
 from portal.extensions import db
 from portal.services import users
 from portal.services.actor import Actor
+from portal.settings import settings
 
 
 @click.command("init")
@@ -36,13 +37,13 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     with refusals():
         upgrade_schema()
-        email = current_app.config["ADMIN_EMAIL"]
+        email = settings().admin_email
         password = users.bootstrap_admin(db.session, email)
     if password is not None:
         click.echo(f"Created the first admin: {email}")
         click.echo(f"One-time password (shown only now, change it at first sign-in): {password}")
     click.echo(f"Serving the portal on http://{_url_host(host)}:{port}/ (Ctrl+C to stop)")
-    click.echo(_links_line(current_app.config["BASE_URL"], host, port))
+    click.echo(_links_line(settings().base_url, host, port))
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
 
@@ -73,8 +74,10 @@ user_group = AppGroup("user", help="Staff accounts.")
 @click.argument("email")
 @click.option("--role", required=True, type=choice_of(Role))
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.option("--timezone", default="UTC", show_default=True)
-def user_create_command(email: str, role: str, password_stdin: bool, timezone: str) -> None:
+@click.option(
+    "--timezone", default=None, help="Time zone (default: PORTAL_DEFAULT_TIMEZONE, UTC unless set)."
+)
+def user_create_command(email: str, role: str, password_stdin: bool, timezone: str | None) -> None:
     """Create a staff account (prints a generated one-time password when none is given)."""
     password = read_stdin_secret("password") if password_stdin else None
     with refusals():
@@ -84,7 +87,7 @@ def user_create_command(email: str, role: str, password_stdin: bool, timezone: s
             email=email,
             role=role,
             password=password,
-            timezone=timezone,
+            timezone=timezone or settings().default_timezone,
         )
     click.echo(f"Created user {user.email} with role {user.role}.")
     if generated:

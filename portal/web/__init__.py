@@ -10,10 +10,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
+from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus, usages_served
 from portal.services.certificates import colon_fingerprint
-from portal.timeutil import format_in_zone, utcnow
+from portal.timeutil import format_in_zone
 from portal.web.access import can
 from portal.web.auth import bp as auth_bp
 from portal.web.errors import csrf_error, http_error
@@ -62,7 +63,7 @@ def register_web(app: Flask) -> None:
     app.add_template_filter(_usage_label, "usage_label")
     app.add_template_global(can, "can")
     app.add_template_filter(format_in_zone, "in_zone")
-    app.context_processor(lambda: {"now": utcnow()})
+    app.context_processor(lambda: {"now": request_now()})
     app.add_template_global(Permission, "Permission")
     # The states templates compare with, so no template spells a status itself.
     for vocabulary in (SubmissionStatus, WindowStatus, WindowProposer):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from portal.extensions import db
 from portal.services.errors import ServiceError
+from portal.settings import settings
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),
@@ -78,5 +79,5 @@ def error_page(code: int, title: str, message: str) -> tuple[str, int]:
         code=code,
         title=title,
         message=message,
-        contact_email=current_app.config["CONTACT_EMAIL"],
+        contact_email=settings().contact_email,
     ), code

@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 
 from portal.domain.vocab import Usage
 from portal.services.errors import ServiceError
+from portal.settings import settings
 
 # How each usage reads in a select box, in the order offered; a test checks every
 # usage has a label.
@@ -30,6 +31,11 @@ def timezone_choices() -> tuple[tuple[str, str], ...]:
     return tuple(
         (zone, zone) for zone in sorted(available_timezones()) if "/" in zone or zone == "UTC"
     )
+
+
+def default_timezone() -> str:
+    """The zone for new records when none is chosen (PORTAL_DEFAULT_TIMEZONE)."""
+    return settings().default_timezone
 
 
 class PortalForm(FlaskForm):

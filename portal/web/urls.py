@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import request
+
+from portal.settings import settings
 
 
 def base_url() -> str:
     """PORTAL_BASE_URL, or else the scheme, host and port this request was served on."""
-    configured = current_app.config["BASE_URL"]
+    configured = settings().base_url
     return str(configured or request.host_url).rstrip("/")
 
 

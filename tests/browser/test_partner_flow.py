@@ -22,6 +22,7 @@ from portal.extensions import db, keyring
 from portal.models import Acknowledgement, ChangeWindow, Submission
 from portal.timeutil import utcnow
 from tests import certfactory, factories
+from tests.conftest import reconfigure
 from tests.test_links_live import _link, live_app  # noqa: F401  (fixture reused)
 
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM") or shutil.which("chromium")
@@ -47,7 +48,7 @@ def server(live_app: Flask) -> Iterator[str]:  # noqa: F811
 
     server = waitress.create_server(live_app, host="127.0.0.1", port=0, threads=4)
     base = f"http://127.0.0.1:{server.effective_port}"
-    live_app.config["BASE_URL"] = base
+    reconfigure(live_app, BASE_URL=base)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield base

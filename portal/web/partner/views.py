@@ -7,8 +7,9 @@ import binascii
 import json
 from datetime import datetime, timedelta
 
-from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 
+from portal.clock import request_now
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.extensions import csrf, db, limiter, link_signer
 from portal.models import ShareLink
@@ -16,9 +17,10 @@ from portal.services import certificates, links, submissions
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import Outcome
-from portal.timeutil import is_valid_timezone, local_to_utc, utcnow
+from portal.settings import settings
+from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web import urls
-from portal.web.forms import attach_error
+from portal.web.forms import attach_error, default_timezone
 from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
@@ -29,7 +31,7 @@ MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 def _invalid_link_limit() -> str:
-    return str(current_app.config["RATELIMIT_INVALID_LINKS"])
+    return settings().ratelimit_invalid_links
 
 
 def _counts_against_limit(response: Response) -> bool:
@@ -46,10 +48,6 @@ limited = limiter.shared_limit(
 )
 
 
-def _overlap() -> timedelta:
-    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
-
-
 def _actor(link: ShareLink) -> Actor:
     return links.partner_actor(link, request.remote_addr, request.headers.get("User-Agent"))
 
@@ -57,7 +55,7 @@ def _actor(link: ShareLink) -> Actor:
 def _open(token: str, *, as_json: bool = False) -> ShareLink:
     """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
     link = links.resolve(db.session, link_signer(), token)
-    contact = current_app.config["CONTACT_EMAIL"]
+    contact = settings().contact_email
     if link is None:
         message = (
             "This link is not valid. Check that you copied the whole address from the email, "
@@ -66,7 +64,7 @@ def _open(token: str, *, as_json: bool = False) -> ShareLink:
         if as_json or request.endpoint == "partner.machine_upload":
             abort(Response(_json_error(message, 404), status=404, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=404))
-    state = links.link_state(link, utcnow())
+    state = links.link_state(link, request_now())
     if state is not links.LinkState.ACTIVE:
         message = (
             f"This link has {'expired' if state is links.LinkState.EXPIRED else 'been withdrawn'}. "
@@ -89,7 +87,7 @@ def link_page(token: str) -> Rendered:
     link = _open(token)
     page = _render_page(link, token)
     # Written after rendering, so the write is the request's last step before its commit.
-    links.record_open(db.session, _actor(link), link, utcnow())
+    links.record_open(db.session, _actor(link), link, request_now())
     return page
 
 
@@ -101,7 +99,7 @@ def download(token: str, sha256: str, fmt: str) -> Response:
     if not link.can_download or fmt not in certificates.FORMATS:
         abort(404)
     certificate = links.find_shown_certificate(
-        db.session, link.partner, sha256, now=utcnow(), overlap=_overlap()
+        db.session, link.partner, sha256, now=request_now(), overlap=settings().certificate_overlap
     )
     if certificate is None:
         abort(404)
@@ -150,8 +148,8 @@ def _submit_upload(
         link,
         data=data,
         usage=form.usage.data or "both",
-        now=utcnow(),
-        overlap=_overlap(),
+        now=request_now(),
+        overlap=settings().certificate_overlap,
         confirm_warnings=bool(form.confirm_warnings.data),
         proposed_window_start=window_start,
         proposed_timezone=form.window_timezone.data,
@@ -208,8 +206,8 @@ def machine_upload(token: str) -> tuple[Response, int]:
         link,
         data=data,
         usage=usage,
-        now=utcnow(),
-        overlap=_overlap(),
+        now=request_now(),
+        overlap=settings().certificate_overlap,
         confirm_warnings=True,  # a script cannot tick a box; warnings are in the report
     )
     return _machine_answer(outcome)
@@ -243,10 +241,10 @@ def propose_window(token: str) -> Rendered:
                     _actor(link),
                     link,
                     starts_at=start,
-                    timezone=form.timezone.data or "UTC",
+                    timezone=form.timezone.data or default_timezone(),
                     contact_name=form.contact_name.data,
                     contact_email=form.contact_email.data,
-                    now=utcnow(),
+                    now=request_now(),
                 )
             except ServiceError as error:
                 attach_error(form, error)
@@ -266,7 +264,7 @@ def accept_window(token: str, window_id: int) -> Rendered:
         abort(400)
     try:
         window = links.get_window(db.session, link.partner_id, window_id)
-        links.accept_window(db.session, _actor(link), window, by_partner=True, now=utcnow())
+        links.accept_window(db.session, _actor(link), window, by_partner=True, now=request_now())
     except ServiceError as error:
         # This route's own answer: whatever stops the acceptance (no such window, no longer
         # open, their own proposal) conflicts with the window the page showed them.
@@ -282,7 +280,7 @@ def window_calendar(token: str) -> Response:
     window = links.latest_window(db.session, link.partner)
     if window is None:
         abort(404)
-    content = links.window_ics(window, link.partner, host=urls.host_name(), now=utcnow())
+    content = links.window_ics(window, link.partner, host=urls.host_name(), now=request_now())
     response = Response(content, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'attachment; filename="as2-change-window.ics"'
     return response
@@ -299,7 +297,7 @@ def acknowledge(token: str) -> Rendered:
     if not form.validate_on_submit():
         return _render_page(link, token, ack_form=form, status=422)
     shown = links.certificates_for_partner(
-        db.session, link.partner, now=utcnow(), overlap=_overlap()
+        db.session, link.partner, now=request_now(), overlap=settings().certificate_overlap
     )
     newest = shown[-1].certificate if shown else None
     links.acknowledge(
@@ -334,12 +332,12 @@ def _window_start(
     """The proposed window as UTC; None when not given; False after marking a field error."""
     if day is None and time_of_day is None:
         return None
-    zone_name = getattr(form, zone_field).data or "UTC"
+    zone_name = getattr(form, zone_field).data or default_timezone()
     if day is None or time_of_day is None or not is_valid_timezone(zone_name):
         getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
         return False
     start = local_to_utc(day, time_of_day, zone_name)  # type: ignore[arg-type]
-    now = utcnow()
+    now = request_now()
     if start is None or start <= now:
         getattr(form, zone_field).errors = ["Propose a time in the future."]
         return False
@@ -374,7 +372,7 @@ def _render_page(
         outcome=outcome,
         too_large=too_large,
         page_error=page_error,
-        **_link_page_context(link, token, utcnow()),
+        **_link_page_context(link, token, request_now()),
     )
     return page, status
 
@@ -383,7 +381,9 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
     """What the link page shows besides its forms: who asks, our certificates, the state."""
     partner = link.partner
     ours = (
-        links.certificates_for_partner(db.session, partner, now=now, overlap=_overlap())
+        links.certificates_for_partner(
+            db.session, partner, now=now, overlap=settings().certificate_overlap
+        )
         if link.can_download
         else []
     )
@@ -403,7 +403,7 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "uploads_left": max(0, link.max_uploads - link.uploads_used),
         "upload_url": url_for("partner.machine_upload", token=token, _external=False),
         "base_url": urls.base_url(),
-        "contact_email": current_app.config["CONTACT_EMAIL"],
+        "contact_email": settings().contact_email,
         "zone": partner.timezone,
         "now": now,
     }

@@ -6,6 +6,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
 
+from portal.clock import request_now
 from portal.domain import certs
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
@@ -13,7 +14,6 @@ from portal.models import Identity
 from portal.services import audit, certificates, directory
 from portal.services.certificates import colon_fingerprint
 from portal.services.errors import ServiceError
-from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error
 from portal.web.staff.blueprint import bp
@@ -44,7 +44,7 @@ def certificate_generate(identity_id: int) -> Rendered:
                 usage=form.usage.data or "",
                 key_size=int(form.key_size.data or 0),
                 days=int(form.days.data or 0),
-                now=utcnow(),
+                now=request_now(),
             )
         except ServiceError as error:
             attach_error(form, error)
@@ -113,7 +113,7 @@ def csr_complete(identity_id: int, pending_id: int) -> Rendered:
                 keyring(),
                 pending,
                 signed_data=_read_upload(form.certificate.data),
-                now=utcnow(),
+                now=request_now(),
             )
         except ServiceError as error:
             # Shown at the top: a completed request is no longer listed on the page.
@@ -173,7 +173,7 @@ def _import(
             key_data=_read_upload(pem_form.private_key.data),
             passphrase=(pem_form.passphrase.data or "").encode() or None,
             usage=pem_form.usage.data or "",
-            now=utcnow(),
+            now=request_now(),
         )
     return certificates.import_pkcs12(
         db.session,
@@ -183,7 +183,7 @@ def _import(
         data=_read_upload(p12_form.keystore.data),
         passphrase=(p12_form.passphrase.data or "").encode(),
         usage=p12_form.usage.data or "",
-        now=utcnow(),
+        now=request_now(),
     )
 
 
@@ -192,7 +192,7 @@ def _import(
 def certificate_view(certificate_id: int) -> Rendered:
     """Details and fingerprints of one certificate, downloads, keystore export."""
     certificate = certificates.get_certificate(db.session, certificate_id)
-    page, _ = render_certificate_page(certificate, now=utcnow())
+    page, _ = render_certificate_page(certificate, now=request_now())
     return page
 
 
@@ -232,7 +232,7 @@ def certificate_export(certificate_id: int) -> Rendered:
             name = f"{certificates.file_stem(certificate)}.p12"
             response.headers["Content-Disposition"] = _attachment(name)
             return response
-    return render_certificate_page(certificate, now=utcnow(), export_form=form, status=422)
+    return render_certificate_page(certificate, now=request_now(), export_form=form, status=422)
 
 
 def _identity_page_with(identity: Identity, **forms: object) -> tuple[str, int]:

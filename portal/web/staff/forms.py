@@ -31,7 +31,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal.domain.roles import Role
 from portal.domain.vocab import Environment, Usage
 from portal.timeutil import is_valid_timezone, local_to_utc
-from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
+from portal.web.forms import USAGE_CHOICES, PortalForm, default_timezone, timezone_choices
 
 ROLE_CHOICES = [(role.value, role.title()) for role in Role]
 ENVIRONMENT_CHOICES = [(environment.value, environment.title()) for environment in Environment]
@@ -80,7 +80,7 @@ class PartnerForm(PortalForm):
         validators=[InputRequired(), DataRequired(), Length(max=4000)],
         description="One per line. They receive links and notices.",
     )
-    timezone = SelectField("Time zone", default="UTC")
+    timezone = SelectField("Time zone", default=default_timezone)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -93,7 +93,7 @@ class UserCreateForm(PortalForm):
     email = StringField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     # The least privilege unless the admin chooses more.
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.VIEWER.value)
-    timezone = SelectField("Time zone", default="UTC")
+    timezone = SelectField("Time zone", default=default_timezone)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -210,7 +210,7 @@ class WhenForm(PortalForm):
     )
     date = DateField("Date", validators=[Optional()])
     time = TimeField("Time", validators=[Optional()])
-    timezone = SelectField("Time zone", default="UTC")
+    timezone = SelectField("Time zone", default=default_timezone)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -228,7 +228,7 @@ def chosen_moment(form: WhenForm, proposal: datetime | None, now: datetime) -> d
     if form.date.data is None or form.time.data is None:
         form.date.errors = ["Give a date and a time."]
         return None
-    zone = form.timezone.data or "UTC"
+    zone = form.timezone.data or default_timezone()
     if not is_valid_timezone(zone):
         form.timezone.errors = ["Choose a time zone."]
         return None

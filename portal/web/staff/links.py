@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
-from portal.config import email_is_on
+from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.domain.vocab import SubmissionStatus, values_of
@@ -12,7 +12,7 @@ from portal.extensions import db, link_signer
 from portal.models import ShareLink
 from portal.services import directory, links, schedule, submissions
 from portal.services.errors import ServiceError
-from portal.timeutil import utcnow
+from portal.settings import settings
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
 from portal.web.staff.blueprint import bp
@@ -42,14 +42,14 @@ def link_create(partner_id: int) -> Rendered:
                     can_upload="upload" in (form.purposes.data or []),
                     lifetime=lifetime,
                     max_uploads=int(form.max_uploads.data or 0),
-                    now=utcnow(),
+                    now=request_now(),
                 )
             except ServiceError as error:
                 form.purposes.errors = [error.message]
             else:
                 flash(f"Link {link.id} created. Copy it or email it to the partner.", "success")
                 return redirect(url_for("staff.partner_view", partner_id=partner.id) + "#links")
-    return render_partner_page(partner, now=utcnow(), link_form=form, status=422)
+    return render_partner_page(partner, now=request_now(), link_form=form, status=422)
 
 
 @bp.post("/partners/<id:partner_id>/links/<link_id>/revoke")
@@ -60,7 +60,7 @@ def link_revoke(partner_id: int, link_id: str) -> Rendered:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        links.revoke(db.session, current_actor(), link, utcnow())
+        links.revoke(db.session, current_actor(), link, request_now())
     except ServiceError as error:
         flash(error.message, "error")
     else:
@@ -75,14 +75,14 @@ def link_email(partner_id: int, link_id: str) -> Rendered:
     link = _link_or_404(partner_id, link_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if links.link_state(link, utcnow()) is not links.LinkState.ACTIVE:
+    if links.link_state(link, request_now()) is not links.LinkState.ACTIVE:
         flash("This link no longer works; create a new one to send.", "error")
     else:
         links.email_link(
             db.session, current_actor(), link, sender_org=link.partner.identity.organisation
         )
         recipients = ", ".join(link.partner.contact_emails)
-        if email_is_on(current_app.config):
+        if settings().email_is_on:
             flash(f"Email to {recipients} queued; it leaves with the next delivery run.", "success")
         else:
             flash(
@@ -106,7 +106,7 @@ def submissions_list() -> Rendered:
         query=query,
         status=None if status == "all" else status,
         page=page_arg(request.args.get("page")),
-        per_page=int(current_app.config["PAGE_SIZE"]),
+        per_page=settings().page_size,
     )
     return render_template(
         "staff/submissions.html",

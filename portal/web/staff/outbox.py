@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
-from portal.config import email_is_on
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import outbox
 from portal.services.errors import ServiceError
+from portal.settings import settings
 from portal.web.access import current_actor, requires
 from portal.web.forms import page_arg
 from portal.web.staff.blueprint import bp
@@ -27,7 +27,7 @@ def outbox_list() -> Rendered:
         db.session,
         state=None if state == "all" else outbox.OutboxState(state),
         page=page_arg(request.args.get("page")),
-        per_page=int(current_app.config["PAGE_SIZE"]),
+        per_page=settings().page_size,
     )
     return render_template(
         "staff/outbox.html",
@@ -36,7 +36,7 @@ def outbox_list() -> Rendered:
         states=STATES,
         state_of=outbox.message_state,
         max_attempts=outbox.MAX_ATTEMPTS,
-        email_on=email_is_on(current_app.config),
+        email_on=settings().email_is_on,
         retry_form=ConfirmForm(),
     )
 
@@ -52,7 +52,7 @@ def outbox_message(message_id: int) -> Rendered:
         state=outbox.message_state(message),
         body=outbox.display_body(message),
         max_attempts=outbox.MAX_ATTEMPTS,
-        email_on=email_is_on(current_app.config),
+        email_on=settings().email_is_on,
         retry_form=ConfirmForm(),
     )
 

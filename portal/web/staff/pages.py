@@ -6,15 +6,16 @@ Builders take NOW from the route that calls them, so a test's clock reaches ever
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import Response, current_app, render_template
+from flask import Response, render_template
 
 from portal.domain import certs
 from portal.domain.vocab import usages_served
 from portal.extensions import db, link_signer
 from portal.models import AuditEvent, Certificate, Identity, Partner
 from portal.services import audit, certificates, links, schedule
+from portal.settings import settings
 from portal.web import urls
 from portal.web.staff.forms import (
     CompleteCsrForm,
@@ -29,11 +30,6 @@ from portal.web.staff.forms import (
 )
 
 Rendered = str | tuple[str, int] | Response
-
-
-def overlap() -> timedelta:
-    """How long a replaced certificate stays accepted."""
-    return timedelta(days=int(current_app.config["CERTIFICATE_OVERLAP_DAYS"]))
 
 
 # Partner page -------------------------------------------------------------------------
@@ -83,8 +79,8 @@ def new_link_form() -> LinkForm:
     """The create-link form with the configured defaults."""
     return LinkForm(
         prefix="link",
-        expires=current_app.config["LINK_DEFAULT_EXPIRY"],
-        max_uploads=current_app.config["LINK_DEFAULT_MAX_UPLOADS"],
+        expires=settings().link_default_expiry,
+        max_uploads=settings().link_default_max_uploads,
     )
 
 
@@ -134,7 +130,9 @@ def scheduling_context(certificate: Certificate, now: datetime) -> dict[str, obj
     """What the certificate page needs to show its schedule and the actions on it."""
     usages = usages_served(certificate.usage)
     states = [
-        schedule.owner_state(db.session, certificate, usage, now=now, overlap=overlap())
+        schedule.owner_state(
+            db.session, certificate, usage, now=now, overlap=settings().certificate_overlap
+        )
         for usage in usages
     ]
     return {

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
+from portal.clock import request_now
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
 from portal.services import certificates, directory, schedule, submissions
 from portal.services.errors import ServiceError
-from portal.timeutil import utcnow
+from portal.settings import settings
 from portal.web.access import current_actor, requires
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
@@ -25,7 +26,6 @@ from portal.web.staff.forms import (
 from portal.web.staff.pages import (
     Rendered,
     agreed_window,
-    overlap,
     render_certificate_page,
     render_partner_page,
 )
@@ -45,8 +45,8 @@ def submission_approve(submission_id: int) -> Rendered:
     """Approve with an activation time."""
     submission = submissions.get_submission(db.session, submission_id)
     form = WhenForm(prefix="approve")
-    now = utcnow()
-    four_eyes = bool(current_app.config["FOUR_EYES_ALWAYS"])
+    now = request_now()
+    four_eyes = settings().four_eyes_always
     if form.validate_on_submit():
         confirming = four_eyes and submission.first_approved_by_id is not None
         moment = now if confirming else chosen_moment(form, _proposal(submission), now)
@@ -80,7 +80,11 @@ def submission_reject(submission_id: int) -> Rendered:
     if form.validate_on_submit():
         try:
             schedule.reject_submission(
-                db.session, current_actor(), submission, reason=form.reason.data or "", now=utcnow()
+                db.session,
+                current_actor(),
+                submission,
+                reason=form.reason.data or "",
+                now=request_now(),
             )
         except ServiceError as error:
             form.form_errors.append(error.message)
@@ -96,7 +100,7 @@ def certificate_schedule(certificate_id: int) -> Rendered:
     """Propose when our certificate takes effect (another person approves)."""
     certificate = certificates.get_certificate(db.session, certificate_id)
     form = WhenForm(prefix="schedule")
-    now = utcnow()
+    now = request_now()
     if form.validate_on_submit():
         window = agreed_window(certificate)
         moment = chosen_moment(form, window, now)
@@ -127,7 +131,7 @@ def certificate_approve_schedule(certificate_id: int) -> Rendered:
         return _certificate_page(certificate)
     try:
         schedule.approve_identity_schedule(
-            db.session, current_actor(), certificate, now=utcnow(), expected=expected
+            db.session, current_actor(), certificate, now=request_now(), expected=expected
         )
     except ServiceError as error:
         flash(error.message, "error")
@@ -142,7 +146,7 @@ def certificate_reschedule(certificate_id: int) -> Rendered:
     """Move a partner certificate's activation before it takes effect."""
     certificate = certificates.get_certificate(db.session, certificate_id)
     form = WhenForm(prefix="reschedule")
-    now = utcnow()
+    now = request_now()
     if form.validate_on_submit():
         moment = chosen_moment(form, None, now)
         if moment is not None:
@@ -168,7 +172,7 @@ def certificate_cancel(certificate_id: int) -> Rendered:
         try:
             schedule.cancel_schedule(
                 db.session, current_actor(), certificate, reason=form.reason.data or "",
-                now=utcnow(),
+                now=request_now(),
             )  # fmt: skip
         except ServiceError as error:
             form.form_errors.append(error.message)
@@ -192,8 +196,8 @@ def certificate_rollback(certificate_id: int) -> Rendered:
                 certificate,
                 schedule.owner_certificates(db.session, certificate),
                 reason=form.reason.data or "",
-                now=utcnow(),
-                rules=schedule.Rules(overlap=overlap()),
+                now=request_now(),
+                rules=schedule.Rules(overlap=settings().certificate_overlap),
             )
         except ServiceError as error:
             form.form_errors.append(error.message)
@@ -221,7 +225,8 @@ def partner_certificate_upload(partner_id: int) -> Rendered:
             try:
                 outcome = submissions.submit_by_staff(
                     db.session, current_actor(), partner, data=data,
-                    usage=form.usage.data or "both", now=utcnow(), overlap=overlap(),
+                    usage=form.usage.data or "both", now=request_now(),
+                    overlap=settings().certificate_overlap,
                     confirm_warnings=bool(form.confirm_warnings.data),
                 )  # fmt: skip
             except ServiceError as error:
@@ -243,7 +248,7 @@ def partner_certificate_upload(partner_id: int) -> Rendered:
                 )
                 if outcome.needs_confirmation:
                     form.form_errors.append("Tick the box to accept it despite the warnings.")
-    return render_partner_page(partner, now=utcnow(), upload_form=form, status=422)
+    return render_partner_page(partner, now=request_now(), upload_form=form, status=422)
 
 
 def _proposal(submission: Submission) -> datetime | None:
@@ -253,17 +258,17 @@ def _proposal(submission: Submission) -> datetime | None:
 def _review_page(
     submission: Submission, approve_form: WhenForm, reject_form: ReasonForm, status: int = 200
 ) -> tuple[str, int]:
-    now = utcnow()
+    now = request_now()
     proposal = _proposal(submission)
     if proposal is not None and not approve_form.is_submitted():
         approve_form.when.data = "proposal"
     comparison = schedule.compare_with_current(
         db.session, submission.partner_id, submission.usage, submission.der, now=now,
-        overlap=overlap(),
+        overlap=settings().certificate_overlap,
     )  # fmt: skip
     return render_template(
         "staff/submission.html",
-        four_eyes=bool(current_app.config["FOUR_EYES_ALWAYS"]),
+        four_eyes=settings().four_eyes_always,
         submission=submission,
         partner=submission.partner,
         report=submission.report,
@@ -275,7 +280,7 @@ def _review_page(
 
 
 def _certificate_page(certificate: Certificate, **forms: object) -> tuple[str, int]:
-    return render_certificate_page(certificate, now=utcnow(), status=422, **forms)
+    return render_certificate_page(certificate, now=request_now(), status=422, **forms)
 
 
 def _back(certificate: Certificate) -> Response:

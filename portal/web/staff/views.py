@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
+from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import audit, dashboard, directory, users
 from portal.services.errors import ServiceError
-from portal.timeutil import utcnow
+from portal.settings import settings
 from portal.web.access import current_actor, requires
-from portal.web.forms import attach_error, page_arg
+from portal.web.forms import attach_error, default_timezone, page_arg
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
     ConfirmForm,
@@ -21,11 +22,11 @@ from portal.web.staff.forms import (
     UserEditForm,
     split_emails,
 )
-from portal.web.staff.pages import Rendered, identity_page_context, overlap, render_partner_page
+from portal.web.staff.pages import Rendered, identity_page_context, render_partner_page
 
 
 def _per_page() -> int:
-    return int(current_app.config["PAGE_SIZE"])
+    return settings().page_size
 
 
 def _status(form: FlaskForm) -> int:
@@ -44,7 +45,7 @@ def overview() -> Rendered:
         partners=directory.list_partners(session, page=1, per_page=1).total,
         user_count=users.count_users(session),
         events=audit.recent_events(session, page=1, per_page=10).items,
-        board=dashboard.build(session, now=utcnow(), overlap=overlap()),
+        board=dashboard.build(session, now=request_now(), overlap=settings().certificate_overlap),
     )
 
 
@@ -171,7 +172,7 @@ def partner_new() -> Rendered:
 @requires(Permission.VIEW)
 def partner_view(partner_id: int) -> Rendered:
     """One partner: certificates, links, submissions, history."""
-    return render_partner_page(directory.get_partner(db.session, partner_id), now=utcnow())
+    return render_partner_page(directory.get_partner(db.session, partner_id), now=request_now())
 
 
 @bp.route("/partners/<id:partner_id>/edit", methods=["GET", "POST"])
@@ -205,7 +206,7 @@ def _partner_data(form: PartnerForm) -> directory.PartnerData:
         as2_id=(form.as2_id.data or "").strip(),
         identity_id=int(form.identity_id.data or 0),
         contact_emails=split_emails(form.contact_emails.data or ""),
-        timezone=form.timezone.data or "UTC",
+        timezone=form.timezone.data or default_timezone(),
     )
 
 
@@ -235,7 +236,7 @@ def user_new() -> Rendered:
                 current_actor(),
                 email=form.email.data or "",
                 role=form.role.data or "",
-                timezone=form.timezone.data or "UTC",
+                timezone=form.timezone.data or default_timezone(),
             )
         except ServiceError as error:
             attach_error(form, error)
@@ -259,7 +260,7 @@ def user_edit(user_id: int) -> Rendered:
                 user,
                 role=form.role.data or "",
                 is_enabled=bool(form.is_enabled.data),
-                timezone=form.timezone.data or "UTC",
+                timezone=form.timezone.data or default_timezone(),
             )
         except ServiceError as error:
             attach_error(form, error)

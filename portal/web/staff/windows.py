@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, url_for
 
+from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import directory, links
 from portal.services.errors import ServiceError
-from portal.timeutil import utcnow
 from portal.web import urls
 from portal.web.access import current_actor, requires
 from portal.web.staff.blueprint import bp
@@ -22,7 +22,7 @@ def window_propose(partner_id: int) -> Rendered:
     """Propose a change window to the partner."""
     partner = directory.get_partner(db.session, partner_id)
     form = WhenForm(prefix="window")
-    now = utcnow()
+    now = request_now()
     if form.validate_on_submit():
         form.when.data = "chosen"
         moment = chosen_moment(form, None, now)
@@ -48,7 +48,9 @@ def window_accept(partner_id: int, window_id: int) -> Rendered:
         abort(400)
     window = links.get_window(db.session, partner_id, window_id)
     try:
-        links.accept_window(db.session, current_actor(), window, by_partner=False, now=utcnow())
+        links.accept_window(
+            db.session, current_actor(), window, by_partner=False, now=request_now()
+        )
     except ServiceError as error:
         flash(error.message, "error")
     else:
@@ -66,7 +68,7 @@ def window_calendar(partner_id: int) -> Response:
         abort(404)
     host = urls.host_name()
     response = Response(
-        links.window_ics(window, partner, host=host, now=utcnow()), mimetype="text/calendar"
+        links.window_ics(window, partner, host=host, now=request_now()), mimetype="text/calendar"
     )
     response.headers["Content-Disposition"] = (
         f'attachment; filename="change-window-{partner.as2_id}.ics"'

@@ -1,0 +1,70 @@
+"""The settings the faces read, typed and frozen: built once from app.config by create_app.
+
+Web views, commands and the runner read `settings()`; services receive plain values as
+arguments. Flask's own keys (SECRET_KEY, session cookies, ...) stay in app.config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app
+
+from portal.services.mailer import SmtpSettings
+
+SETTINGS_KEY = "portal.settings"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the portal's faces need from the configuration, read once."""
+
+    base_url: str | None  # None: the address each request reached
+    contact_email: str
+    admin_email: str
+    default_timezone: str
+    page_size: int
+    certificate_overlap: timedelta  # how long a replaced certificate stays accepted
+    four_eyes_always: bool
+    link_default_expiry: str
+    link_default_max_uploads: int
+    ratelimit_invalid_links: str
+    smtp: SmtpSettings | None  # None: email is off (PORTAL_SMTP_HOST unset)
+
+    @property
+    def email_is_on(self) -> bool:
+        """Whether a mail relay is configured; without one, emails wait in the outbox."""
+        return self.smtp is not None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Read the validated PORTAL_* values (portal.config.load_config ran first)."""
+        return cls(
+            base_url=str(config["BASE_URL"]) if config["BASE_URL"] else None,
+            contact_email=str(config["CONTACT_EMAIL"]),
+            admin_email=str(config["ADMIN_EMAIL"]),
+            default_timezone=str(config["DEFAULT_TIMEZONE"]),
+            page_size=int(config["PAGE_SIZE"]),
+            certificate_overlap=timedelta(days=int(config["CERTIFICATE_OVERLAP_DAYS"])),
+            four_eyes_always=bool(config["FOUR_EYES_ALWAYS"]),
+            link_default_expiry=str(config["LINK_DEFAULT_EXPIRY"]),
+            link_default_max_uploads=int(config["LINK_DEFAULT_MAX_UPLOADS"]),
+            ratelimit_invalid_links=str(config["RATELIMIT_INVALID_LINKS"]),
+            smtp=SmtpSettings.from_config(config) if config.get("SMTP_HOST") else None,
+        )
+
+
+def init_settings(app: Flask) -> Settings:
+    """Build APP's settings from its config and keep them in app.extensions."""
+    built = Settings.from_config(app.config)
+    app.extensions[SETTINGS_KEY] = built
+    return built
+
+
+def settings() -> Settings:
+    """The current app's settings."""
+    found: Settings = current_app.extensions[SETTINGS_KEY]
+    return found
