@@ -15,7 +15,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from portal.models import OutboxMessage
-from portal.services import links, schedule
+from portal.services import schedule, windows
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
@@ -104,7 +104,7 @@ def test_approve_at_a_chosen_time_in_a_zone_converts_to_utc(
 def test_approve_at_the_partners_proposed_window(session, approver_client, received) -> None:
     submission, link = received["submission"], received["link"]
     starts_at = minute(utcnow() + timedelta(days=3))
-    window = links.propose_window(
+    window = windows.propose_window(
         session,
         factories.ACTOR,
         link,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.domain import certs
 from portal.domain.inforce import InForce, in_force
 from portal.models import Certificate, Submission
-from portal.services import audit, emails, links, outbox, unique
+from portal.services import audit, emails, outbox, unique, windows
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row, colon_fingerprint
 from portal.services.errors import ServiceError
@@ -426,7 +426,7 @@ def _agree_windows_at(
     if certificate.activate_at is None:
         return
     for partner_id in partner_ids:
-        links.agree_partner_window_at(
+        windows.agree_partner_window_at(
             session, actor, partner_id, certificate.activate_at, now=now, because=because
         )
 

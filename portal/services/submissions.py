@@ -21,7 +21,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, emails, links, outbox
+from portal.services import audit, emails, links, outbox, windows
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
 from portal.services.errors import (
@@ -121,7 +121,7 @@ def _propose_window_sent_with(
 ) -> None:
     """A change window sent with an upload is the partner's proposal, as on the link page."""
     assert submission.proposed_window_start is not None  # noqa: S101  (checked by the caller)
-    links.propose_window(
+    windows.propose_window(
         session,
         actor,
         link,

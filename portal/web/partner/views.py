@@ -12,7 +12,7 @@ from flask import Response, abort, current_app, jsonify, redirect, render_templa
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.extensions import csrf, db, limiter, link_signer
 from portal.models import ShareLink
-from portal.services import certificates, links, submissions
+from portal.services import acknowledgements, certificates, links, submissions, windows
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import Outcome
@@ -238,7 +238,7 @@ def propose_window(token: str) -> Rendered:
         start = _window_start(form.date.data, form.time.data, form, zone_field="timezone")
         if start:
             try:
-                links.propose_window(
+                windows.propose_window(
                     db.session,
                     _actor(link),
                     link,
@@ -265,8 +265,8 @@ def accept_window(token: str, window_id: int) -> Rendered:
     if not AcknowledgeForm().validate_on_submit():  # CSRF only
         abort(400)
     try:
-        window = links.get_window(db.session, link.partner_id, window_id)
-        links.accept_window(db.session, _actor(link), window, by_partner=True, now=utcnow())
+        window = windows.get_window(db.session, link.partner_id, window_id)
+        windows.accept_window(db.session, _actor(link), window, by_partner=True, now=utcnow())
     except ServiceError as error:
         # This route's own answer: whatever stops the acceptance (no such window, no longer
         # open, their own proposal) conflicts with the window the page showed them.
@@ -279,10 +279,10 @@ def accept_window(token: str, window_id: int) -> Rendered:
 def window_calendar(token: str) -> Response:
     """The change window as a calendar invitation."""
     link = _open(token)
-    window = links.latest_window(db.session, link.partner)
+    window = windows.latest_window(db.session, link.partner)
     if window is None:
         abort(404)
-    content = links.window_ics(window, link.partner, host=urls.host_name(), now=utcnow())
+    content = windows.window_ics(window, link.partner, host=urls.host_name(), now=utcnow())
     response = Response(content, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'attachment; filename="as2-change-window.ics"'
     return response
@@ -302,7 +302,7 @@ def acknowledge(token: str) -> Rendered:
         db.session, link.partner, now=utcnow(), overlap=_overlap()
     )
     newest = shown[-1].certificate if shown else None
-    links.acknowledge(
+    acknowledgements.acknowledge(
         db.session,
         _actor(link),
         link,
@@ -396,8 +396,8 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "identity": partner.identity,
         "ours": ours,
         "submissions": partner_submissions,
-        "window": links.latest_window(db.session, partner),
-        "acknowledgement": links.latest_acknowledgement(db.session, partner),
+        "window": windows.latest_window(db.session, partner),
+        "acknowledgement": acknowledgements.latest_acknowledgement(db.session, partner),
         "received": next((s for s in partner_submissions if s.id == received), None),
         "acknowledged": request.args.get("acknowledged") == "1",
         "uploads_left": max(0, link.max_uploads - link.uploads_used),

@@ -13,7 +13,7 @@ from flask import Response, current_app, render_template
 from portal.domain import certs
 from portal.extensions import db, link_signer
 from portal.models import AuditEvent, Certificate, Identity, Partner
-from portal.services import audit, certificates, links, schedule
+from portal.services import acknowledgements, audit, certificates, links, schedule, windows
 from portal.web import urls
 from portal.web.staff.forms import (
     CompleteCsrForm,
@@ -58,8 +58,8 @@ def render_partner_page(
         link_form=link_form or new_link_form(),
         confirm_form=ConfirmForm(),
         submissions=links.submissions_of_partner(db.session, partner),
-        acknowledgement=links.latest_acknowledgement(db.session, partner),
-        window=links.latest_window(db.session, partner),
+        acknowledgement=acknowledgements.latest_acknowledgement(db.session, partner),
+        window=windows.latest_window(db.session, partner),
         window_form=window_form or WhenForm(prefix="window", timezone=partner.timezone),
         upload_form=upload_form or StaffUploadForm(prefix="upload"),
     ), status
@@ -148,10 +148,10 @@ def agreed_window(certificate: Certificate) -> datetime | None:
     """The earliest change window agreed with a partner of the certificate's identity."""
     if certificate.identity is None:
         return None
-    windows = [
-        links.latest_window(db.session, partner) for partner in certificate.identity.partners
+    latest = [
+        windows.latest_window(db.session, partner) for partner in certificate.identity.partners
     ]
-    agreed = [w.starts_at for w in windows if w is not None and w.status == "accepted"]
+    agreed = [w.starts_at for w in latest if w is not None and w.status == "accepted"]
     return min(agreed) if agreed else None
 
 
