@@ -15,7 +15,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from portal.models import OutboxMessage
-from portal.services import schedule, windows
+from portal.services import approvals, windows
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
@@ -170,7 +170,7 @@ def test_approving_twice_or_a_rejected_submission_is_refused(
     assert len(events(session, "submission.approved", submission_id=submission.id)) == 1
 
     rejected = receive(session, received["link"])
-    schedule.reject_submission(session, actor(approver), rejected, reason="wrong CN", now=utcnow())
+    approvals.reject_submission(session, actor(approver), rejected, reason="wrong CN", now=utcnow())
     response = approver_client.post(
         f"/submissions/{rejected.id}/approve", data={"approve-when": "now"}
     )
@@ -184,7 +184,7 @@ def test_approving_twice_says_why_it_is_refused(session, approver, approver_clie
     partner = factories.partner(session)
     link, _ = share(session, partner)
     submission = receive(session, link)
-    schedule.approve_submission(
+    approvals.approve_submission(
         session, actor(approver), submission, activate_at=utcnow(), now=utcnow()
     )
     response = approver_client.post(

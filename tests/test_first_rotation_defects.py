@@ -33,7 +33,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import links, schedule, submissions, windows
+from portal.services import approvals, links, schedule, submissions, windows
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
@@ -268,7 +268,7 @@ def test_moving_a_partner_certificate_to_their_proposed_time_agrees_the_window(
     session, client, approver, approver_client, proposal
 ) -> None:
     submission = proposal["submission"]
-    schedule.approve_submission(
+    approvals.approve_submission(
         session,
         Actor.for_user(approver),
         submission,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from portal.models import User
-from portal.services import schedule
+from portal.services import approvals
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import certfactory, factories, linkhelpers
@@ -31,7 +31,7 @@ def partner_in_force(session: Session, approver: User) -> dict[str, Any]:
     link, _ = share(session, partner)
     current = receive(session, link)
     now = utcnow()
-    certificate = schedule.approve_submission(
+    certificate = approvals.approve_submission(
         session, actor(approver), current, activate_at=now, now=now
     )
     return {"partner": partner, "link": link, "current": certificate}

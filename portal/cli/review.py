@@ -12,7 +12,7 @@ from portal.cli.common import actor_as, cli_moment, overlap_setting, refusals
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import SUBMISSION_STATUSES
-from portal.services import config_export, schedule, submissions
+from portal.services import approvals, config_export, submissions
 from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 
@@ -71,7 +71,7 @@ def submission_approve_command(submission_id: int, activate_at: str, as_email: s
     with refusals():
         actor = actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
-        certificate = schedule.approve_submission(
+        certificate = approvals.approve_submission(
             db.session, actor, submission, activate_at=moment, now=now,
             four_eyes_always=bool(current_app.config["FOUR_EYES_ALWAYS"]),
         )  # fmt: skip
@@ -96,7 +96,7 @@ def submission_reject_command(submission_id: int, reason: str, as_email: str) ->
     with refusals():
         actor = actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
-        schedule.reject_submission(db.session, actor, submission, reason=reason, now=utcnow())
+        approvals.reject_submission(db.session, actor, submission, reason=reason, now=utcnow())
     click.echo(f"Rejected submission #{submission_id}.")
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal.domain.ics import window_invitation
-from portal.models import ChangeWindow, Partner, ShareLink
+from portal.models import Certificate, ChangeWindow, Partner, ShareLink
 from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
@@ -145,6 +145,24 @@ def agree_partner_window_at(
         return None
     accept_window(session, actor, window, by_partner=False, now=now, because=because)
     return window
+
+
+def agree_windows_at(
+    session: Session,
+    actor: Actor,
+    partner_ids: list[int],
+    certificate: Certificate,
+    *,
+    because: str,
+    now: datetime,
+) -> None:
+    """Taking effect at a partner's proposed window agrees that window (for each partner)."""
+    if certificate.activate_at is None:
+        return
+    for partner_id in partner_ids:
+        agree_partner_window_at(
+            session, actor, partner_id, certificate.activate_at, now=now, because=because
+        )
 
 
 def get_window(session: Session, partner_id: int, window_id: int) -> ChangeWindow:

@@ -10,7 +10,7 @@ from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
-from portal.services import certificates, directory, schedule, submissions
+from portal.services import approvals, certificates, directory, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
@@ -52,7 +52,7 @@ def submission_approve(submission_id: int) -> Rendered:
         moment = now if confirming else chosen_moment(form, _proposal(submission), now)
         if moment is not None:
             try:
-                certificate = schedule.approve_submission(
+                certificate = approvals.approve_submission(
                     db.session, current_actor(), submission, activate_at=moment, now=now,
                     four_eyes_always=four_eyes,
                 )  # fmt: skip
@@ -79,7 +79,7 @@ def submission_reject(submission_id: int) -> Rendered:
     form = ReasonForm(prefix="reject")
     if form.validate_on_submit():
         try:
-            schedule.reject_submission(
+            approvals.reject_submission(
                 db.session, current_actor(), submission, reason=form.reason.data or "", now=utcnow()
             )
         except ServiceError as error:
@@ -257,7 +257,7 @@ def _review_page(
     proposal = _proposal(submission)
     if proposal is not None and not approve_form.is_submitted():
         approve_form.when.data = "proposal"
-    comparison = schedule.compare_with_current(
+    comparison = approvals.compare_with_current(
         db.session, submission.partner_id, submission.usage, submission.der, now=now,
         overlap=overlap(),
     )  # fmt: skip
