@@ -54,6 +54,11 @@ class InForce(Generic[T]):
     pending: list[T] = field(default_factory=list)
 
 
+def usages_served(usage: str) -> tuple[str, ...]:
+    """The usages a certificate for USAGE counts for: "both" counts for signing and encryption."""
+    return USAGES_IN_FORCE if usage == "both" else (usage,)
+
+
 def serves(certificate: Candidate, usage: str) -> bool:
     """Whether CERTIFICATE can be used for USAGE."""
     return certificate.usage in (usage, "both")

@@ -9,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.domain import certs
-from portal.domain.inforce import in_force
 from portal.models import Certificate, Submission
-from portal.services import audit, emails, outbox, unique, windows
+from portal.services import audit, emails, inforce, outbox, unique, windows
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row
 from portal.services.errors import ServiceError
@@ -223,15 +221,8 @@ def compare_with_current(
     session: Session, partner_id: int, usage: str, der: bytes, *, now: datetime, overlap: timedelta
 ) -> Comparison:
     """Compare a submitted certificate with the partner's certificate in force for USAGE."""
-    owned = list(session.scalars(select(Certificate).where(Certificate.partner_id == partner_id)))
-    usages = ("signing", "encryption") if usage == "both" else (usage,)
-    current = next(
-        (
-            state.active
-            for state in (in_force(owned, u, at=now, overlap=overlap) for u in usages)
-            if state.active is not None
-        ),
-        None,
+    current = inforce.certificate_in_force(
+        session, inforce.Owner(partner_id=partner_id), usage, now=now, overlap=overlap
     )
     offered = certs.certificate_info(der)
     if current is None:

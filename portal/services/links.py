@@ -17,7 +17,7 @@ from portal.models import (
     ShareLink,
     Submission,
 )
-from portal.services import audit, emails, outbox
+from portal.services import audit, emails, inforce, outbox
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
@@ -214,15 +214,8 @@ def certificates_for_partner(
     session: Session, partner: Partner, *, now: datetime, overlap: timedelta
 ) -> list[OurCertificate]:
     """Our identity's certificates the partner should install: in force, scheduled, pending."""
-    candidates = list(
-        session.scalars(
-            select(Certificate).where(
-                Certificate.identity_id == partner.identity_id,
-                Certificate.withdrawn_at.is_(None),
-                Certificate.not_after > now,
-            )
-        )
-    )
+    ours = inforce.owner_certificates(session, inforce.Owner(identity_id=partner.identity_id))
+    candidates = [c for c in ours if c.not_after > now]  # withdrawn ones the rule skips
     shown: dict[int, OurCertificate] = {}
     for state in in_force_by_usage(candidates, at=now, overlap=overlap).values():
         if state.active is not None:

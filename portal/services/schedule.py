@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from portal.domain.inforce import InForce, in_force
+from portal.domain.inforce import in_force, usages_served
 from portal.models import Certificate, Submission
 from portal.services import audit, windows
 from portal.services.actor import Actor
@@ -172,7 +172,8 @@ def rollback(
     """During the overlap, withdraw the active certificate so the previous one is active again."""
     lock(session, certificate)
     states = [
-        in_force(siblings, usage, at=now, overlap=rules.overlap) for usage in _usages(certificate)
+        in_force(siblings, usage, at=now, overlap=rules.overlap)
+        for usage in usages_served(certificate.usage)
     ]
     if not all(state.active is certificate for state in states):
         raise ServiceError("Only the certificate in force can be rolled back.")
@@ -183,26 +184,6 @@ def rollback(
         )
     _withdraw(session, actor, certificate, reason=reason, now=now, action="certificate.rolled_back")
     return previous[0]
-
-
-def owner_state(
-    session: Session, certificate: Certificate, usage: str, *, now: datetime, overlap: timedelta
-) -> InForce[Certificate]:
-    """The in-force state of CERTIFICATE's owner for USAGE."""
-    return in_force(owner_certificates(session, certificate), usage, at=now, overlap=overlap)
-
-
-def owner_certificates(session: Session, certificate: Certificate) -> list[Certificate]:
-    """All certificates of the same identity or partner."""
-    if certificate.identity_id is not None:
-        owner = Certificate.identity_id == certificate.identity_id
-    else:
-        owner = Certificate.partner_id == certificate.partner_id
-    return list(session.scalars(select(Certificate).where(owner)))
-
-
-def _usages(certificate: Certificate) -> tuple[str, ...]:
-    return ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
 
 
 def _withdraw(

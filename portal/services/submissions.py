@@ -10,18 +10,16 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
 from portal.domain.certs import Report, Usage
-from portal.domain.inforce import in_force
 from portal.domain.roles import Permission, role_allows
 from portal.models import (
     SUBMISSION_STATUSES,
-    Certificate,
     ChangeWindow,
     Partner,
     ShareLink,
     Submission,
     User,
 )
-from portal.services import audit, emails, links, outbox, windows
+from portal.services import audit, emails, inforce, links, outbox, windows
 from portal.services.actor import Actor
 from portal.services.certificates import colon_fingerprint, sha256_hex
 from portal.services.errors import (
@@ -47,21 +45,6 @@ class Outcome:
     def refused(self) -> bool:
         """The file was not acceptable and nothing was stored."""
         return not self.report.acceptable
-
-
-def current_partner_sha256(
-    session: Session, partner_id: int, usage: str, *, now: datetime, overlap: timedelta
-) -> str | None:
-    """The SHA-256 (colon form) of the partner's certificate in force for USAGE, if any."""
-    candidates = list(
-        session.scalars(select(Certificate).where(Certificate.partner_id == partner_id))
-    )
-    usages = ("signing", "encryption") if usage == "both" else (usage,)
-    for one in usages:
-        active = in_force(candidates, one, at=now, overlap=overlap).active
-        if active is not None:
-            return colon_fingerprint(active.sha256)
-    return None
 
 
 def submit_via_link(
@@ -242,8 +225,11 @@ def _judge(
     overlap: timedelta,
 ) -> Report:  # fmt: skip
     """The toolkit's report, compared with the partner's certificate in force."""
-    current = current_partner_sha256(session, partner_id, str(usage), now=now, overlap=overlap)
-    return certs.inspect(data, usage=usage, now=now, current_sha256=current)
+    current = inforce.certificate_in_force(
+        session, inforce.Owner(partner_id=partner_id), str(usage), now=now, overlap=overlap
+    )
+    current_sha256 = colon_fingerprint(current.sha256) if current is not None else None
+    return certs.inspect(data, usage=usage, now=now, current_sha256=current_sha256)
 
 
 def _check_link_open(link: ShareLink, now: datetime) -> None:

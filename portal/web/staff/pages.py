@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from flask import Response, current_app, render_template
 
 from portal.domain import certs
+from portal.domain.inforce import usages_served
 from portal.extensions import db, link_signer
 from portal.models import AuditEvent, Certificate, Identity, Partner
-from portal.services import acknowledgements, audit, certificates, links, schedule, windows
+from portal.services import acknowledgements, audit, certificates, inforce, links, windows
 from portal.web import urls
 from portal.web.staff.forms import (
     CompleteCsrForm,
@@ -131,10 +132,10 @@ def render_certificate_page(
 
 def scheduling_context(certificate: Certificate, now: datetime) -> dict[str, object]:
     """What the certificate page needs to show its schedule and the actions on it."""
-    usages = ("signing", "encryption") if certificate.usage == "both" else (certificate.usage,)
+    owner = inforce.Owner.of(certificate)
     states = [
-        schedule.owner_state(db.session, certificate, usage, now=now, overlap=overlap())
-        for usage in usages
+        inforce.owner_state(db.session, owner, usage, now=now, overlap=overlap())
+        for usage in usages_served(certificate.usage)
     ]
     return {
         "is_active": all(state.active is certificate for state in states),

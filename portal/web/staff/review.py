@@ -10,7 +10,7 @@ from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
-from portal.services import approvals, certificates, directory, schedule, submissions
+from portal.services import approvals, certificates, directory, inforce, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
@@ -190,7 +190,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
                 db.session,
                 current_actor(),
                 certificate,
-                schedule.owner_certificates(db.session, certificate),
+                inforce.owner_certificates(db.session, inforce.Owner.of(certificate)),
                 reason=form.reason.data or "",
                 now=utcnow(),
                 rules=schedule.Rules(overlap=overlap()),
