@@ -13,6 +13,7 @@ from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
+# A change window is proposed for a moment in the future, at most this far ahead.
 MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
@@ -177,7 +178,7 @@ def _open_proposal(
     session: Session, actor: Actor, window: ChangeWindow, *, now: datetime, who: str
 ) -> ChangeWindow:
     """Store a new proposal in place of the open ones, audited."""
-    _check_window_time(window.starts_at, now)
+    check_window_time(window.starts_at, now)
     _supersede_proposals(session, window.partner_id)
     session.add(window)
     session.flush()
@@ -198,7 +199,8 @@ def _open_proposal(
     return window
 
 
-def _check_window_time(starts_at: datetime, now: datetime) -> None:
+def check_window_time(starts_at: datetime, now: datetime) -> None:
+    """Refuse a window that is not in the future or lies more than MAX_WINDOW_AHEAD ahead."""
     if starts_at <= now:
         raise ServiceError("Propose a time in the future.", field="date")
     if starts_at > now + MAX_WINDOW_AHEAD:

@@ -25,7 +25,6 @@ from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 Rendered = str | tuple[str, int] | Response
 # Room for form fields around a 64 KiB certificate in a multipart body.
 UPLOAD_REQUEST_LIMIT = 3 * MAX_INPUT_BYTES
-MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 def _invalid_link_limit() -> str:
@@ -339,12 +338,13 @@ def _window_start(
         getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
         return False
     start = local_to_utc(day, time_of_day, zone_name)  # type: ignore[arg-type]
-    now = utcnow()
-    if start is None or start <= now:
+    if start is None:
         getattr(form, zone_field).errors = ["Propose a time in the future."]
         return False
-    if start > now + MAX_WINDOW_AHEAD:
-        getattr(form, zone_field).errors = ["Propose a time within the next two years."]
+    try:
+        windows.check_window_time(start, utcnow())
+    except ServiceError as error:
+        getattr(form, zone_field).errors = [error.message]
         return False
     return start
 
