@@ -23,8 +23,6 @@ from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
 Rendered = str | tuple[str, int] | Response
-# Room for form fields around a 64 KiB certificate in a multipart body.
-UPLOAD_REQUEST_LIMIT = 3 * MAX_INPUT_BYTES
 
 
 def _invalid_link_limit() -> str:
@@ -115,7 +113,6 @@ def download(token: str, sha256: str, fmt: str) -> Response:
 @limited
 def upload(token: str) -> Rendered:
     """Step 1 checks the file and shows the report; step 2 (confirmed) submits it."""
-    request.max_content_length = UPLOAD_REQUEST_LIMIT
     link = _open(token)
     form = UploadForm()
     if not form.validate_on_submit():
@@ -187,7 +184,6 @@ def _upload_answer(
 @limited
 def machine_upload(token: str) -> tuple[Response, int]:
     """Raw PEM/DER body or multipart field `certificate`; answers JSON with the report."""
-    request.max_content_length = UPLOAD_REQUEST_LIMIT
     link = _open(token, as_json=True)
     if "certificate" in request.files:
         data = request.files["certificate"].read(MAX_INPUT_BYTES + 1)
