@@ -14,9 +14,9 @@ from cryptography import x509
 from markupsafe import escape
 from sqlalchemy import select
 
+from portal.domain.certs import colon_fingerprint
 from portal.models import OutboxMessage
 from portal.services import approvals, windows
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
 from tests.schedulehelpers import (

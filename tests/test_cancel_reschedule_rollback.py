@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import keyring
 from portal.models import Identity, User
 from portal.services import approvals, config_export, schedule
-from portal.services.certificates import colon_fingerprint
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from tests import factories

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import create_app
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import db, keyring, link_signer
 from portal.models import (
     AuditEvent,
@@ -35,7 +36,6 @@ from portal.models import (
 )
 from portal.services import approvals, links, schedule, submissions, windows
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
 from tests.conftest import test_settings

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.models import User
 from portal.services import approvals
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import certfactory, factories, linkhelpers
 from tests.schedulehelpers import (

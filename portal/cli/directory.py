@@ -8,12 +8,12 @@ import click
 from flask.cli import AppGroup
 
 from portal.cli.common import actor_as, cli_moment, read_limited, read_stdin_secret, refusals
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
 from portal.models import ENVIRONMENTS, USAGES
 from portal.services import certificates, directory, schedule
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError, ServiceError
 from portal.timeutil import utcnow
 

@@ -9,11 +9,11 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from portal.cli.common import actor_as, cli_moment, overlap_setting, refusals
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import SUBMISSION_STATUSES
 from portal.services import approvals, config_export, submissions
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 
 submissions_group = AppGroup("submissions", help="Certificates received from partners.")

@@ -17,7 +17,14 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from portal.domain import certs
-from portal.domain.certs import CertificateError, CertificateInfo, Report, Usage
+from portal.domain.certs import (
+    CertificateError,
+    CertificateInfo,
+    Report,
+    Usage,
+    colon_fingerprint,
+    sha256_hex,
+)
 from portal.domain.keys import KeyRing, KeyRingError
 from portal.models import Certificate, Identity, Partner, PendingKey
 from portal.services import audit, unique
@@ -40,17 +47,6 @@ class Stored:
 
     certificate: Certificate
     report: Report
-
-
-def sha256_hex(fingerprint: str) -> str:
-    """Storage form of a fingerprint: lower-case hex without colons."""
-    return fingerprint.replace(":", "").lower()
-
-
-def colon_fingerprint(hex_digest: str) -> str:
-    """Display form of a stored fingerprint: upper-case, colon-separated."""
-    upper = hex_digest.upper()
-    return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
 
 
 def get_certificate(session: Session, certificate_id: int) -> Certificate:

@@ -22,6 +22,7 @@ from sqlalchemy import String, cast, exists, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission, role_allows
 from portal.models import (
     Acknowledgement,
@@ -33,7 +34,6 @@ from portal.models import (
 )
 from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 
 log = logging.getLogger(__name__)
 ACTIVATED = "certificate.activated"

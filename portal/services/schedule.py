@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from portal.domain.certs import colon_fingerprint
 from portal.domain.inforce import in_force, usages_served
 from portal.models import Certificate, Submission
 from portal.services import audit, windows
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 from portal.services.errors import ServiceError
 
 MAX_REASON = 2000

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
-from portal.domain.certs import Report, Usage
+from portal.domain.certs import Report, Usage, colon_fingerprint, sha256_hex
 from portal.domain.roles import Permission, role_allows
 from portal.models import (
     SUBMISSION_STATUSES,
@@ -21,7 +21,6 @@ from portal.models import (
 )
 from portal.services import audit, emails, inforce, links, outbox, windows
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint, sha256_hex
 from portal.services.errors import (
     LinkClosedError,
     LinkGoneError,

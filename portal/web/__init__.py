@@ -10,9 +10,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
-from portal.domain.certs import MAX_INPUT_BYTES
+from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
 from portal.domain.roles import Permission
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from portal.web.access import can
 from portal.web.auth import bp as auth_bp

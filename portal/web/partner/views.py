@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from portal.domain.certs import MAX_INPUT_BYTES
+from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
 from portal.extensions import csrf, db, limiter, link_signer
 from portal.models import ShareLink
 from portal.services import acknowledgements, certificates, links, submissions, windows
@@ -219,7 +219,7 @@ def _machine_answer(outcome: Outcome) -> tuple[Response, int]:
     body["submission_id"] = outcome.submission.id
     body["status"] = outcome.submission.status
     body["duplicate"] = outcome.duplicate
-    body["fingerprint_sha256"] = certificates.colon_fingerprint(outcome.submission.sha256)
+    body["fingerprint_sha256"] = colon_fingerprint(outcome.submission.sha256)
     return jsonify(body), 200 if outcome.duplicate else 201
 
 

@@ -7,11 +7,11 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
 
 from portal.domain import certs
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
 from portal.models import Identity
 from portal.services import audit, certificates, directory
-from portal.services.certificates import colon_fingerprint
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from portal.web.access import current_actor, requires
