@@ -121,7 +121,7 @@ def generate(
     now: datetime,
 ) -> Certificate:
     """Make a new key and self-signed certificate for IDENTITY; not in force until scheduled."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     _check_generation(key_size, days)
     generated = certs.generate_identity_certificate(
         as2_id=identity.as2_id,
@@ -159,7 +159,7 @@ def import_pem(
     now: datetime,
 ) -> Stored:
     """Import a certificate with its PEM key (optionally encrypted) for IDENTITY."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     try:
         keyed = certs.load_pem_bundle(cert_data, key_data, passphrase or None)
     except CertificateError as error:
@@ -179,7 +179,7 @@ def import_pkcs12(
     now: datetime,
 ) -> Stored:
     """Import a PKCS#12 file (key, certificate, chain) for IDENTITY."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     try:
         keyed = certs.load_pkcs12(data, passphrase)
     except CertificateError as error:
@@ -197,7 +197,7 @@ def create_csr(
     key_size: int,
 ) -> PendingKey:
     """Make a key and a certificate signing request for a CA; the key waits, encrypted."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     _check_generation(key_size, MIN_DAYS)
     pending_key = certs.create_csr(
         as2_id=identity.as2_id, organisation=identity.organisation, usage=usage_, key_size=key_size
@@ -374,7 +374,8 @@ def _reencrypt(keyring: KeyRing, blob: bytes, aad: bytes) -> bytes:
         raise ServiceError(f"A stored private key cannot be decrypted: {error}") from None
 
 
-def _usage(value: str) -> Usage:
+def requested_usage(value: str) -> Usage:
+    """The usage a form, an upload or a command asked for; ServiceError if it names none."""
     try:
         return Usage(value)
     except ValueError:

@@ -21,6 +21,7 @@ from portal.models import (
 )
 from portal.services import audit, emails, inforce, links, outbox, windows
 from portal.services.actor import Actor
+from portal.services.certificates import requested_usage
 from portal.services.errors import (
     LinkClosedError,
     LinkGoneError,
@@ -66,7 +67,7 @@ def submit_via_link(
     Only a stored submission uses up one of the link's uploads; a refused file, a file
     awaiting confirmation or a repeat of an earlier submission uses none.
     """
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     # Uploads through one link take turns (row lock on PostgreSQL, write lock on SQLite),
     # so a double submit cannot store the same certificate twice.
     session.refresh(link, with_for_update=True)
@@ -252,13 +253,6 @@ def _open_submission(
     )
 
 
-def _usage(value: str) -> Usage:
-    try:
-        return Usage(value)
-    except ValueError:
-        raise ServiceError("Usage must be signing, encryption or both.", field="usage") from None
-
-
 def _audit_refused(session: Session, actor: Actor, link: ShareLink, report: Report) -> None:
     fingerprint = report.certificate.fingerprint_sha256 if report.certificate else None
     audit.record(
@@ -319,7 +313,7 @@ def submit_by_staff(
     """Record a certificate a partner sent by email; a different person must approve it."""
     if actor.user_id is None:
         raise ServiceError("A staff member must be named as the uploader.")
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     report = _judge(session, partner.id, data, usage_, now=now, overlap=overlap)
     if not report.acceptable:
         return Outcome(report)
