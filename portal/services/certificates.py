@@ -24,6 +24,7 @@ from portal.domain.certs import (
     Usage,
     colon_fingerprint,
     sha256_hex,
+    short_fingerprint,
 )
 from portal.domain.keys import KeyRing, KeyRingError
 from portal.models import Certificate, Identity, Partner, PendingKey
@@ -289,7 +290,7 @@ def export_pkcs12(
         "certificate.keystore_exported",
         object_type="identity",
         object_id=identity.id,
-        summary=f"Exported the key and certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        summary=f"Exported the key and certificate {short_fingerprint(certificate.sha256)} "
         f"as PKCS#12 ({'legacy 3DES' if legacy else 'AES-256'})",
         details={"certificate_id": certificate.id, "legacy": legacy},
     )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from portal.domain.certs import colon_fingerprint
+from portal.domain.certs import short_fingerprint
 from portal.domain.inforce import in_force, usages_served
 from portal.models import Certificate, Submission
 from portal.services import audit, windows
@@ -79,7 +79,7 @@ def schedule_identity_certificate(
         "certificate.schedule_proposed",
         object_type="identity",
         object_id=certificate.identity_id,
-        summary=f"Proposed activating certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        summary=f"Proposed activating certificate {short_fingerprint(certificate.sha256)} "
         f"at {certificate.proposed_activate_at:%Y-%m-%d %H:%M} UTC (needs a second person)",
         details={"certificate_id": certificate.id},
     )
@@ -120,14 +120,14 @@ def approve_identity_schedule(
         "certificate.scheduled",
         object_type="identity",
         object_id=certificate.identity_id,
-        summary=f"Approved: certificate {colon_fingerprint(certificate.sha256)[:23]}… takes "
+        summary=f"Approved: certificate {short_fingerprint(certificate.sha256)} takes "
         f"effect at {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id},
     )
     partners = certificate.identity.partners if certificate.identity else []
     windows.agree_windows_at(
         session, actor, [partner.id for partner in partners], certificate,
-        because=f"approving our certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        because=f"approving our certificate {short_fingerprint(certificate.sha256)} "
         "for that time", now=now,
     )  # fmt: skip
 
@@ -209,7 +209,7 @@ def _withdraw(
         object_type=owner_type,
         object_id=certificate.identity_id or certificate.partner_id,
         summary=f"{action.split('.')[1].replace('_', ' ').capitalize()} certificate "
-        f"{colon_fingerprint(certificate.sha256)[:23]}…: {reason[:200]}",
+        f"{short_fingerprint(certificate.sha256)}: {reason[:200]}",
         details={"certificate_id": certificate.id, "reason": reason[:MAX_REASON]},
     )
 
@@ -258,12 +258,12 @@ def reschedule_partner_certificate(
         "certificate.rescheduled",
         object_type="partner",
         object_id=certificate.partner_id,
-        summary=f"Moved certificate {colon_fingerprint(certificate.sha256)[:23]}… from "
+        summary=f"Moved certificate {short_fingerprint(certificate.sha256)} from "
         f"{before:%Y-%m-%d %H:%M} to {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id},
     )
     windows.agree_windows_at(
         session, actor, [certificate.partner_id], certificate,
-        because=f"moving certificate {colon_fingerprint(certificate.sha256)[:23]}… to that time",
+        because=f"moving certificate {short_fingerprint(certificate.sha256)} to that time",
         now=now,
     )  # fmt: skip

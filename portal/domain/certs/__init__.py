@@ -63,6 +63,7 @@ from portal.domain.certs.text import (
     colon_fingerprint,
     normalise_fingerprint,
     sha256_hex,
+    short_fingerprint,
 )
 
 __all__ = [
@@ -98,4 +99,5 @@ __all__ = [
     "private_key_to_der",
     "public_key_der",
     "sha256_hex",
+    "short_fingerprint",
 ]

@@ -50,6 +50,11 @@ def colon_fingerprint(hex_digest: str) -> str:
     return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
 
 
+def short_fingerprint(hex_digest: str) -> str:
+    """The first eight bytes of a stored fingerprint in display form, then an ellipsis."""
+    return colon_fingerprint(hex_digest)[:23] + "…"
+
+
 def sha256_hex(fingerprint: str) -> str:
     """Storage form of a fingerprint (any hash): lower-case hex without colons."""
     return fingerprint.replace(":", "").lower()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
-from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
+from portal.domain.certs import MAX_INPUT_BYTES, short_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
@@ -199,8 +199,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
             form.form_errors.append(error.message)
         else:
             flash(
-                f"Rolled back: certificate {colon_fingerprint(previous.sha256)[:23]}… "
-                "is in force again.",
+                f"Rolled back: certificate {short_fingerprint(previous.sha256)} is in force again.",
                 "success",
             )
             return _back(certificate)
