@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from portal.services import links, outbox
+from portal.services import outbox, windows
 from portal.timeutil import utcnow
 from tests import factories
 
@@ -126,7 +126,7 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
     session.flush()
     link = factories.share_link(session, partner)
     submission = factories.submission(session, link)
-    window = links.propose_window(
+    window = windows.propose_window(
         session, factories.ACTOR, link, starts_at=utcnow() + timedelta(days=3), timezone="UTC",
         contact_name=None, contact_email=None, now=utcnow(),
     )  # fmt: skip

@@ -14,9 +14,9 @@ from cryptography import x509
 from markupsafe import escape
 from sqlalchemy import select
 
+from portal.domain.certs import colon_fingerprint
 from portal.models import OutboxMessage
-from portal.services import links, schedule
-from portal.services.certificates import colon_fingerprint
+from portal.services import approvals, windows
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
 from tests.schedulehelpers import (
@@ -103,7 +103,7 @@ def test_approve_at_a_chosen_time_in_a_zone_converts_to_utc(
 def test_approve_at_the_partners_proposed_window(session, approver_client, received) -> None:
     submission, link = received["submission"], received["link"]
     starts_at = minute(utcnow() + timedelta(days=3))
-    window = links.propose_window(
+    window = windows.propose_window(
         session,
         factories.ACTOR,
         link,
@@ -169,7 +169,7 @@ def test_approving_twice_or_a_rejected_submission_is_refused(
     assert len(events(session, "submission.approved", submission_id=submission.id)) == 1
 
     rejected = receive(session, received["link"])
-    schedule.reject_submission(session, actor(approver), rejected, reason="wrong CN", now=utcnow())
+    approvals.reject_submission(session, actor(approver), rejected, reason="wrong CN", now=utcnow())
     response = approver_client.post(
         f"/submissions/{rejected.id}/approve", data={"approve-when": "now"}
     )
@@ -183,7 +183,7 @@ def test_approving_twice_says_why_it_is_refused(session, approver, approver_clie
     partner = factories.partner(session)
     link, _ = share(session, partner)
     submission = receive(session, link)
-    schedule.approve_submission(
+    approvals.approve_submission(
         session, actor(approver), submission, activate_at=utcnow(), now=utcnow()
     )
     response = approver_client.post(

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import keyring
 from portal.models import Identity, User
-from portal.services import config_export, schedule
-from portal.services.certificates import colon_fingerprint
+from portal.services import approvals, config_export, schedule
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from tests import factories
@@ -83,7 +83,7 @@ def test_reschedule_a_partner_certificate_before_activation(
     link, _ = share(session, partner)
     now = utcnow()
     first = minute(now + timedelta(days=2))
-    certificate = schedule.approve_submission(
+    certificate = approvals.approve_submission(
         session, actor(approver), receive(session, link), activate_at=first, now=now
     )
     moved = minute(now + timedelta(days=4))
@@ -156,7 +156,7 @@ def test_cancel_reschedule_and_rollback_refusals(session, approver, make_user, t
 
     partner = factories.partner(session)
     link, _ = share(session, partner)
-    theirs = schedule.approve_submission(
+    theirs = approvals.approve_submission(
         session, actor(approver), receive(session, link), activate_at=now, now=now
     )
     with pytest.raises(ServiceError, match="already in force"):
@@ -194,7 +194,7 @@ def test_refused_certificate_actions_on_the_web(
     if action == "reschedule":
         link, _ = share(session, factories.partner(session))
         now = utcnow()
-        target = schedule.approve_submission(
+        target = approvals.approve_submission(
             session, actor(approver), receive(session, link), activate_at=now, now=now
         )
         clock.set(now + timedelta(minutes=1))

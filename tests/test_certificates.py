@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import select, text
 
 from portal.domain import certs
+from portal.domain.certs import sha256_hex
 from portal.extensions import keyring
 from portal.models import AuditEvent, Base, Certificate, PendingKey
 from portal.services import certificates
@@ -323,8 +324,8 @@ def test_partner_page_shows_partner_certificates(viewer_client, session) -> None
         partner_id=partner.id,
         usage="encryption",
         der=info.der,
-        sha256=certificates.sha256_hex(info.fingerprint_sha256),
-        sha1=certificates.sha256_hex(info.fingerprint_sha1),
+        sha256=sha256_hex(info.fingerprint_sha256),
+        sha1=sha256_hex(info.fingerprint_sha1),
         subject=info.subject,
         issuer=info.issuer,
         serial=info.serial,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.models import ChangeWindow, OutboxMessage
-from portal.services import links
+from portal.services import windows
 from portal.timeutil import format_in_zone, utcnow
 from tests import factories
 from tests.linkhelpers import NEXT_YEAR, SCRIPT, audit_events, browser_form, share, windows_of
@@ -213,7 +213,7 @@ def test_partner_proposes_and_staff_accept(
     session, operator_client, client, window_partner
 ) -> None:
     partner, link, token = (window_partner[k] for k in ("partner", "link", "token"))
-    window = links.propose_window(
+    window = windows.propose_window(
         session,
         factories.ACTOR,
         link,
@@ -254,12 +254,12 @@ def test_a_new_proposal_after_an_agreement_reaches_the_partner(
 ) -> None:
     partner, link, token = (window_partner[k] for k in ("partner", "link", "token"))
     now = utcnow()
-    agreed = links.propose_window(
+    agreed = windows.propose_window(
         session, factories.ACTOR, link, starts_at=minute(now + timedelta(days=6)),
         timezone="Europe/Berlin", contact_name=None, contact_email=None, now=now,
     )  # fmt: skip
-    links.accept_window(session, actor(operator), agreed, by_partner=False, now=now)
-    later = links.propose_window_as_staff(
+    windows.accept_window(session, actor(operator), agreed, by_partner=False, now=now)
+    later = windows.propose_window_as_staff(
         session, actor(operator), partner, starts_at=minute(now + timedelta(days=9)),
         timezone="Europe/Berlin", now=now,
     )  # fmt: skip

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from portal import create_app
 from portal.domain import certs
+from portal.domain.certs import colon_fingerprint
 from portal.domain.keys import KeyRing
 from portal.extensions import db, keyring
 from portal.models import Certificate, Identity, PendingKey
@@ -36,7 +37,7 @@ def test_generate_creates_the_identity_and_prints_the_fingerprint_last(runner, s
     assert "Created identity New Station (NEWAS2, production)." in result.output
     fingerprint = result.output.strip().splitlines()[-1]
     certificate = session.scalars(select(Certificate)).one()
-    assert fingerprint == certificates.colon_fingerprint(certificate.sha256)
+    assert fingerprint == colon_fingerprint(certificate.sha256)
     assert certificate.usage == "encryption"
     assert certificate.key_size == 2048
     assert (certificate.not_after - certificate.not_before).days in (90, 91)

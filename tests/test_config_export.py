@@ -14,10 +14,10 @@ import pytest
 from cryptography import x509
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import keyring
 from portal.models import User
 from portal.services import config_export
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import certfactory, factories
 from tests.schedulehelpers import (

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import create_app
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import db, keyring, link_signer
 from portal.models import (
     AuditEvent,
@@ -33,9 +34,8 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import links, schedule, submissions
+from portal.services import approvals, links, schedule, submissions, windows
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
 from tests.conftest import reconfigure, test_settings
@@ -103,7 +103,7 @@ def receive(session: Session, link: ShareLink, **extra: Any) -> Submission:
 
 def partner_proposes(session: Session, link: ShareLink, starts_at: datetime) -> ChangeWindow:
     """The partner proposes STARTS_AT on their link page (the window form of step 3)."""
-    return links.propose_window(
+    return windows.propose_window(
         session, links.partner_actor(link, None, None), link, starts_at=starts_at,
         timezone="Europe/Berlin", contact_name="Grace", contact_email=None, now=utcnow(),
     )  # fmt: skip
@@ -268,7 +268,7 @@ def test_moving_a_partner_certificate_to_their_proposed_time_agrees_the_window(
     session, client, approver, approver_client, proposal
 ) -> None:
     submission = proposal["submission"]
-    schedule.approve_submission(
+    approvals.approve_submission(
         session,
         Actor.for_user(approver),
         submission,
@@ -338,7 +338,7 @@ def test_our_own_proposed_window_still_waits_for_the_partner(
     link, token = share(session, partner)
     submission = receive(session, link)
     starts_at = minute(utcnow() + timedelta(days=4))
-    window = links.propose_window_as_staff(
+    window = windows.propose_window_as_staff(
         session, Actor.for_user(make_user("operator")), partner, starts_at=starts_at,
         timezone="Europe/Berlin", now=utcnow(),
     )  # fmt: skip

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from portal.domain import certs
 from portal.extensions import keyring, link_signer
 from portal.models import User
-from portal.services import certificates, links, schedule, submissions
+from portal.services import approvals, certificates, links, schedule, submissions, windows
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory, factories
@@ -113,7 +113,7 @@ class World:
     def partner_certificate(self) -> Any:
         """A partner certificate approved to take effect in a week (not yet in force)."""
         approver = factories.user(self.session, role="approver", password="x" * 20)
-        certificate = schedule.approve_submission(
+        certificate = approvals.approve_submission(
             self.session, Actor.for_user(approver), self.submission,
             activate_at=future(7), now=utcnow(),
         )  # fmt: skip
@@ -132,14 +132,14 @@ class World:
 
     @cached_property
     def partner_window(self) -> Any:
-        return links.propose_window(
+        return windows.propose_window(
             self.session, factories.ACTOR, self.link, starts_at=future(), timezone="UTC",
             contact_name=None, contact_email=None, now=utcnow(),
         )  # fmt: skip
 
     @cached_property
     def staff_window(self) -> Any:
-        return links.propose_window_as_staff(
+        return windows.propose_window_as_staff(
             self.session, factories.ACTOR, self.partner, starts_at=future(), timezone="UTC",
             now=utcnow(),
         )  # fmt: skip

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import keyring
 from portal.models import Certificate, Identity
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import factories
 from tests.schedulehelpers import (

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import keyring
 from portal.models import Partner, ShareLink
 from portal.services import links, outbox
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import factories
 from tests.linkhelpers import (

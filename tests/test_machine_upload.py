@@ -17,9 +17,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from portal import create_app
+from portal.domain.certs import colon_fingerprint
 from portal.extensions import db
 from portal.services import links
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import certfactory, factories
 from tests.conftest import test_settings

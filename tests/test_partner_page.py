@@ -14,10 +14,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from portal.domain.certs import colon_fingerprint
 from portal.domain.tokens import LinkSigner
 from portal.extensions import keyring
 from portal.services import links
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone, utcnow
 from tests import certfactory, factories
 from tests.conftest import reconfigure

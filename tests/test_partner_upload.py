@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from portal.domain.certs import colon_fingerprint
 from portal.models import OutboxMessage
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import utcnow
 from tests import certfactory
 from tests.linkhelpers import (

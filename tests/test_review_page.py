@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import colon_fingerprint
 from portal.models import User
-from portal.services import schedule
-from portal.services.certificates import colon_fingerprint
+from portal.services import approvals
 from portal.timeutil import utcnow
 from tests import certfactory, factories, linkhelpers
 from tests.schedulehelpers import (
@@ -32,7 +32,7 @@ def partner_in_force(session: Session, approver: User) -> dict[str, Any]:
     link, _ = share(session, partner)
     current = receive(session, link)
     now = utcnow()
-    certificate = schedule.approve_submission(
+    certificate = approvals.approve_submission(
         session, actor(approver), current, activate_at=now, now=now
     )
     return {"partner": partner, "link": link, "current": certificate}

@@ -16,7 +16,7 @@ from portal.database import make_engine
 from portal.extensions import db
 from portal.migrate import upgrade
 from portal.models import AuditEvent, Certificate, OutboxMessage, SideEffect
-from portal.services import links, runner, schedule
+from portal.services import approvals, links, runner
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory, factories
@@ -37,7 +37,7 @@ def approved_partner_certificate(session, approver, *, activate_in: timedelta):
     link = factories.share_link(session, partner, can_download=False, max_uploads=1)
     submission = factories.submission(session, link)
     now = utcnow()
-    certificate = schedule.approve_submission(
+    certificate = approvals.approve_submission(
         session, Actor.for_user(approver), submission, activate_at=now, now=now
     )
     certificate.activate_at = now + activate_in

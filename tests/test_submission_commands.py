@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from portal.services.certificates import colon_fingerprint
+from portal.domain.certs import colon_fingerprint
 from tests import factories
 from tests.schedulehelpers import (
     partner_certificates,

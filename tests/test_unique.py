@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from portal.domain import certs
 from portal.models import Identity
-from portal.services import schedule, unique
+from portal.services import approvals, unique
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row
 from portal.services.errors import ConflictError
@@ -59,7 +59,7 @@ def test_approving_a_certificate_the_partner_already_has_is_a_conflict(session, 
     now = utcnow()
 
     with pytest.raises(ConflictError, match="already has this certificate"):
-        schedule.approve_submission(
+        approvals.approve_submission(
             session, Actor.for_user(make_user("approver")), submission, activate_at=now, now=now
         )
 

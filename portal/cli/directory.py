@@ -16,12 +16,12 @@ from portal.cli.common import (
     refusals,
 )
 from portal.clock import command_now
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.domain.vocab import Environment, Usage
 from portal.extensions import db, keyring
 from portal.services import certificates, directory, schedule
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 from portal.services.errors import NotFoundError, ServiceError
 from portal.settings import settings
 

@@ -9,11 +9,11 @@ from flask.cli import AppGroup, with_appcontext
 
 from portal.cli.common import actor_as, choice_of, cli_moment, refusals
 from portal.clock import command_now
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.domain.vocab import SubmissionStatus
 from portal.extensions import db
-from portal.services import config_export, schedule, submissions
-from portal.services.certificates import colon_fingerprint
+from portal.services import approvals, config_export, submissions
 from portal.settings import settings
 
 submissions_group = AppGroup("submissions", help="Certificates received from partners.")
@@ -71,7 +71,7 @@ def submission_approve_command(submission_id: int, activate_at: str, as_email: s
     with refusals():
         actor = actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
-        certificate = schedule.approve_submission(
+        certificate = approvals.approve_submission(
             db.session, actor, submission, activate_at=moment, now=now,
             four_eyes_always=settings().four_eyes_always,
         )  # fmt: skip
@@ -96,7 +96,7 @@ def submission_reject_command(submission_id: int, reason: str, as_email: str) ->
     with refusals():
         actor = actor_as(as_email, permission=Permission.APPROVE)
         submission = submissions.get_submission(db.session, submission_id)
-        schedule.reject_submission(db.session, actor, submission, reason=reason, now=command_now())
+        approvals.reject_submission(db.session, actor, submission, reason=reason, now=command_now())
     click.echo(f"Rejected submission #{submission_id}.")
 
 

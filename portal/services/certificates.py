@@ -17,7 +17,15 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from portal.domain import certs
-from portal.domain.certs import CertificateError, CertificateInfo, Report, Usage
+from portal.domain.certs import (
+    CertificateError,
+    CertificateInfo,
+    Report,
+    Usage,
+    colon_fingerprint,
+    sha256_hex,
+    short_fingerprint,
+)
 from portal.domain.keys import KeyRing, KeyRingError
 from portal.models import Certificate, Identity, Partner, PendingKey
 from portal.services import audit, unique
@@ -40,17 +48,6 @@ class Stored:
 
     certificate: Certificate
     report: Report
-
-
-def sha256_hex(fingerprint: str) -> str:
-    """Storage form of a fingerprint: lower-case hex without colons."""
-    return fingerprint.replace(":", "").lower()
-
-
-def colon_fingerprint(hex_digest: str) -> str:
-    """Display form of a stored fingerprint: upper-case, colon-separated."""
-    upper = hex_digest.upper()
-    return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
 
 
 def get_certificate(session: Session, certificate_id: int) -> Certificate:
@@ -125,7 +122,7 @@ def generate(
     now: datetime,
 ) -> Certificate:
     """Make a new key and self-signed certificate for IDENTITY; not in force until scheduled."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     _check_generation(key_size, days)
     generated = certs.generate_identity_certificate(
         as2_id=identity.as2_id,
@@ -163,7 +160,7 @@ def import_pem(
     now: datetime,
 ) -> Stored:
     """Import a certificate with its PEM key (optionally encrypted) for IDENTITY."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     try:
         keyed = certs.load_pem_bundle(cert_data, key_data, passphrase or None)
     except CertificateError as error:
@@ -183,7 +180,7 @@ def import_pkcs12(
     now: datetime,
 ) -> Stored:
     """Import a PKCS#12 file (key, certificate, chain) for IDENTITY."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     try:
         keyed = certs.load_pkcs12(data, passphrase)
     except CertificateError as error:
@@ -201,7 +198,7 @@ def create_csr(
     key_size: int,
 ) -> PendingKey:
     """Make a key and a certificate signing request for a CA; the key waits, encrypted."""
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     _check_generation(key_size, MIN_DAYS)
     pending_key = certs.create_csr(
         as2_id=identity.as2_id, organisation=identity.organisation, usage=usage_, key_size=key_size
@@ -293,7 +290,7 @@ def export_pkcs12(
         "certificate.keystore_exported",
         object_type="identity",
         object_id=identity.id,
-        summary=f"Exported the key and certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        summary=f"Exported the key and certificate {short_fingerprint(certificate.sha256)} "
         f"as PKCS#12 ({'legacy 3DES' if legacy else 'AES-256'})",
         details={"certificate_id": certificate.id, "legacy": legacy},
     )
@@ -378,7 +375,8 @@ def _reencrypt(keyring: KeyRing, blob: bytes, aad: bytes) -> bytes:
         raise ServiceError(f"A stored private key cannot be decrypted: {error}") from None
 
 
-def _usage(value: str) -> Usage:
+def requested_usage(value: str) -> Usage:
+    """The usage a form, an upload or a command asked for; ServiceError if it names none."""
     try:
         return Usage(value)
     except ValueError:

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
+from portal.domain.certs import colon_fingerprint
 from portal.domain.inforce import InForce, in_force_by_usage
 from portal.models import Certificate, Identity, Partner
-from portal.services.certificates import colon_fingerprint
 
 
 def config_document(session: Session, *, at: datetime, overlap: timedelta) -> dict[str, Any]:

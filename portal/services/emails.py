@@ -17,8 +17,8 @@ from datetime import datetime
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from portal.assets import asset_dir
+from portal.domain.certs import colon_fingerprint
 from portal.services import outbox
-from portal.services.certificates import colon_fingerprint
 
 
 @dataclass(frozen=True)

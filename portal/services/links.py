@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal.domain.ics import window_invitation
 from portal.domain.inforce import in_force_by_usage
 from portal.domain.tokens import LinkSigner, new_link_id
 from portal.models import (
-    Acknowledgement,
     Certificate,
-    ChangeWindow,
     Partner,
     ShareLink,
     Submission,
 )
-from portal.services import audit, emails, outbox
+from portal.services import audit, emails, inforce, outbox
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
 MAX_UPLOADS_LIMIT = 20
-MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 class LinkState(StrEnum):
@@ -218,15 +214,8 @@ def certificates_for_partner(
     session: Session, partner: Partner, *, now: datetime, overlap: timedelta
 ) -> list[OurCertificate]:
     """Our identity's certificates the partner should install: in force, scheduled, pending."""
-    candidates = list(
-        session.scalars(
-            select(Certificate).where(
-                Certificate.identity_id == partner.identity_id,
-                Certificate.withdrawn_at.is_(None),
-                Certificate.not_after > now,
-            )
-        )
-    )
+    ours = inforce.owner_certificates(session, inforce.Owner(identity_id=partner.identity_id))
+    candidates = [c for c in ours if c.not_after > now]  # withdrawn ones the rule skips
     shown: dict[int, OurCertificate] = {}
     for state in in_force_by_usage(candidates, at=now, overlap=overlap).values():
         if state.active is not None:
@@ -263,231 +252,6 @@ def submissions_of_partner(session: Session, partner: Partner, limit: int = 20) 
     )
 
 
-def latest_window(session: Session, partner: Partner) -> ChangeWindow | None:
-    """The partner's current change window: the newest one not superseded.
-
-    A proposal made after an agreement is newer than it, so both sides see it (the agreed
-    one stays in force for the runner's purposes until the new one is accepted).
-    """
-    return session.scalar(
-        select(ChangeWindow)
-        .where(ChangeWindow.partner_id == partner.id, ChangeWindow.status != "superseded")
-        .order_by(ChangeWindow.id.desc())
-        .limit(1)
-    )
-
-
-def propose_window(
-    session: Session,
-    actor: Actor,
-    link: ShareLink,
-    *,
-    starts_at: datetime,
-    timezone: str,
-    contact_name: str | None,
-    contact_email: str | None,
-    now: datetime,
-) -> ChangeWindow:
-    """Record the partner's proposed change window; earlier open proposals are superseded."""
-    window = ChangeWindow(
-        partner_id=link.partner_id,
-        link_id=link.id,
-        starts_at=starts_at,
-        timezone=timezone,
-        proposed_by="partner",
-        contact_name=contact_name or None,
-        contact_email=contact_email or None,
-    )
-    return _open_proposal(session, actor, window, now=now, who="Partner proposed")
-
-
-def propose_window_as_staff(
-    session: Session,
-    actor: Actor,
-    partner: Partner,
-    *,
-    starts_at: datetime,
-    timezone: str,
-    now: datetime,
-) -> ChangeWindow:
-    """Staff propose a change window to the partner; earlier open proposals are superseded."""
-    window = ChangeWindow(
-        partner_id=partner.id, starts_at=starts_at, timezone=timezone, proposed_by="staff"
-    )
-    _open_proposal(session, actor, window, now=now, who="Proposed")
-    email = emails.render("window_proposed", window=window, partner=partner)
-    outbox.queue_email(
-        session,
-        recipients=partner.contact_emails,
-        subject=email.subject,
-        body=email.body,
-        dedupe_key=f"window-proposed:{window.id}",
-    )
-    return window
-
-
-def accept_window(
-    session: Session,
-    actor: Actor,
-    window: ChangeWindow,
-    *,
-    by_partner: bool,
-    now: datetime,
-    because: str | None = None,
-) -> None:
-    """Agree a proposed window: it becomes the partner's change window.
-
-    BECAUSE, when given, says what agreed it (for the audit trail).
-    """
-    if window.status != "proposed":
-        raise ServiceError("This window is no longer open for agreement.")
-    if window.starts_at <= now:
-        raise ServiceError("This window is in the past; propose a new one.")
-    if by_partner == (window.proposed_by == "partner"):
-        raise ServiceError("The other side accepts a proposal, not the side that made it.")
-    session.execute(
-        update(ChangeWindow)
-        .where(ChangeWindow.partner_id == window.partner_id, ChangeWindow.status == "accepted")
-        .values(status="superseded")
-        .execution_options(synchronize_session=False)
-    )
-    window.status = "accepted"
-    audit.record(
-        session,
-        actor,
-        "window.accepted",
-        object_type="partner",
-        object_id=window.partner_id,
-        summary=f"Agreed the change window {window.starts_at:%Y-%m-%d %H:%M} UTC"
-        + (f" by {because}" if because else ""),
-        details={"window_id": window.id, **({"because": because} if because else {})},
-    )
-
-
-def agree_partner_window_at(
-    session: Session,
-    actor: Actor,
-    partner_id: int,
-    starts_at: datetime,
-    *,
-    now: datetime,
-    because: str,
-) -> ChangeWindow | None:
-    """Agree the partner's open proposal when we chose exactly its time; None if there is none.
-
-    Choosing the time the partner proposed is accepting it. Our own (staff) proposals stay
-    proposed: only the partner can accept those.
-    """
-    window = session.scalar(
-        select(ChangeWindow)
-        .where(
-            ChangeWindow.partner_id == partner_id,
-            ChangeWindow.status == "proposed",
-            ChangeWindow.proposed_by == "partner",
-        )
-        .order_by(ChangeWindow.id.desc())
-        .limit(1)
-    )
-    if window is None or window.starts_at != starts_at or window.starts_at <= now:
-        return None
-    accept_window(session, actor, window, by_partner=False, now=now, because=because)
-    return window
-
-
-def get_window(session: Session, partner_id: int, window_id: int) -> ChangeWindow:
-    """One of the partner's change windows, or NotFoundError."""
-    window = session.get(ChangeWindow, window_id)
-    if window is None or window.partner_id != partner_id:
-        raise NotFoundError("No such change window.")
-    return window
-
-
-def _open_proposal(
-    session: Session, actor: Actor, window: ChangeWindow, *, now: datetime, who: str
-) -> ChangeWindow:
-    """Store a new proposal in place of the open ones, audited."""
-    _check_window_time(window.starts_at, now)
-    _supersede_proposals(session, window.partner_id)
-    session.add(window)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "window.proposed",
-        object_type="partner",
-        object_id=window.partner_id,
-        summary=f"{who} the change window {window.starts_at:%Y-%m-%d %H:%M} UTC "
-        f"({window.timezone})",
-        details={
-            "window_id": window.id,
-            "link_id": window.link_id,
-            "contact_name": window.contact_name,
-        },
-    )
-    return window
-
-
-def _check_window_time(starts_at: datetime, now: datetime) -> None:
-    if starts_at <= now:
-        raise ServiceError("Propose a time in the future.", field="date")
-    if starts_at > now + MAX_WINDOW_AHEAD:
-        raise ServiceError("Propose a time within the next two years.", field="date")
-
-
-def _supersede_proposals(session: Session, partner_id: int) -> None:
-    session.execute(
-        update(ChangeWindow)
-        .where(ChangeWindow.partner_id == partner_id, ChangeWindow.status == "proposed")
-        .values(status="superseded")
-        .execution_options(synchronize_session=False)
-    )
-
-
-def acknowledge(
-    session: Session,
-    actor: Actor,
-    link: ShareLink,
-    *,
-    certificate: Certificate | None,
-    installed_on: date | None,
-    contact_name: str | None,
-) -> Acknowledgement:
-    """Record that the partner installed our certificate."""
-    ack = Acknowledgement(
-        partner_id=link.partner_id,
-        link_id=link.id,
-        certificate_id=certificate.id if certificate is not None else None,
-        installed_on=installed_on,
-        contact_name=contact_name or None,
-    )
-    session.add(ack)
-    session.flush()
-    what = (
-        f"certificate {certificate.sha256[:16]}…" if certificate is not None else "our certificate"
-    )
-    audit.record(
-        session,
-        actor,
-        "link.acknowledged",
-        object_type="partner",
-        object_id=link.partner_id,
-        summary=f"Partner confirmed they installed {what}"
-        + (f" on {installed_on:%Y-%m-%d}" if installed_on else ""),
-        details={"link_id": link.id, "acknowledgement_id": ack.id},
-    )
-    return ack
-
-
-def latest_acknowledgement(session: Session, partner: Partner) -> Acknowledgement | None:
-    """The partner's newest acknowledgement."""
-    return session.scalar(
-        select(Acknowledgement)
-        .where(Acknowledgement.partner_id == partner.id)
-        .order_by(Acknowledgement.id.desc())
-        .limit(1)
-    )
-
-
 def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: str) -> None:
     """Queue the link to the partner's contacts through the outbox."""
     partner = link.partner
@@ -511,19 +275,4 @@ def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: s
         object_id=partner.id,
         summary=f"Queued link {link.id} by email to {', '.join(partner.contact_emails)}",
         details={"link_id": link.id},
-    )
-
-
-def window_ics(window: ChangeWindow, partner: Partner, *, host: str, now: datetime) -> bytes:
-    """The .ics invitation for a partner's change window."""
-    return window_invitation(
-        uid=f"change-window-{window.id}@{host}",
-        starts_at=window.starts_at,
-        partner_zone=partner.timezone,
-        our_name=partner.identity.organisation,
-        our_as2_id=partner.identity.as2_id,
-        partner_name=partner.name,
-        partner_as2_id=partner.as2_id,
-        status=window.status,
-        now=now,
     )

@@ -22,6 +22,7 @@ from sqlalchemy import String, cast, exists, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from portal.domain.certs import short_fingerprint
 from portal.domain.roles import Permission, role_allows
 from portal.domain.vocab import SubmissionStatus
 from portal.models import (
@@ -34,7 +35,6 @@ from portal.models import (
 )
 from portal.services import audit, emails, outbox
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint
 
 log = logging.getLogger(__name__)
 ACTIVATED = "certificate.activated"
@@ -197,7 +197,7 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         "certificate.activation_noticed",
         object_type="identity" if certificate.identity_id else "partner",
         object_id=certificate.identity_id or certificate.partner_id,
-        summary=f"Announced that certificate {colon_fingerprint(certificate.sha256)[:23]}… "
+        summary=f"Announced that certificate {short_fingerprint(certificate.sha256)} "
         f"is in force since {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id, "side_effect": effect.key},
     )

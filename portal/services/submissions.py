@@ -9,21 +9,19 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain import certs
-from portal.domain.certs import Report, Usage
-from portal.domain.inforce import in_force
+from portal.domain.certs import Report, Usage, colon_fingerprint, sha256_hex
 from portal.domain.roles import Permission, role_allows
-from portal.domain.vocab import SubmissionStatus, usages_served, values_of
+from portal.domain.vocab import SubmissionStatus, values_of
 from portal.models import (
-    Certificate,
     ChangeWindow,
     Partner,
     ShareLink,
     Submission,
     User,
 )
-from portal.services import audit, emails, links, outbox
+from portal.services import audit, emails, inforce, links, outbox, windows
 from portal.services.actor import Actor
-from portal.services.certificates import colon_fingerprint, sha256_hex
+from portal.services.certificates import requested_usage
 from portal.services.errors import (
     LinkClosedError,
     LinkGoneError,
@@ -49,21 +47,6 @@ class Outcome:
         return not self.report.acceptable
 
 
-def current_partner_sha256(
-    session: Session, partner_id: int, usage: str, *, now: datetime, overlap: timedelta
-) -> str | None:
-    """The SHA-256 (colon form) of the partner's certificate in force for USAGE, if any."""
-    candidates = list(
-        session.scalars(select(Certificate).where(Certificate.partner_id == partner_id))
-    )
-    usages = usages_served(usage)
-    for one in usages:
-        active = in_force(candidates, one, at=now, overlap=overlap).active
-        if active is not None:
-            return colon_fingerprint(active.sha256)
-    return None
-
-
 def submit_via_link(
     session: Session,
     actor: Actor,
@@ -84,7 +67,7 @@ def submit_via_link(
     Only a stored submission uses up one of the link's uploads; a refused file, a file
     awaiting confirmation or a repeat of an earlier submission uses none.
     """
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     # Uploads through one link take turns (row lock on PostgreSQL, write lock on SQLite),
     # so a double submit cannot store the same certificate twice.
     session.refresh(link, with_for_update=True)
@@ -121,7 +104,7 @@ def _propose_window_sent_with(
 ) -> None:
     """A change window sent with an upload is the partner's proposal, as on the link page."""
     assert submission.proposed_window_start is not None  # noqa: S101  (checked by the caller)
-    links.propose_window(
+    windows.propose_window(
         session,
         actor,
         link,
@@ -242,8 +225,11 @@ def _judge(
     overlap: timedelta,
 ) -> Report:  # fmt: skip
     """The toolkit's report, compared with the partner's certificate in force."""
-    current = current_partner_sha256(session, partner_id, str(usage), now=now, overlap=overlap)
-    return certs.inspect(data, usage=usage, now=now, current_sha256=current)
+    current = inforce.certificate_in_force(
+        session, inforce.Owner(partner_id=partner_id), str(usage), now=now, overlap=overlap
+    )
+    current_sha256 = colon_fingerprint(current.sha256) if current is not None else None
+    return certs.inspect(data, usage=usage, now=now, current_sha256=current_sha256)
 
 
 def _check_link_open(link: ShareLink, now: datetime) -> None:
@@ -265,13 +251,6 @@ def _open_submission(
             Submission.status.in_((SubmissionStatus.RECEIVED, SubmissionStatus.APPROVED)),
         )
     )
-
-
-def _usage(value: str) -> Usage:
-    try:
-        return Usage(value)
-    except ValueError:
-        raise ServiceError("Usage must be signing, encryption or both.", field="usage") from None
 
 
 def _audit_refused(session: Session, actor: Actor, link: ShareLink, report: Report) -> None:
@@ -334,7 +313,7 @@ def submit_by_staff(
     """Record a certificate a partner sent by email; a different person must approve it."""
     if actor.user_id is None:
         raise ServiceError("A staff member must be named as the uploader.")
-    usage_ = _usage(usage)
+    usage_ = requested_usage(usage)
     report = _judge(session, partner.id, data, usage_, now=now, overlap=overlap)
     if not report.acceptable:
         return Outcome(report)

@@ -11,16 +11,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.clock import request_now
+from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
 from portal.domain.roles import Permission
 from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus, usages_served
-from portal.services.certificates import colon_fingerprint
 from portal.timeutil import format_in_zone
 from portal.web.access import can
 from portal.web.auth import bp as auth_bp
 from portal.web.errors import csrf_error, http_error
 from portal.web.health import bp as health_bp
 from portal.web.partner import bp as partner_bp
-from portal.web.partner.views import UPLOAD_REQUEST_LIMIT
 from portal.web.staff import bp as staff_bp
 
 # Pages load nothing from another origin.
@@ -42,9 +41,18 @@ def register_id_converter(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
 
 
+# The largest body a partner upload may send: room for the form fields around a certificate
+# of MAX_INPUT_BYTES in a multipart body. Larger requests are refused with 413 unread.
+UPLOAD_REQUEST_LIMIT = 3 * MAX_INPUT_BYTES
+UPLOAD_ENDPOINTS = ("partner.upload", "partner.machine_upload")
+
+
 def limit_partner_uploads() -> None:
-    """Cap partner upload bodies before anything (the CSRF check) reads the form."""
-    if request.endpoint in ("partner.upload", "partner.machine_upload"):
+    """Cap partner upload bodies before anything (the CSRF check) reads the form.
+
+    The only place the limit is set: the upload views rely on it.
+    """
+    if request.endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = UPLOAD_REQUEST_LIMIT
 
 

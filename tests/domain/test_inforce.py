@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from portal.domain.inforce import in_force, in_force_by_usage
+from portal.domain.vocab import usages_served
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 OVERLAP = timedelta(days=7)
@@ -74,3 +75,9 @@ def test_pending_are_undated_and_unexpired() -> None:
 def test_nothing_at_all() -> None:
     state = in_force([], "signing", at=T0, overlap=OVERLAP)
     assert (state.active, state.previous, state.scheduled, state.pending) == (None, None, [], [])
+
+
+def test_a_certificate_for_both_serves_each_usage() -> None:
+    assert usages_served("both") == ("signing", "encryption")
+    assert usages_served("signing") == ("signing",)
+    assert usages_served("encryption") == ("encryption",)

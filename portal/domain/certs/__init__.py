@@ -60,7 +60,13 @@ from portal.domain.certs.model import (
     Severity,
     Usage,
 )
-from portal.domain.certs.text import clean_text, normalise_fingerprint
+from portal.domain.certs.text import (
+    clean_text,
+    colon_fingerprint,
+    normalise_fingerprint,
+    sha256_hex,
+    short_fingerprint,
+)
 
 __all__ = [
     "ALLOWED_RSA_SIZES",
@@ -78,6 +84,7 @@ __all__ = [
     "Usage",
     "certificate_info",
     "clean_text",
+    "colon_fingerprint",
     "create_csr",
     "export_der",
     "export_p7c",
@@ -93,4 +100,6 @@ __all__ = [
     "private_key_from_der",
     "private_key_to_der",
     "public_key_der",
+    "sha256_hex",
+    "short_fingerprint",
 ]

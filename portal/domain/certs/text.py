@@ -37,7 +37,27 @@ def fmt_time(moment: datetime) -> str:
 
 def colon_hex(digest: bytes) -> str:
     """Spell bytes as colon-separated uppercase hex, as AS2 software shows fingerprints."""
-    return digest.hex(":").upper()
+    return colon_fingerprint(digest.hex())
+
+
+def colon_fingerprint(hex_digest: str) -> str:
+    """Display form of a fingerprint stored as hex: upper-case pairs separated by colons.
+
+    The one spelling of a fingerprint people read: pages (the `fingerprint` filter), emails,
+    the command line, the audit trail and the certificate reports all use it.
+    """
+    upper = hex_digest.upper()
+    return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
+
+
+def short_fingerprint(hex_digest: str) -> str:
+    """The first eight bytes of a stored fingerprint in display form, then an ellipsis."""
+    return colon_fingerprint(hex_digest)[:23] + "…"
+
+
+def sha256_hex(fingerprint: str) -> str:
+    """Storage form of a fingerprint (any hash): lower-case hex without colons."""
+    return fingerprint.replace(":", "").lower()
 
 
 def require_aware(moment: datetime, name: str) -> datetime:

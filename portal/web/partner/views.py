@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 
 from portal.clock import request_now
-from portal.domain.certs import MAX_INPUT_BYTES
+from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
 from portal.extensions import csrf, db, limiter, link_signer
 from portal.models import ShareLink
-from portal.services import certificates, links, submissions
+from portal.services import acknowledgements, certificates, links, submissions, windows
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import Outcome
@@ -25,9 +25,6 @@ from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
 Rendered = str | tuple[str, int] | Response
-# Room for form fields around a 64 KiB certificate in a multipart body.
-UPLOAD_REQUEST_LIMIT = 3 * MAX_INPUT_BYTES
-MAX_WINDOW_AHEAD = timedelta(days=730)
 
 
 def _invalid_link_limit() -> str:
@@ -114,7 +111,6 @@ def download(token: str, sha256: str, fmt: str) -> Response:
 @limited
 def upload(token: str) -> Rendered:
     """Step 1 checks the file and shows the report; step 2 (confirmed) submits it."""
-    request.max_content_length = UPLOAD_REQUEST_LIMIT
     link = _open(token)
     form = UploadForm()
     if not form.validate_on_submit():
@@ -186,7 +182,6 @@ def _upload_answer(
 @limited
 def machine_upload(token: str) -> tuple[Response, int]:
     """Raw PEM/DER body or multipart field `certificate`; answers JSON with the report."""
-    request.max_content_length = UPLOAD_REQUEST_LIMIT
     link = _open(token, as_json=True)
     if "certificate" in request.files:
         data = request.files["certificate"].read(MAX_INPUT_BYTES + 1)
@@ -222,7 +217,7 @@ def _machine_answer(outcome: Outcome) -> tuple[Response, int]:
     body["submission_id"] = outcome.submission.id
     body["status"] = outcome.submission.status
     body["duplicate"] = outcome.duplicate
-    body["fingerprint_sha256"] = certificates.colon_fingerprint(outcome.submission.sha256)
+    body["fingerprint_sha256"] = colon_fingerprint(outcome.submission.sha256)
     return jsonify(body), 200 if outcome.duplicate else 201
 
 
@@ -236,7 +231,7 @@ def propose_window(token: str) -> Rendered:
         start = _window_start(form.date.data, form.time.data, form, zone_field="timezone")
         if start:
             try:
-                links.propose_window(
+                windows.propose_window(
                     db.session,
                     _actor(link),
                     link,
@@ -263,8 +258,8 @@ def accept_window(token: str, window_id: int) -> Rendered:
     if not AcknowledgeForm().validate_on_submit():  # CSRF only
         abort(400)
     try:
-        window = links.get_window(db.session, link.partner_id, window_id)
-        links.accept_window(db.session, _actor(link), window, by_partner=True, now=request_now())
+        window = windows.get_window(db.session, link.partner_id, window_id)
+        windows.accept_window(db.session, _actor(link), window, by_partner=True, now=request_now())
     except ServiceError as error:
         # This route's own answer: whatever stops the acceptance (no such window, no longer
         # open, their own proposal) conflicts with the window the page showed them.
@@ -277,10 +272,10 @@ def accept_window(token: str, window_id: int) -> Rendered:
 def window_calendar(token: str) -> Response:
     """The change window as a calendar invitation."""
     link = _open(token)
-    window = links.latest_window(db.session, link.partner)
+    window = windows.latest_window(db.session, link.partner)
     if window is None:
         abort(404)
-    content = links.window_ics(window, link.partner, host=urls.host_name(), now=request_now())
+    content = windows.window_ics(window, link.partner, host=urls.host_name(), now=request_now())
     response = Response(content, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'attachment; filename="as2-change-window.ics"'
     return response
@@ -300,7 +295,7 @@ def acknowledge(token: str) -> Rendered:
         db.session, link.partner, now=request_now(), overlap=settings().certificate_overlap
     )
     newest = shown[-1].certificate if shown else None
-    links.acknowledge(
+    acknowledgements.acknowledge(
         db.session,
         _actor(link),
         link,
@@ -337,12 +332,13 @@ def _window_start(
         getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
         return False
     start = local_to_utc(day, time_of_day, zone_name)  # type: ignore[arg-type]
-    now = request_now()
-    if start is None or start <= now:
+    if start is None:
         getattr(form, zone_field).errors = ["Propose a time in the future."]
         return False
-    if start > now + MAX_WINDOW_AHEAD:
-        getattr(form, zone_field).errors = ["Propose a time within the next two years."]
+    try:
+        windows.check_window_time(start, request_now())
+    except ServiceError as error:
+        getattr(form, zone_field).errors = [error.message]
         return False
     return start
 
@@ -396,8 +392,8 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "identity": partner.identity,
         "ours": ours,
         "submissions": partner_submissions,
-        "window": links.latest_window(db.session, partner),
-        "acknowledgement": links.latest_acknowledgement(db.session, partner),
+        "window": windows.latest_window(db.session, partner),
+        "acknowledgement": acknowledgements.latest_acknowledgement(db.session, partner),
         "received": next((s for s in partner_submissions if s.id == received), None),
         "acknowledged": request.args.get("acknowledged") == "1",
         "uploads_left": max(0, link.max_uploads - link.uploads_used),

@@ -8,11 +8,11 @@ from werkzeug.datastructures import FileStorage
 
 from portal.clock import request_now
 from portal.domain import certs
+from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
 from portal.models import Identity
 from portal.services import audit, certificates, directory
-from portal.services.certificates import colon_fingerprint
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error

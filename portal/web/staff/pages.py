@@ -14,7 +14,7 @@ from portal.domain import certs
 from portal.domain.vocab import usages_served
 from portal.extensions import db, link_signer
 from portal.models import AuditEvent, Certificate, Identity, Partner
-from portal.services import audit, certificates, links, schedule
+from portal.services import acknowledgements, audit, certificates, inforce, links, windows
 from portal.settings import settings
 from portal.web import urls
 from portal.web.staff.forms import (
@@ -55,8 +55,8 @@ def render_partner_page(
         link_form=link_form or new_link_form(),
         confirm_form=ConfirmForm(),
         submissions=links.submissions_of_partner(db.session, partner),
-        acknowledgement=links.latest_acknowledgement(db.session, partner),
-        window=links.latest_window(db.session, partner),
+        acknowledgement=acknowledgements.latest_acknowledgement(db.session, partner),
+        window=windows.latest_window(db.session, partner),
         window_form=window_form or WhenForm(prefix="window", timezone=partner.timezone),
         upload_form=upload_form or StaffUploadForm(prefix="upload"),
     ), status
@@ -128,12 +128,12 @@ def render_certificate_page(
 
 def scheduling_context(certificate: Certificate, now: datetime) -> dict[str, object]:
     """What the certificate page needs to show its schedule and the actions on it."""
-    usages = usages_served(certificate.usage)
+    owner = inforce.Owner.of(certificate)
     states = [
-        schedule.owner_state(
-            db.session, certificate, usage, now=now, overlap=settings().certificate_overlap
+        inforce.owner_state(
+            db.session, owner, usage, now=now, overlap=settings().certificate_overlap
         )
-        for usage in usages
+        for usage in usages_served(certificate.usage)
     ]
     return {
         "is_active": all(state.active is certificate for state in states),
@@ -147,10 +147,10 @@ def agreed_window(certificate: Certificate) -> datetime | None:
     """The earliest change window agreed with a partner of the certificate's identity."""
     if certificate.identity is None:
         return None
-    windows = [
-        links.latest_window(db.session, partner) for partner in certificate.identity.partners
+    latest = [
+        windows.latest_window(db.session, partner) for partner in certificate.identity.partners
     ]
-    agreed = [w.starts_at for w in windows if w is not None and w.status == "accepted"]
+    agreed = [w.starts_at for w in latest if w is not None and w.status == "accepted"]
     return min(agreed) if agreed else None
 
 

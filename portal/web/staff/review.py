@@ -7,11 +7,11 @@ from datetime import datetime
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from portal.clock import request_now
-from portal.domain.certs import MAX_INPUT_BYTES
+from portal.domain.certs import MAX_INPUT_BYTES, short_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Certificate, Submission
-from portal.services import certificates, directory, schedule, submissions
+from portal.services import approvals, certificates, directory, inforce, schedule, submissions
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.web.access import current_actor, requires
@@ -52,7 +52,7 @@ def submission_approve(submission_id: int) -> Rendered:
         moment = now if confirming else chosen_moment(form, _proposal(submission), now)
         if moment is not None:
             try:
-                certificate = schedule.approve_submission(
+                certificate = approvals.approve_submission(
                     db.session, current_actor(), submission, activate_at=moment, now=now,
                     four_eyes_always=four_eyes,
                 )  # fmt: skip
@@ -79,7 +79,7 @@ def submission_reject(submission_id: int) -> Rendered:
     form = ReasonForm(prefix="reject")
     if form.validate_on_submit():
         try:
-            schedule.reject_submission(
+            approvals.reject_submission(
                 db.session,
                 current_actor(),
                 submission,
@@ -194,7 +194,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
                 db.session,
                 current_actor(),
                 certificate,
-                schedule.owner_certificates(db.session, certificate),
+                inforce.owner_certificates(db.session, inforce.Owner.of(certificate)),
                 reason=form.reason.data or "",
                 now=request_now(),
                 rules=schedule.Rules(overlap=settings().certificate_overlap),
@@ -203,8 +203,7 @@ def certificate_rollback(certificate_id: int) -> Rendered:
             form.form_errors.append(error.message)
         else:
             flash(
-                f"Rolled back: certificate {certificates.colon_fingerprint(previous.sha256)[:23]}… "
-                "is in force again.",
+                f"Rolled back: certificate {short_fingerprint(previous.sha256)} is in force again.",
                 "success",
             )
             return _back(certificate)
@@ -262,7 +261,7 @@ def _review_page(
     proposal = _proposal(submission)
     if proposal is not None and not approve_form.is_submitted():
         approve_form.when.data = "proposal"
-    comparison = schedule.compare_with_current(
+    comparison = approvals.compare_with_current(
         db.session, submission.partner_id, submission.usage, submission.der, now=now,
         overlap=settings().certificate_overlap,
     )  # fmt: skip

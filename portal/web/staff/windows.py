@@ -7,7 +7,7 @@ from flask import Response, abort, flash, redirect, url_for
 from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import directory, links
+from portal.services import directory, windows
 from portal.services.errors import ServiceError
 from portal.web import urls
 from portal.web.access import current_actor, requires
@@ -28,7 +28,7 @@ def window_propose(partner_id: int) -> Rendered:
         moment = chosen_moment(form, None, now)
         if moment is not None:
             try:
-                links.propose_window_as_staff(
+                windows.propose_window_as_staff(
                     db.session, current_actor(), partner, starts_at=moment,
                     timezone=form.timezone.data or partner.timezone, now=now,
                 )  # fmt: skip
@@ -46,9 +46,9 @@ def window_accept(partner_id: int, window_id: int) -> Rendered:
     """Accept the window the partner proposed."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    window = links.get_window(db.session, partner_id, window_id)
+    window = windows.get_window(db.session, partner_id, window_id)
     try:
-        links.accept_window(
+        windows.accept_window(
             db.session, current_actor(), window, by_partner=False, now=request_now()
         )
     except ServiceError as error:
@@ -63,12 +63,12 @@ def window_accept(partner_id: int, window_id: int) -> Rendered:
 def window_calendar(partner_id: int) -> Response:
     """The partner's change window as a calendar invitation."""
     partner = directory.get_partner(db.session, partner_id)
-    window = links.latest_window(db.session, partner)
+    window = windows.latest_window(db.session, partner)
     if window is None:
         abort(404)
     host = urls.host_name()
     response = Response(
-        links.window_ics(window, partner, host=host, now=request_now()), mimetype="text/calendar"
+        windows.window_ics(window, partner, host=host, now=request_now()), mimetype="text/calendar"
     )
     response.headers["Content-Disposition"] = (
         f'attachment; filename="change-window-{partner.as2_id}.ics"'
