@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain import certs
 from portal.models import Certificate, Submission
-from portal.services import audit, emails, inforce, outbox, unique, windows
+from portal.services import audit, emails, inforce, unique, windows
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row
 from portal.services.errors import ServiceError
@@ -137,14 +137,11 @@ def _record_approval(
 def _tell_partner_approved(
     session: Session, submission: Submission, certificate: Certificate
 ) -> None:
-    email = emails.render("submission_approved", submission=submission, certificate=certificate)
-    outbox.queue_email(
-        session,
-        recipients=submission.partner.contact_emails,
-        subject=email.subject,
-        body=email.body,
-        dedupe_key=f"submission-approved:{submission.id}",
-    )
+    emails.queue(
+        session, "submission_approved", recipients=submission.partner.contact_emails,
+        dedupe_key=f"submission-approved:{submission.id}", submission=submission,
+        certificate=certificate,
+    )  # fmt: skip
 
 
 def _record_first_approval(
@@ -189,14 +186,10 @@ def reject_submission(
         summary=f"Rejected submission #{submission.id}: {reason[:200]}",
         details={"submission_id": submission.id, "reason": reason},
     )
-    email = emails.render("submission_rejected", submission=submission, reason=reason)
-    outbox.queue_email(
-        session,
-        recipients=submission.partner.contact_emails,
-        subject=email.subject,
-        body=email.body,
-        dedupe_key=f"submission-rejected:{submission.id}",
-    )
+    emails.queue(
+        session, "submission_rejected", recipients=submission.partner.contact_emails,
+        dedupe_key=f"submission-rejected:{submission.id}", submission=submission, reason=reason,
+    )  # fmt: skip
 
 
 def _four_eyes(actor: Actor, submitter_id: int | None, *, what: str) -> None:

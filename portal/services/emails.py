@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
 
 from portal.assets import asset_dir
 from portal.domain.certs import colon_fingerprint
+from portal.models import OutboxMessage
 from portal.services import outbox
 
 
@@ -46,6 +49,27 @@ def render(name: str, **context: object) -> Email:
         raise ValueError(f"emails/{name}.txt places the link more than once")
     body: outbox.Body = parts[0] if len(parts) == 1 else (parts[0], outbox.LINK, parts[1])
     return Email(subject=str(subject), body=body)
+
+
+def queue(
+    session: Session,
+    name: str,
+    *,
+    recipients: Sequence[str],
+    dedupe_key: str | None = None,
+    link_id: str | None = None,
+    **context: object,
+) -> OutboxMessage | None:
+    """Render templates/emails/NAME.txt with CONTEXT and queue it in the outbox."""
+    email = render(name, **context)
+    return outbox.queue_email(
+        session,
+        recipients=recipients,
+        subject=email.subject,
+        body=email.body,
+        dedupe_key=dedupe_key,
+        link_id=link_id,
+    )
 
 
 def build_environment(loader: BaseLoader) -> Environment:

@@ -17,7 +17,7 @@ from portal.models import (
     ShareLink,
     Submission,
 )
-from portal.services import audit, emails, inforce, outbox
+from portal.services import audit, emails, inforce
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
@@ -259,14 +259,10 @@ def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: s
         raise ServiceError("This partner has no contact email.")
     # The URL goes where the template says {{ link_url }}, made from link_id at delivery;
     # names are only text.
-    email = emails.render("share_link", share_link=link, sender_org=sender_org)
-    outbox.queue_email(
-        session,
-        recipients=partner.contact_emails,
-        subject=email.subject,
-        body=email.body,
-        link_id=link.id,
-    )
+    emails.queue(
+        session, "share_link", recipients=partner.contact_emails, link_id=link.id,
+        share_link=link, sender_org=sender_org,
+    )  # fmt: skip
     audit.record(
         session,
         actor,

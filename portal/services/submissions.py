@@ -19,7 +19,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, emails, inforce, links, outbox, windows
+from portal.services import audit, emails, inforce, links, windows
 from portal.services.actor import Actor
 from portal.services.certificates import requested_usage
 from portal.services.errors import (
@@ -289,14 +289,10 @@ def _notify_approvers(session: Session, submission: Submission) -> None:
         for user in session.scalars(select(User).where(User.is_enabled.is_(True)))
         if role_allows(user.role, Permission.APPROVE)
     ]
-    email = emails.render("submission_received", submission=submission)
-    outbox.queue_email(
-        session,
-        recipients=approvers,
-        subject=email.subject,
-        body=email.body,
-        dedupe_key=f"submission-received:{submission.id}",
-    )
+    emails.queue(
+        session, "submission_received", recipients=approvers,
+        dedupe_key=f"submission-received:{submission.id}", submission=submission,
+    )  # fmt: skip
 
 
 def submit_by_staff(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain.ics import window_invitation
 from portal.models import Certificate, ChangeWindow, Partner, ShareLink
-from portal.services import audit, emails, outbox
+from portal.services import audit, emails
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
@@ -69,14 +69,10 @@ def propose_window_as_staff(
         partner_id=partner.id, starts_at=starts_at, timezone=timezone, proposed_by="staff"
     )
     _open_proposal(session, actor, window, now=now, who="Proposed")
-    email = emails.render("window_proposed", window=window, partner=partner)
-    outbox.queue_email(
-        session,
-        recipients=partner.contact_emails,
-        subject=email.subject,
-        body=email.body,
-        dedupe_key=f"window-proposed:{window.id}",
-    )
+    emails.queue(
+        session, "window_proposed", recipients=partner.contact_emails,
+        dedupe_key=f"window-proposed:{window.id}", window=window, partner=partner,
+    )  # fmt: skip
     return window
 
 
