@@ -158,6 +158,28 @@ class StaffSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
 
+class ApiToken(Base):
+    """A named credential for programs calling the API, with the scopes it grants.
+
+    The secret is shown once when the token is made; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("name"), UniqueConstraint("token_hash"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # Scope values (portal.domain.scopes), sorted; the service accepts only known ones.
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by: Mapped[User | None] = relationship()
+
+
 class Identity(Base):
     """One of our AS2 stations; its certificates carry private keys."""
 

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     EXPORT_KEYS = "export_keys"
     MANAGE_OUTBOX = "manage_outbox"  # see outgoing emails, retry failed ones
+    MANAGE_TOKENS = "manage_tokens"  # create, list and revoke API tokens
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {

@@ -46,3 +46,15 @@ class LinkUsedUpError(LinkClosedError):
     """The link cannot take uploads: every upload it allowed has been used."""
 
     http_status = 409
+
+
+class NotAuthenticatedError(ServiceError):
+    """No credential, or one that is unknown or no longer works (an API token)."""
+
+    http_status = 401
+
+
+class ForbiddenError(ServiceError):
+    """The credential works but does not allow this (an API token without the scope)."""
+
+    http_status = 403
