@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from portal.services import outbox, windows
+from portal.services import api_tokens, outbox, windows
 from portal.timeutil import utcnow
 from tests import factories
 
@@ -59,6 +59,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.outbox_list": ("GET", ADMINS),
     "staff.outbox_message": ("GET", ADMINS),
     "staff.outbox_retry": ("POST", ADMINS),
+    "staff.tokens_list": ("GET", ADMINS),
+    "staff.token_create": ("POST", ADMINS),
+    "staff.token_revoke": ("POST", ADMINS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
@@ -75,6 +78,8 @@ PUBLIC = {
     "partner.acknowledge",
     "partner.accept_window",
     "partner.window_calendar",
+    # The API takes no account either: an API token is the credential (test_api_tokens.py).
+    "api.whoami",
 }
 
 
@@ -134,7 +139,9 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
         session, recipients=["edi@globex.example"], subject="Matrix", body="Hello"
     )
     assert message is not None
+    token = api_tokens.create(session, factories.ACTOR, "matrix", ["config:read"], now=utcnow())
     return {
+        "token_id": token.token.id,
         "identity_id": partner.identity_id,
         "partner_id": partner.id,
         "user_id": target.id,

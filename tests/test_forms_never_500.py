@@ -87,6 +87,15 @@ class World:
         self.session.flush()
         return message
 
+    @cached_property
+    def api_token(self) -> Any:
+        from portal.services import api_tokens
+
+        made = api_tokens.create(
+            self.session, factories.ACTOR, "forms", ["config:read"], now=utcnow()
+        )
+        return made.token
+
     @property
     def link(self) -> Any:
         return self.shared[0]
@@ -202,6 +211,9 @@ ROUTES: dict[str, Route] = {
     "auth.login": lambda w: ("/login", {"email": "a@example.com", "password": "p" * 16}),
     # staff: the outbox
     "staff.outbox_retry": lambda w: (f"/outbox/{w.failed_message.id}/retry", {}),
+    # staff: API tokens
+    "staff.token_create": lambda w: ("/tokens", {"name": "erp-sync", "scopes": ["config:read"]}),
+    "staff.token_revoke": lambda w: (f"/tokens/{w.api_token.id}/revoke", {}),
     # staff: directory and users
     "staff.identity_new": lambda w: ("/identities/new", _identity_fields()),
     "staff.identity_edit": lambda w: (f"/identities/{w.identity.id}/edit", _identity_fields()),

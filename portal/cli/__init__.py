@@ -17,6 +17,7 @@ from portal.cli.links import link_group
 from portal.cli.review import config_export_command, submission_group, submissions_group
 from portal.cli.runner import run_due_command, scheduler_command
 from portal.cli.setup import init_command, serve_command, user_group
+from portal.cli.tokens import token_group
 
 COMMANDS: list[click.Command] = [
     init_command,
@@ -27,6 +28,7 @@ COMMANDS: list[click.Command] = [
     cert_group,
     keys_group,
     link_group,
+    token_group,
     submissions_group,
     submission_group,
     config_export_command,

@@ -16,6 +16,7 @@ from portal.domain.roles import Permission
 from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus, usages_served
 from portal.timeutil import format_in_zone
 from portal.web.access import can
+from portal.web.api import bp as api_bp
 from portal.web.auth import bp as auth_bp
 from portal.web.errors import csrf_error, http_error
 from portal.web.health import bp as health_bp
@@ -62,6 +63,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(partner_bp)
+    app.register_blueprint(api_bp)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(HTTPException, http_error)
     # A service's refusal (portal.services.errors) is handled by each blueprint.

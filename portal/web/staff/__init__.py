@@ -10,6 +10,7 @@ from portal.web.staff import (  # noqa: F401  (importing registers the routes)
     links,
     outbox,
     review,
+    tokens,
     views,
     windows,
 )

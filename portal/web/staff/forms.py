@@ -29,6 +29,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain.roles import Role
+from portal.domain.scopes import Scope
 from portal.domain.vocab import Environment, Usage
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web.forms import USAGE_CHOICES, PortalForm, default_timezone, timezone_choices
@@ -250,3 +251,23 @@ class StaffUploadForm(PortalForm):
     certificate = FileField("Certificate file", validators=[FileRequired()])
     usage = SelectField("Usage", choices=USAGE_CHOICES, default=Usage.BOTH.value)
     confirm_warnings = BooleanField("Accept despite the warnings")
+
+
+class ApiTokenForm(PortalForm):
+    """A new API token: its name and what it may do."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=64)],
+        description="Letters, digits, '-', '_' or '.'; say which program uses it.",
+    )
+    scopes = SelectMultipleField(
+        "Scopes",
+        choices=[
+            (Scope.CONFIG_READ.value, "config:read (read the AS2 configuration)"),
+            (Scope.KEYS_EXPORT.value, "keys:export (export our private keys)"),
+        ],
+        default=[Scope.CONFIG_READ.value],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
