@@ -1,4 +1,8 @@
-"""Keep share-link tokens out of every log: application, dev server and gunicorn access logs."""
+"""Keep share-link tokens out of every log: application, dev server and gunicorn access logs.
+
+API tokens travel in the Authorization header, which no default log format shows; the
+gunicorn access log's header fields drop it anyway, should a custom format name it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from gunicorn.glogging import Logger as _GunicornLogger
 
 from portal.domain.tokens import redact_tokens
 
+# Gunicorn's access-log fields for request headers that carry credentials.
+SECRET_HEADER_ATOMS = frozenset({"{authorization}i", "{cookie}i"})
 REDACTED_LOGGERS = ("werkzeug", "waitress", "gunicorn.access", "gunicorn.error", "portal")
 
 
@@ -49,4 +55,7 @@ class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         """Gunicorn's access-log fields, redacted."""
         atoms = super().atoms(resp, req, environ, request_time)
-        return {key: _redact(value) for key, value in atoms.items()}
+        return {
+            key: "[redacted]" if key in SECRET_HEADER_ATOMS else _redact(value)
+            for key, value in atoms.items()
+        }

@@ -64,6 +64,27 @@ def test_gunicorn_access_atoms_are_redacted() -> None:
     assert atoms["r"] == "GET /s/[redacted]?usage=both HTTP/1.1"
 
 
+def test_gunicorn_access_atoms_never_carry_the_authorization_header() -> None:
+    from gunicorn.config import Config
+
+    logger = GunicornLogger(Config())
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/api/v1/whoami",
+        "PATH_INFO": "/api/v1/whoami",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    request = SimpleNamespace(
+        headers=[("AUTHORIZATION", "Bearer cep_secret-api-token"), ("COOKIE", "session=abc")]
+    )
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    atoms = logger.atoms(response, request, environ, timedelta(seconds=1))
+    assert "cep_secret-api-token" not in repr(atoms)
+    assert "session=abc" not in repr(atoms)
+    assert atoms["{authorization}i"] == "[redacted]"
+
+
 def test_filter_keeps_records_and_other_text() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "path %s ok", ("/partners/1",), None)
     assert RedactTokensFilter().filter(record)
