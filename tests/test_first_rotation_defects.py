@@ -121,16 +121,6 @@ def partner_certificates(session: Session, partner: Partner) -> list[Certificate
 
 
 @pytest.fixture
-def approver(make_user: Callable[..., User]) -> User:
-    return make_user("approver")
-
-
-@pytest.fixture
-def approver_client(approver: User, login: Callable[[User], FlaskClient]) -> FlaskClient:
-    return login(approver)
-
-
-@pytest.fixture
 def proposal(session: Session) -> dict[str, Any]:
     """A partner with a received submission and an open window they proposed on their page."""
     partner = factories.partner(session, timezone="Europe/Berlin")

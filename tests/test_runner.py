@@ -27,11 +27,6 @@ def count(session, model, *where) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-@pytest.fixture
-def approver(make_user):
-    return make_user("approver")
-
-
 def approved_partner_certificate(session, approver, *, activate_in: timedelta):
     partner = factories.partner(session)
     link = factories.share_link(session, partner, can_download=False, max_uploads=1)
