@@ -25,6 +25,7 @@ class CertRow:
     not_after: datetime
     activate_at: datetime | None
     withdrawn_at: datetime | None
+    approved_at: datetime | None = None  # unused by the reports; the in-force rule reads it
 
 
 @dataclass(frozen=True)
