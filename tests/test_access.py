@@ -80,7 +80,9 @@ PUBLIC = {
     "partner.window_calendar",
     # The API takes no account either: an API token is the credential (test_api_tokens.py).
     "api.whoami",
+    "api.config",
 }
+API = sorted(e for e in PUBLIC if e.startswith("api."))
 
 
 def test_every_route_is_in_the_matrix(app: Flask) -> None:
@@ -195,3 +197,14 @@ def test_forbidden_posts_change_nothing(client_as, session, role, url, data) -> 
     before = session.scalar(select(func.count()).select_from(AuditEvent))
     assert browser.post(url, data=data).status_code == 403
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+@pytest.mark.parametrize("role", [None, "admin"])
+@pytest.mark.parametrize("endpoint", API)
+def test_the_api_wants_a_token_not_a_staff_session(app, client, client_as, role, endpoint) -> None:
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    method = "POST" if "POST" in (rule.methods or ()) else "GET"
+    browser = client if role is None else client_as(role)
+    response = browser.open(_url(app, endpoint, {"as2_id": "OURAS2"}), method=method)
+    assert response.status_code == 401
+    assert response.is_json

@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from sqlalchemy.orm import Session
 
+from portal.domain.aliases import certificate_alias
 from portal.domain.certs import colon_fingerprint
 from portal.extensions import keyring
 from portal.models import User
@@ -31,7 +32,14 @@ from tests.schedulehelpers import (
 
 CERT_KEYS = {
     "fingerprint_sha256",
+    "fingerprint_sha1",
     "serial",
+    "serial_decimal",
+    "usage",
+    "accept_from",
+    "accept_until",
+    "alias",
+    "chain",
     "subject",
     "issuer",
     "not_before",
@@ -86,19 +94,30 @@ def test_config_export_document_has_the_designed_shape(session, rotation) -> Non
     moment = at + timedelta(seconds=1)
     document = config_export.config_document(session, at=moment, overlap=OVERLAP)
 
-    assert set(document) == {"generated_at", "identities", "partners"}
+    assert set(document) == {"generated_at", "overlap_seconds", "identities", "partners"}
+    assert document["overlap_seconds"] == OVERLAP.total_seconds()
     assert document["generated_at"] == iso_z(moment)
     (entry,) = [i for i in document["identities"] if i["as2_id"] == identity.as2_id]
     assert set(entry) == {"as2_id", "name", "environment", "certificates"}
     assert (entry["name"], entry["environment"]) == (identity.name, "production")
     assert set(entry["certificates"]) == {"signing", "encryption"}
     for usage_state in entry["certificates"].values():
-        assert set(usage_state) == {"active", "previous", "scheduled"}
+        assert set(usage_state) == {
+            "send",
+            "accept",
+            "active",
+            "previous",
+            "scheduled",
+            "next_change_at",
+        }
     # A signing-only certificate does not serve encryption.
     assert entry["certificates"]["encryption"] == {
+        "send": None,
+        "accept": [],
         "active": None,
         "previous": None,
         "scheduled": [],
+        "next_change_at": None,
     }
     (partner_entry,) = [p for p in document["partners"] if p["as2_id"] == partner.as2_id]
     assert set(partner_entry) == {"as2_id", "name", "identity", "environment", "certificates"}
@@ -117,6 +136,13 @@ def test_config_export_document_has_the_designed_shape(session, rotation) -> Non
     )
     pem = x509.load_pem_x509_certificate(active["pem"].encode())
     assert certfactory.der(pem) == new.der
+    assert active["fingerprint_sha1"] == colon_fingerprint(new.sha1)
+    assert int(active["serial_decimal"]) == pem.serial_number == int(active["serial"], 16)
+    assert active["alias"] == certificate_alias(identity.as2_id, new.sha256)
+    assert active["chain"] == []
+    assert active["accept_until"] is None
+    assert entry["certificates"]["signing"]["previous"]["accept_until"] == iso_z(at + OVERLAP)
+    assert entry["certificates"]["signing"]["next_change_at"] == iso_z(at + OVERLAP)
 
 
 def test_config_export_command_prints_the_same_document(session, runner, rotation) -> None:

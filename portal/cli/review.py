@@ -11,7 +11,7 @@ from portal.cli.common import actor_as, choice_of, cli_moment, refusals
 from portal.clock import command_now
 from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
-from portal.domain.vocab import SubmissionStatus
+from portal.domain.vocab import Environment, SubmissionStatus, values_of
 from portal.extensions import db
 from portal.services import approvals, config_export, submissions
 from portal.settings import settings
@@ -102,14 +102,20 @@ def submission_reject_command(submission_id: int, reason: str, as_email: str) ->
 
 @click.command("config-export")
 @click.option("--at", "at_text", default="now", help="ISO 8601 time with a zone (default now).")
+@click.option("--identity", help="Only this identity (AS2 ID) and its partners.")
+@click.option("--partner", help="Only this partner (AS2 ID) and its identity.")
+@click.option("--environment", type=click.Choice(values_of(Environment)), help="Only this one.")
 @click.option("--json", "as_json", is_flag=True, required=True, help="Print one JSON document.")
 @with_appcontext
-def config_export_command(at_text: str, as_json: bool) -> None:
-    """The certificates in force (the document GET /api/v1/config serves)."""
+def config_export_command(
+    at_text: str, identity: str | None, partner: str | None, environment: str | None, as_json: bool
+) -> None:
+    """The certificates in force (the document GET /api/v1/config serves), as compact JSON."""
     del as_json  # JSON is the only format; the flag is part of the stable interface
     moment = cli_moment(at_text, command_now())
+    selection = config_export.Selection(identity=identity, partner=partner, environment=environment)
     with refusals():
-        document = config_export.config_document(
-            db.session, at=moment, overlap=settings().certificate_overlap
+        document = config_export.build(
+            db.session, at=moment, overlap=settings().certificate_overlap, selection=selection
         )
-    click.echo(json.dumps(document, indent=2))
+    click.echo(document.to_json())

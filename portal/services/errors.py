@@ -18,6 +18,12 @@ class ServiceError(Exception):
         self.field = field
 
 
+class BadRequestError(ServiceError):
+    """The request itself cannot be read: a malformed time, an unknown choice."""
+
+    http_status = 400
+
+
 class NotFoundError(ServiceError):
     """The thing asked for does not exist."""
 

@@ -1,0 +1,55 @@
+"""GET /api/v1/config: the certificates in force, for AS2 engines that poll with an ETag."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Response, request
+
+from portal.clock import request_now
+from portal.domain.scopes import Scope
+from portal.domain.vocab import Environment, values_of
+from portal.extensions import db
+from portal.services import config_export
+from portal.services.errors import BadRequestError
+from portal.settings import settings
+from portal.timeutil import parse_moment
+from portal.web.api.bearer import require_token
+from portal.web.api.blueprint import bp
+
+
+@bp.get("/config")
+@require_token(Scope.CONFIG_READ)
+def config() -> Response:
+    """The config document at now (or ?at=), filtered by ?identity=, ?partner=, ?environment=."""
+    document = config_export.build(
+        db.session,
+        at=_moment(),
+        overlap=settings().certificate_overlap,
+        selection=_selection(),
+    )
+    response = Response(document.to_json(), mimetype="application/json")
+    response.set_etag(document.version)
+    return response.make_conditional(request)
+
+
+def _moment() -> datetime:
+    now = request_now()
+    text = request.args.get("at")
+    if text is None:
+        return now
+    try:
+        return parse_moment(text, now)
+    except ValueError as error:
+        raise BadRequestError(str(error)) from None
+
+
+def _selection() -> config_export.Selection:
+    environment = request.args.get("environment")
+    if environment is not None and environment not in values_of(Environment):
+        raise BadRequestError(f"environment must be one of: {', '.join(values_of(Environment))}.")
+    return config_export.Selection(
+        identity=request.args.get("identity"),
+        partner=request.args.get("partner"),
+        environment=environment,
+    )
