@@ -78,6 +78,7 @@ PUBLIC = {
     "partner.acknowledge",
     "partner.accept_window",
     "partner.window_calendar",
+    "partner.certificates_feed",
     # The API takes no account either: an API token is the credential (test_api_tokens.py).
     "api.whoami",
     "api.config",

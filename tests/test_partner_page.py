@@ -203,7 +203,8 @@ def test_download_only_link_offers_downloads_and_no_upload(client, session) -> N
         assert f'href="{shared.page}/certificates/{ours.sha256}.{fmt}"' in page
     assert 'id="upload"' not in page
     assert f'action="{shared.page}/upload"' not in page
-    assert "curl" not in page
+    assert "--data-binary" not in page  # no upload line; the certificates feed line stays
+    assert f"{shared.page}/certificates.json" in page
 
 
 def test_upload_only_link_offers_no_download(client, session) -> None:

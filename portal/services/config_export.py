@@ -68,6 +68,30 @@ def build(
         "identities": [writer.identity(identity) for identity in identities],
         "partners": [writer.partner(partner) for partner in partners],
     }
+    return _versioned(at, content)
+
+
+def partner_feed(
+    session: Session, partner: Partner, *, at: datetime, overlap: timedelta
+) -> ConfigDocument:
+    """Our certificates for PARTNER in the document's usage shape: what its automation follows."""
+    identity = partner.identity
+    selection = Selection(identity=identity.as2_id, environment=identity.environment)
+    writer = _Writer(session, at, overlap, selection, ([identity], []))
+    content = {
+        "overlap_seconds": int(overlap.total_seconds()),
+        "identity": {
+            "as2_id": identity.as2_id,
+            "name": identity.name,
+            "environment": identity.environment,
+        },
+        "partner": {"as2_id": partner.as2_id, "name": partner.name},
+        "certificates": writer.identity(identity)["certificates"],
+    }
+    return _versioned(at, content)
+
+
+def _versioned(at: datetime, content: dict[str, Any]) -> ConfigDocument:
     version = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
     return ConfigDocument({"generated_at": iso(at), **content}, version)
 

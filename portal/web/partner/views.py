@@ -13,7 +13,14 @@ from portal.clock import request_now
 from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
 from portal.extensions import csrf, db, limiter, link_signer
 from portal.models import ShareLink
-from portal.services import acknowledgements, certificates, links, submissions, windows
+from portal.services import (
+    acknowledgements,
+    certificates,
+    config_export,
+    links,
+    submissions,
+    windows,
+)
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.services.submissions import Outcome
@@ -105,6 +112,22 @@ def download(token: str, sha256: str, fmt: str) -> Response:
     response = Response(content, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.get("/s/<token>/certificates.json")
+@limited
+def certificates_feed(token: str) -> Response:
+    """Our certificates for the partner's automation, in the API's usage shape; writes nothing."""
+    link = _open(token, as_json=True)
+    if not link.can_download:
+        message = "This link was issued for uploading only; it offers no certificates."
+        return Response(_json_error(message, 403), status=403, mimetype="application/json")
+    document = config_export.partner_feed(
+        db.session, link.partner, at=request_now(), overlap=settings().certificate_overlap
+    )
+    response = Response(document.to_json(), mimetype="application/json")
+    response.set_etag(document.version)
+    return response.make_conditional(request)
 
 
 @bp.post("/s/<token>/upload")
@@ -398,6 +421,7 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "acknowledged": request.args.get("acknowledged") == "1",
         "uploads_left": max(0, link.max_uploads - link.uploads_used),
         "upload_url": url_for("partner.machine_upload", token=token, _external=False),
+        "feed_url": url_for("partner.certificates_feed", token=token, _external=False),
         "base_url": urls.base_url(),
         "contact_email": settings().contact_email,
         "zone": partner.timezone,
