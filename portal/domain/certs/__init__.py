@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from portal.domain.certs.describe import certificate_info, public_key_der
 from portal.domain.certs.export import (
+    armour_pem,
     export_der,
     export_p7c,
     export_pem,
@@ -82,6 +83,7 @@ __all__ = [
     "Report",
     "Severity",
     "Usage",
+    "armour_pem",
     "certificate_info",
     "clean_text",
     "colon_fingerprint",

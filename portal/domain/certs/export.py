@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Final
 
@@ -25,6 +26,17 @@ def _load_for_export(der: bytes) -> x509.Certificate:
 def export_pem(der: bytes) -> bytes:
     """Return the certificate as PEM."""
     return _load_for_export(der).public_bytes(serialization.Encoding.PEM)
+
+
+def armour_pem(der: bytes) -> str:
+    """Wrap stored DER as PEM text without parsing it (RFC 7468: base64, 64 per line).
+
+    For bulk output of certificates the portal validated when it stored them; parsing each
+    one again would cost far more than the encoding.
+    """
+    body = base64.b64encode(bytes(der)).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
 
 
 def export_der(der: bytes) -> bytes:

@@ -22,15 +22,21 @@ from portal.web.api.blueprint import bp
 @require_token(Scope.CONFIG_READ)
 def config() -> Response:
     """The config document at now (or ?at=), filtered by ?identity=, ?partner=, ?environment=."""
-    document = config_export.build(
+    answer = config_export.plan(
         db.session,
         at=_moment(),
         overlap=settings().certificate_overlap,
         selection=_selection(),
     )
+    if request.if_none_match.contains(answer.version):
+        # The engine has this answer already: skip loading and writing the certificates.
+        unchanged = Response(status=304)
+        unchanged.set_etag(answer.version)
+        return unchanged
+    document = answer.render(db.session)
     response = Response(document.to_json(), mimetype="application/json")
     response.set_etag(document.version)
-    return response.make_conditional(request)
+    return response
 
 
 def _moment() -> datetime:

@@ -127,7 +127,7 @@ def certificates_feed(token: str) -> Response:
     )
     response = Response(document.to_json(), mimetype="application/json")
     response.set_etag(document.version)
-    return response.make_conditional(request)
+    return response.make_conditional(request)  # a partner's identity has few certificates
 
 
 @bp.post("/s/<token>/upload")
