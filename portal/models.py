@@ -279,7 +279,8 @@ class Certificate(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     usage: Mapped[str] = mapped_column(String(16))
     der: Mapped[bytes] = mapped_column(LargeBinary)
-    # CA certificates above this one (concatenated PEM), empty for self-signed.
+    # CA certificates above this one (concatenated PEM, its issuer first), empty for
+    # self-signed. A partner's holds exactly the intermediates it was sent with (no root).
     chain_pem: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(64))
     sha1: Mapped[str] = mapped_column(String(40))
@@ -387,6 +388,9 @@ class Submission(Base):
     link_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="SET NULL"))
     usage: Mapped[str] = mapped_column(String(16))
     der: Mapped[bytes] = mapped_column(LargeBinary)
+    # The intermediate CA certificates sent with it (concatenated PEM, the certificate's issuer
+    # first, validated as a chain, no root); empty when none. Copied to the certificate row.
+    chain_pem: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(64))
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=SubmissionStatus.RECEIVED.value)

@@ -7,9 +7,10 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import pytest
 from cryptography import x509
@@ -171,6 +172,56 @@ def make_ca(
         usage_flags=CA_KU,
         subject=name(cn, "Test CA Org"),
     )
+
+
+def make_intermediate(
+    *,
+    now: datetime,
+    issuer: tuple[x509.Certificate, AnyKey],
+    cn: str = "Partner Issuing CA",
+    slot: int = 4,
+    **kwargs: Any,
+) -> tuple[x509.Certificate, AnyKey]:
+    """An intermediate CA (CA:TRUE, keyCertSign, five years) issued by ISSUER; kwargs override."""
+    settings: dict[str, Any] = {
+        "days": 5 * 365,
+        "key": rsa_key(2048, slot=slot),
+        "ca": True,
+        "usage_flags": CA_KU,
+        "subject": name(cn, "Partner Trust Services"),
+    }
+    settings.update(kwargs)
+    return make_cert(now=now, issuer=issuer, **settings)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A CA-issued partner certificate: root, intermediate and leaf, made at test time."""
+
+    root: x509.Certificate
+    root_key: AnyKey
+    intermediate: x509.Certificate
+    intermediate_key: AnyKey
+    leaf: x509.Certificate
+
+    @property
+    def bundle(self) -> bytes:
+        """What a CA hands out: the leaf, then its intermediate, then the root."""
+        return pem(self.leaf, self.intermediate, self.root)
+
+
+def make_pki(*, now: datetime, leaf_cn: str = "GLOBEXAS2", leaf_key: AnyKey | None = None) -> Pki:
+    """Root, intermediate and a partner certificate (RSA 3072, 400 days) that raise no finding."""
+    root, root_key = make_ca(now=now, cn="Partner Root CA")
+    intermediate, intermediate_key = make_intermediate(now=now, issuer=(root, root_key))
+    leaf, _ = make_cert(
+        now=now,
+        days=400,
+        key=leaf_key if leaf_key is not None else rsa_key(3072),
+        subject=name(leaf_cn, "Globex Corp"),
+        issuer=(intermediate, intermediate_key),
+    )
+    return Pki(root, root_key, intermediate, intermediate_key, leaf)
 
 
 def pem(*certs: x509.Certificate) -> bytes:

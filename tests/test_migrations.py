@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, column, insert, select, table
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -183,5 +184,59 @@ def test_0008_drops_cancelled_submissions_and_keeps_any_row_that_had_it(fresh_da
                     status="cancelled", rejection_reason="x", created_at=now,
                 )
             )  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_0010_adds_submission_chains_empty_for_existing_rows_and_goes_back(
+    fresh_databases,
+) -> None:
+    engine = make_engine(fresh_databases.new_url())
+    try:
+        _upgrade_to(engine, "0009")
+        now = datetime.now(UTC)
+        with Session(engine) as session:
+            identity = Identity(name="Acme", as2_id="ACME", organisation="Acme Corp")
+            session.add(identity)
+            session.flush()
+            partner = Partner(name="a", as2_id="A", identity_id=identity.id,
+                              environment="production")  # fmt: skip
+            session.add(partner)
+            session.commit()
+            partner_id = partner.id
+        old = table(  # submissions as 0009 left them
+            "submissions",
+            *(column(name) for name in ("partner_id", "usage", "der", "sha256", "status")),
+            column("report", JSON),
+            column("created_at", UTCDateTime),
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                insert(old).values(
+                    partner_id=partner_id, usage="both", der=b"x", sha256="old", report={},
+                    status="received", created_at=now,
+                )
+            )  # fmt: skip
+
+        _upgrade_to(engine, "0010")
+
+        new = table("submissions", column("sha256"), column("chain_pem"))
+        chain = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        with engine.begin() as connection:
+            assert connection.execute(select(new.c.sha256, new.c.chain_pem)).all() == [("old", "")]
+            connection.execute(
+                insert(old).values(
+                    partner_id=partner_id, usage="both", der=b"y", sha256="new", report={},
+                    status="received", created_at=now,
+                )
+            )  # fmt: skip
+            connection.execute(new.update().where(new.c.sha256 == "new").values(chain_pem=chain))
+
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0009")
+        columns = {c["name"] for c in sa_inspect(engine).get_columns("submissions")}
+        assert "chain_pem" not in columns
+        with engine.connect() as connection:
+            assert sorted(connection.execute(select(old.c.sha256)).scalars()) == ["new", "old"]
     finally:
         engine.dispose()

@@ -86,6 +86,7 @@ def _add_approved_certificate(
         info,
         partner_id=submission.partner_id,
         usage=submission.usage,
+        chain_pem=submission.chain_pem,
         source="staff" if submission.submitted_by_id else "uploaded",
         activate_at=activate_at,
         approved_by_id=actor.user_id,

@@ -35,10 +35,11 @@ from portal.services.errors import NotFoundError, ServiceError
 KEY_SIZES = (2048, 3072, 4096)
 MIN_DAYS, MAX_DAYS = 1, 3650
 MIN_EXPORT_PASSPHRASE = 8
+# Format: (media type, whether the file carries the chain too). A .cer holds one certificate.
 FORMATS = {
-    "pem": ("application/x-pem-file", certs.export_pem),
-    "cer": ("application/pkix-cert", certs.export_der),
-    "p7c": ("application/pkcs7-mime", None),
+    "pem": ("application/x-pem-file", True),
+    "cer": ("application/pkix-cert", False),
+    "p7c": ("application/pkcs7-mime", True),
 }
 
 
@@ -298,14 +299,21 @@ def export_pkcs12(
 
 
 def public_file(certificate: Certificate, fmt: str) -> tuple[bytes, str, str]:
-    """(content, mimetype, file name) of the public certificate in FMT: pem, cer or p7c."""
+    """(content, mimetype, file name) of the public certificate in FMT: pem, cer or p7c.
+
+    The .pem and .p7c files carry the stored chain after the certificate; .cer only the
+    certificate.
+    """
     if fmt not in FORMATS:
         raise NotFoundError(f"Unknown format {fmt[:10]}; use pem, cer or p7c.")
-    mimetype, exporter = FORMATS[fmt]
-    if exporter is None:
-        content = certs.export_p7c(certificate.der, chain_ders(certificate))
+    mimetype, with_chain = FORMATS[fmt]
+    chain = chain_ders(certificate) if with_chain else []
+    if fmt == "pem":
+        content = certs.export_pem(certificate.der, chain)
+    elif fmt == "p7c":
+        content = certs.export_p7c(certificate.der, chain)
     else:
-        content = exporter(certificate.der)
+        content = certs.export_der(certificate.der)
     return content, mimetype, f"{file_stem(certificate)}.{fmt}"
 
 
@@ -317,14 +325,31 @@ def file_stem(certificate: Certificate) -> str:
     return f"{safe}-{certificate.usage}-{certificate.sha256[:16]}"
 
 
-def chain_ders(certificate: Certificate) -> list[bytes]:
-    """The stored CA chain of a certificate as DER blobs."""
-    if not certificate.chain_pem:
+def _pem_ders(chain_pem: str) -> list[bytes]:
+    if not chain_pem.strip():
         return []
     return [
-        ca.public_bytes(Encoding.DER)
-        for ca in x509.load_pem_x509_certificates(certificate.chain_pem.encode())
+        ca.public_bytes(Encoding.DER) for ca in x509.load_pem_x509_certificates(chain_pem.encode())
     ]
+
+
+def chain_ders(certificate: Certificate) -> list[bytes]:
+    """The stored CA chain of a certificate as DER blobs, its issuer first."""
+    return _pem_ders(certificate.chain_pem)
+
+
+def chain_pems(certificate: Certificate) -> list[str]:
+    """The stored CA chain as one PEM text per certificate, its issuer first (leaf excluded).
+
+    For a partner certificate these are exactly the intermediates it was sent with, without
+    the root; for one of ours, the CA certificates that came with it.
+    """
+    return [certs.certificate_info(der).pem() for der in chain_ders(certificate)]
+
+
+def chain_details(chain_pem: str) -> list[CertificateInfo]:
+    """Describe each certificate of a stored chain (subject, issuer, validity, ...)."""
+    return [certs.certificate_info(der) for der in _pem_ders(chain_pem)]
 
 
 def rotate_keys(session: Session, keyring: KeyRing) -> tuple[int, int]:

@@ -154,6 +154,7 @@ def _add_submission(
         partner_id=partner_id,
         usage=str(usage),
         der=report.certificate.der,
+        chain_pem="".join(ca.pem() for ca in report.intermediates),
         sha256=sha256_hex(report.certificate.fingerprint_sha256),
         report=report.to_dict(),
         status=SubmissionStatus.RECEIVED.value,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from portal.domain.certs.chain import Chain
 from portal.domain.certs.describe import KEY_USAGE_LABELS, Parsed
 from portal.domain.certs.model import CertificateInfo, Code, Finding, info
 from portal.domain.certs.text import fmt_time, shorten
@@ -17,7 +16,26 @@ def _describe_key(cert: CertificateInfo) -> str:
     return cert.key_type
 
 
-def detail_findings(parsed: Parsed, chain: Sequence[Parsed]) -> list[Finding]:
+def _chain_finding(chain: Chain) -> list[Finding]:
+    """What the file holds above the certificate, and which of it is kept."""
+    if not chain.issuers:
+        return []
+    path = " > ".join(shorten(p.info.subject) for p in chain.issuers)
+    message = f"The file also contains the CA certificates above yours, issuer first: {path}."
+    if chain.intermediates:
+        message += (
+            f" We keep the {len(chain.intermediates)} intermediate CA certificate(s) with your "
+            "certificate and pass them on to software that checks the chain."
+        )
+    if chain.root is not None:
+        message += (
+            f" The root {shorten(chain.root.info.subject)!r} is not kept: software that checks "
+            "the chain must trust the root itself, not take it from the file."
+        )
+    return [info(Code.CHAIN, message)]
+
+
+def detail_findings(parsed: Parsed, chain: Chain) -> list[Finding]:
     """The informational findings about the sender's certificate and the CAs sent with it."""
     cert = parsed.info
     days = (cert.not_after - cert.not_before).days
@@ -54,9 +72,4 @@ def detail_findings(parsed: Parsed, chain: Sequence[Parsed]) -> list[Finding]:
                 "send it to us directly, so please compare the fingerprints above.",
             )
         )
-    if chain:
-        subjects = "; ".join(shorten(p.info.subject) for p in chain)
-        findings.append(
-            info(Code.CHAIN, f"The file also contains {len(chain)} CA certificate(s): {subjects}")
-        )
-    return findings
+    return findings + _chain_finding(chain)

@@ -23,9 +23,10 @@ def _load_for_export(der: bytes) -> x509.Certificate:
         raise CertificateError("The stored certificate could not be read.") from exc
 
 
-def export_pem(der: bytes) -> bytes:
-    """Return the certificate as PEM."""
-    return _load_for_export(der).public_bytes(serialization.Encoding.PEM)
+def export_pem(der: bytes, chain_ders: Sequence[bytes] = ()) -> bytes:
+    """Return the certificate as PEM, followed by its chain (issuer first) when given."""
+    certs = [_load_for_export(d) for d in [der, *chain_ders]]
+    return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
 
 
 def armour_pem(der: bytes) -> str:

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from typing import Final
 
-from portal.domain.certs.chain import end_entity, order_chain
+from portal.domain.certs.chain import end_entity, sort_chain
 from portal.domain.certs.describe import Parsed, describe
 from portal.domain.certs.extract import MAX_INPUT_BYTES, Extraction, extract, too_large
 from portal.domain.certs.model import Code, Finding, Report, Severity, Usage, error
@@ -97,8 +97,13 @@ def _inspect(data: bytes, ctx: Context) -> Report:
     if leaf is None:
         findings.append(_multiple_end_entities(parsed))
         return Report(findings, None, [p.info for p in parsed])
-    chain = order_chain(leaf, parsed)
-    return Report(findings + judge(leaf, chain, ctx), leaf.info, [p.info for p in chain])
+    chain = sort_chain(leaf, parsed)
+    return Report(
+        findings + judge(leaf, chain, ctx),
+        leaf.info,
+        [p.info for p in chain.ordered],
+        [p.info for p in chain.intermediates],
+    )
 
 
 def _internal_error() -> Report:

@@ -94,6 +94,8 @@ class Code(enum.StrEnum):
     MALFORMED_EXTENSION = "malformed_extension"
     MALFORMED_CERTIFICATE = "malformed_certificate"
     BAD_SIGNATURE = "bad_signature"
+    CHAIN_BAD_SIGNATURE = "chain_bad_signature"
+    CHAIN_NOT_CA = "chain_not_ca"
     INTERNAL_ERROR = "internal_error"
     # warnings
     EXPIRES_SOON = "expires_soon"
@@ -103,6 +105,8 @@ class Code(enum.StrEnum):
     UNUSUAL_EXTENDED_KEY_USAGE = "unusual_extended_key_usage"
     TRAILING_DATA = "trailing_data"
     CHAIN_EXPIRED = "chain_expired"
+    CHAIN_NOT_YET_VALID = "chain_not_yet_valid"
+    CHAIN_UNRELATED = "chain_unrelated"
     SELF_SIGNED_CA_FLAG = "self_signed_ca_flag"
     # infos
     SELF_SIGNED = "self_signed"
@@ -202,7 +206,10 @@ class Report:
 
     findings: list[Finding] = field(default_factory=list)
     certificate: CertificateInfo | None = None
+    # Every other certificate of the upload: the issuers from the leaf's up, then the rest.
     chain: list[CertificateInfo] = field(default_factory=list)
+    # What is kept with the certificate: its issuers, leaf's issuer first, without the root.
+    intermediates: list[CertificateInfo] = field(default_factory=list)
 
     @property
     def acceptable(self) -> bool:
@@ -236,4 +243,5 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "certificate": self.certificate.to_dict() if self.certificate else None,
             "chain": [c.to_dict() for c in self.chain],
+            "intermediates": [c.to_dict() for c in self.intermediates],
         }

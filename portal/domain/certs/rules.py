@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from cryptography.exceptions import InvalidSignature
-
+from portal.domain.certs.chain import Chain, verifies
 from portal.domain.certs.describe import KEY_USAGE_LABELS, Parsed, non_positive_serial_finding
 from portal.domain.certs.details import detail_findings
 from portal.domain.certs.model import (
-    CRYPTO_ERRORS,
     CertificateError,
     CertificateInfo,
     Code,
@@ -126,13 +123,7 @@ def _signed_by_own_key(parsed: Parsed) -> bool:
     """
     if not parsed.info.self_signed:
         return False
-    try:
-        parsed.cert.verify_directly_issued_by(parsed.cert)
-    except InvalidSignature:
-        return False
-    except CRYPTO_ERRORS:
-        return True
-    return True
+    return verifies(parsed, parsed) is not False
 
 
 def _check_ca(parsed: Parsed) -> list[Finding]:
@@ -262,11 +253,11 @@ def _check_same_as_current(cert: CertificateInfo, current: str | None) -> list[F
 
 def _check_signature(parsed: Parsed, issuer: Parsed | None) -> list[Finding]:
     signer = parsed if parsed.info.self_signed else issuer
-    if signer is None:
-        return []  # issued by a CA that is not in the file: nothing to verify against
-    try:
-        parsed.cert.verify_directly_issued_by(signer.cert)
-    except InvalidSignature:
+    if signer is None or verifies(parsed, signer) is not False:
+        # Issued by a CA that is not in the file, or an algorithm we cannot verify (e.g.
+        # SHA-1): nothing to verify against here; other checks judge such certificates.
+        return []
+    if signer is parsed:
         return [
             error(
                 Code.BAD_SIGNATURE,
@@ -274,28 +265,111 @@ def _check_signature(parsed: Parsed, issuer: Parsed | None) -> list[Finding]:
                 "Please export the certificate again and resend it.",
             )
         ]
-    except CRYPTO_ERRORS:
-        return []  # an algorithm we cannot verify (e.g. SHA-1); judged by other checks
-    return []
-
-
-def _check_chain(chain: Sequence[Parsed], now: datetime) -> list[Finding]:
     return [
-        warning(
-            Code.CHAIN_EXPIRED,
-            f"The issuing certificate {shorten(p.info.subject)!r} included in the file expired "
-            f"on {fmt_time(p.info.not_after)}. Partners who check the chain will reject your "
-            "certificate; please include the current CA certificate.",
+        error(
+            Code.BAD_SIGNATURE,
+            "The certificate's signature does not verify with the key of the CA certificate "
+            f"{shorten(signer.info.subject)!r} sent with it: that CA certificate has the name "
+            "of your certificate's issuer but did not issue it (perhaps an older or newer CA "
+            "certificate of the same name), or the file was altered. Please send the CA "
+            "certificates your CA gave you with this certificate, or the certificate alone.",
         )
-        for p in chain
-        if p.info.not_after < now
     ]
 
 
-def judge(parsed: Parsed, chain: Sequence[Parsed], ctx: Context) -> list[Finding]:
+def _can_issue(parsed: Parsed) -> bool:
+    """Whether a certificate may issue others: CA:TRUE and, if key usage is set, keyCertSign."""
+    cert = parsed.info
+    return cert.is_ca and (not parsed.key_usage_present or "keyCertSign" in cert.key_usage)
+
+
+def _check_link(below: Parsed, issuer: Parsed, leaf: Parsed) -> list[Finding]:
+    """One step of the chain: ISSUER, named as the issuer of BELOW, signed it and is a CA."""
+    findings: list[Finding] = []
+    # The leaf's own signature is judged by _check_signature, with the same issuer.
+    if below is not leaf and verifies(below, issuer) is False:
+        findings.append(
+            error(
+                Code.CHAIN_BAD_SIGNATURE,
+                f"The CA certificate {shorten(below.info.subject)!r} in the file names "
+                f"{shorten(issuer.info.subject)!r} as its issuer, but the signature does not "
+                "verify with the key of the certificate of that name sent with it: these CA "
+                "certificates do not belong together (perhaps one is an older or newer "
+                "version), or the file was altered. Please send the CA certificates your CA "
+                "gave you with this certificate, or the certificate alone.",
+            )
+        )
+    if not _can_issue(issuer):
+        what = (
+            "is not a CA (basic constraints CA:TRUE)"
+            if not issuer.info.is_ca
+            else ("has a key usage without Certificate Sign")
+        )
+        findings.append(
+            error(
+                Code.CHAIN_NOT_CA,
+                f"The certificate {shorten(issuer.info.subject)!r} in the file issued "
+                f"{shorten(below.info.subject)!r} but {what}, so it may not issue "
+                "certificates: software that checks the chain will reject your certificate. "
+                "Please send the CA certificates your CA gave you with this certificate, or "
+                "the certificate alone.",
+            )
+        )
+    return findings
+
+
+def _check_issuer_validity(issuer: Parsed, now: datetime) -> list[Finding]:
+    cert = issuer.info
+    if cert.not_after < now:
+        return [
+            warning(
+                Code.CHAIN_EXPIRED,
+                f"The issuing certificate {shorten(cert.subject)!r} included in the file "
+                f"expired on {fmt_time(cert.not_after)}. Partners who check the chain will "
+                "reject your certificate; please include the current CA certificate.",
+            )
+        ]
+    if cert.not_before > now:
+        return [
+            warning(
+                Code.CHAIN_NOT_YET_VALID,
+                f"The issuing certificate {shorten(cert.subject)!r} included in the file only "
+                f"becomes valid on {fmt_time(cert.not_before)}. Until then partners who check "
+                "the chain will reject your certificate; please include the CA certificate "
+                "valid today.",
+            )
+        ]
+    return []
+
+
+def _check_unrelated(parsed: Parsed, chain: Chain) -> list[Finding]:
+    return [
+        warning(
+            Code.CHAIN_UNRELATED,
+            f"The certificate {shorten(other.info.subject)!r} in the file did not issue "
+            f"your certificate (issued by {shorten(parsed.info.issuer)!r}) nor any of its CA "
+            "certificates, so we do not keep it. If your certificate was issued by an "
+            "intermediate CA, please include that CA's certificate instead.",
+        )
+        for other in chain.unrelated
+    ]
+
+
+def _check_chain(parsed: Parsed, chain: Chain, now: datetime) -> list[Finding]:
+    """Each issuer signed the certificate below it, may issue, and is valid now."""
+    findings: list[Finding] = []
+    below = parsed
+    for issuer in chain.issuers:
+        findings += _check_link(below, issuer, parsed)
+        findings += _check_issuer_validity(issuer, now)
+        below = issuer
+    return findings + _check_unrelated(parsed, chain)
+
+
+def judge(parsed: Parsed, chain: Chain, ctx: Context) -> list[Finding]:
     """Every finding about the sender's certificate and its chain, in the order of the checks."""
     cert = parsed.info
-    issuer = chain[0] if chain and chain[0].issued(parsed) else None
+    issuer = chain.issuers[0] if chain.issuers else None
     return [
         *parsed.problems,
         *_check_validity(cert, ctx),
@@ -308,6 +382,6 @@ def judge(parsed: Parsed, chain: Sequence[Parsed], ctx: Context) -> list[Finding
         *_check_serial(parsed),
         *_check_signature(parsed, issuer),
         *_check_same_as_current(cert, ctx.current_sha256),
-        *_check_chain(chain, ctx.now),
+        *_check_chain(parsed, chain, ctx.now),
         *detail_findings(parsed, chain),
     ]

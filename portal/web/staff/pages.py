@@ -118,7 +118,7 @@ def render_certificate_page(
         "staff/certificate.html",
         certificate=certificate,
         details=certs.certificate_info(certificate.der),
-        chain=certificates.chain_ders(certificate),
+        chain=certificates.chain_details(certificate.chain_pem),
         history=_certificate_history(certificate),
         now=now,
         **scheduling_context(certificate, now),

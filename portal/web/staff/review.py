@@ -271,6 +271,8 @@ def _review_page(
         submission=submission,
         partner=submission.partner,
         report=submission.report,
+        chain=certificates.chain_details(submission.chain_pem),
+        now=now,
         comparison=comparison,
         proposal=proposal,
         approve_form=approve_form,

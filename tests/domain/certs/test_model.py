@@ -71,6 +71,30 @@ def _expired_chain() -> bytes:
     return cf.pem(leaf, ca)
 
 
+def _broken_chain(case: str) -> Callable[[], bytes]:
+    """A CA-issued certificate sent with a CA certificate that breaks the chain."""
+
+    def build() -> bytes:
+        pki = cf.make_pki(now=NOW)
+        root = (pki.root, pki.root_key)
+        if case == "unrelated":
+            return cf.pem(pki.leaf, cf.make_intermediate(now=NOW, issuer=root, cn="Other")[0])
+        if case == "not_yet_valid":
+            early, early_key = cf.make_intermediate(
+                now=NOW, issuer=root, not_before=NOW + timedelta(days=2)
+            )
+            return cf.pem(cf.make_cert(now=NOW, issuer=(early, early_key))[0], early)
+        if case == "not_ca":
+            bad, bad_key = cf.make_intermediate(now=NOW, issuer=root, ca=False)
+            return cf.pem(cf.make_cert(now=NOW, issuer=(bad, bad_key))[0], bad)
+        false_root, _ = cf.make_cert(  # the root's name on another key
+            now=NOW, key=cf.rsa_key(2048, slot=9), ca=True, subject=pki.root.subject
+        )
+        return cf.pem(pki.leaf, pki.intermediate, false_root)
+
+    return build
+
+
 def _ca_issued_by_a_ca() -> bytes:
     root, root_key = cf.make_ca(now=NOW)
     issuing, _ = cf.make_cert(now=NOW, ca=True, issuer=(root, root_key), key=cf.rsa_key(slot=2))
@@ -126,6 +150,8 @@ SCENARIOS: dict[Code, Scenario] = {
     ),
     Code.MALFORMED_CERTIFICATE: _simple(_broken_name),
     Code.BAD_SIGNATURE: _simple(_bad_signature),
+    Code.CHAIN_BAD_SIGNATURE: _simple(_broken_chain("bad_signature")),
+    Code.CHAIN_NOT_CA: _simple(_broken_chain("not_ca")),
     Code.EXPIRES_SOON: _simple(lambda: cf.pem(good_cert(days=10))),
     Code.RSA_2048: _simple(plain),
     Code.VALIDITY_TOO_LONG: _simple(lambda: cf.pem(good_cert(days=6 * 365))),
@@ -135,6 +161,8 @@ SCENARIOS: dict[Code, Scenario] = {
     ),
     Code.TRAILING_DATA: _simple(lambda: cf.der(good_cert()) + b"trailing garbage"),
     Code.CHAIN_EXPIRED: _simple(_expired_chain),
+    Code.CHAIN_NOT_YET_VALID: _simple(_broken_chain("not_yet_valid")),
+    Code.CHAIN_UNRELATED: _simple(_broken_chain("unrelated")),
     Code.SELF_SIGNED_CA_FLAG: _simple(lambda: cf.pem(good_cert(ca=True))),
     Code.SELF_SIGNED: _simple(plain),
     Code.SUBJECT: _simple(plain),
@@ -161,6 +189,8 @@ WARNING_CODES = {
     Code.UNUSUAL_EXTENDED_KEY_USAGE,
     Code.TRAILING_DATA,
     Code.CHAIN_EXPIRED,
+    Code.CHAIN_NOT_YET_VALID,
+    Code.CHAIN_UNRELATED,
     Code.SELF_SIGNED_CA_FLAG,
 }
 
