@@ -395,3 +395,32 @@ def test_partner_page_asks_to_confirm_a_doubtful_chain_and_keeps_it_through_the_
     assert code in {f["code"] for f in submission.report["findings"]}
     stored = [c.subject for c in certificates.chain_details(submission.chain_pem)]
     assert stored == ([kept] if kept else [])
+
+
+def test_the_config_api_publishes_the_chain_an_engine_can_verify(
+    client, session, approver_client, pki
+) -> None:
+    """An engine that validates chains gets leaf and intermediates from /api/v1/config."""
+    from portal.services import api_tokens
+
+    shared = share(session)
+    response = client.post(
+        f"/s/{shared.token}/certificate?usage=both", data=pki.bundle, content_type="text/plain"
+    )
+    assert response.status_code == 201, response.get_json()
+    submission = session.get(Submission, response.get_json()["submission_id"])
+    assert submission is not None
+    approve(approver_client, session, submission)
+    made = api_tokens.create(session, factories.ACTOR, "engine", ["config:read"], now=utcnow())
+
+    document = client.get(
+        f"/api/v1/config?partner={shared.partner.as2_id}",
+        headers={"Authorization": f"Bearer {made.secret}"},
+    ).get_json()
+
+    (entry,) = document["partners"]
+    sent = entry["certificates"]["signing"]["send"]
+    assert sent["chain"] == [pem_text(pki.intermediate)]
+    leaf = x509.load_pem_x509_certificate(sent["pem"].encode())
+    chain = [x509.load_pem_x509_certificate(pem.encode()) for pem in sent["chain"]]
+    assert verify_with_cryptography(pki.root, leaf, chain) == [leaf, pki.intermediate, pki.root]

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -338,13 +339,19 @@ def chain_ders(certificate: Certificate) -> list[bytes]:
     return _pem_ders(certificate.chain_pem)
 
 
-def chain_pems(certificate: Certificate) -> list[str]:
+class _StoredChain(Protocol):
+    @property
+    def chain_pem(self) -> str: ...
+
+
+def chain_pems(certificate: _StoredChain) -> list[str]:
     """The stored CA chain as one PEM text per certificate, its issuer first (leaf excluded).
 
     For a partner certificate these are exactly the intermediates it was sent with, without
     the root; for one of ours, the CA certificates that came with it.
     """
-    return [certs.certificate_info(der).pem() for der in chain_ders(certificate)]
+    # Stored as the concatenated PEM of validated certificates: split, no need to parse.
+    return certs.split_pem_certificates(certificate.chain_pem)
 
 
 def chain_details(chain_pem: str) -> list[CertificateInfo]:

@@ -26,6 +26,7 @@ from portal.domain.aliases import certificate_alias
 from portal.domain.certs import colon_fingerprint
 from portal.domain.inforce import InForce, in_force_by_usage
 from portal.models import Certificate, Identity, Partner
+from portal.services.certificates import chain_pems
 from portal.services.errors import NotFoundError
 
 CHUNK = 5000  # ids per IN (...): under SQLite's and psycopg's parameter limits
@@ -336,13 +337,6 @@ def describe(certificate: Any, owner_as2_id: str, *, pem: str) -> dict[str, Any]
         "pem": pem,
         "chain": chain_pems(certificate),
     }
-
-
-def chain_pems(certificate: Any) -> list[str]:
-    """The intermediate certificates stored with CERTIFICATE, one PEM each, as received."""
-    marker = "-----END CERTIFICATE-----"
-    parts = certificate.chain_pem.split(marker)
-    return [part.strip() + "\n" + marker + "\n" for part in parts if part.strip()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from portal.domain.certs.export import (
     export_pem,
     export_pkcs12,
     private_key_to_der,
+    split_pem_certificates,
 )
 from portal.domain.certs.extract import MAX_INPUT_BYTES
 from portal.domain.certs.generate import (
@@ -104,4 +105,5 @@ __all__ = [
     "public_key_der",
     "sha256_hex",
     "short_fingerprint",
+    "split_pem_certificates",
 ]

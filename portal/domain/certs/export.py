@@ -40,6 +40,12 @@ def armour_pem(der: bytes) -> str:
     return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
 
 
+def split_pem_certificates(text: str) -> list[str]:
+    """The PEM certificate blocks of TEXT as stored by the portal, one string each, in order."""
+    marker = "-----END CERTIFICATE-----"
+    return [part.strip() + "\n" + marker + "\n" for part in text.split(marker) if part.strip()]
+
+
 def export_der(der: bytes) -> bytes:
     """Return the certificate as DER (.cer), checking that it is one."""
     return _load_for_export(der).public_bytes(serialization.Encoding.DER)

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from portal.domain.certs import CertificateInfo, Code, Report, Severity
+from portal.domain.certs import (
+    CertificateInfo,
+    Code,
+    Report,
+    Severity,
+    armour_pem,
+    export_pem,
+    split_pem_certificates,
+)
 from tests import certfactory as cf
 from tests.domain.certs.helpers import ENCODING, NOW, check
 
@@ -220,3 +228,12 @@ def test_time_is_an_argument(pki: cf.Pki) -> None:
     later = NOW + timedelta(days=5 * 365 + 1)  # the intermediate has expired by then
     report = check(cf.pem(pki.leaf, pki.intermediate), now=later)
     assert Code.CHAIN_EXPIRED in report.codes
+
+
+def test_armour_pem_is_what_cryptography_writes_and_splits_back() -> None:
+    pki = cf.make_pki(now=NOW)
+    ders = [cf.der(c) for c in (pki.leaf, pki.intermediate, pki.root)]
+    texts = [armour_pem(der) for der in ders]
+    assert texts == [export_pem(der).decode("ascii") for der in ders]
+    assert split_pem_certificates("".join(texts)) == texts
+    assert split_pem_certificates("") == []
