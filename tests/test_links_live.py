@@ -89,10 +89,14 @@ def test_the_curl_line_printed_on_the_page_works(live_app: Flask, tmp_path: Path
     try:
         _link_id, token = _link(live_app, max_uploads=2)
         page = live_app.test_client().get(f"/s/{token}").get_data(as_text=True)
-        match = re.search(r'<pre class="curl"><code>(.*?)</code></pre>', page, re.S)
-        assert match is not None
-        command = shlex.split(html.unescape(match.group(1)))
-        assert command[0] == "curl"
+        lines = re.findall(r'<pre class="curl"><code>(.*?)</code></pre>', page, re.S)
+        feed, command = (shlex.split(html.unescape(line)) for line in lines)
+        assert feed[0] == command[0] == "curl"
+        followed = subprocess.run(  # noqa: S603  (the command our page prints, to our own server)
+            feed, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert followed.returncode == 0, followed.stderr
+        assert set(json.loads(followed.stdout)["certificates"]) == {"signing", "encryption"}
         cert, _ = certfactory.make_cert(now=utcnow(), days=400, key_size=3072)
         (tmp_path / "partner-cert.pem").write_bytes(certfactory.pem(cert))
         done = subprocess.run(  # noqa: S603  (the command our page prints, to our own server)
