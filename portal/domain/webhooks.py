@@ -162,4 +162,5 @@ def verify(
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the ATTEMPTS-th failed attempt: 1, 2, 4, ... minutes, capped."""
-    return min(BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 16), BACKOFF_CAP)
+    factor: int = 2 ** min(max(attempts - 1, 0), 16)
+    return min(BACKOFF_BASE * factor, BACKOFF_CAP)
