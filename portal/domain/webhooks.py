@@ -96,12 +96,12 @@ def address_problem(address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     for kind, flag in (
+        ("an unspecified", ip.is_unspecified),
         ("a loopback", ip.is_loopback),
         ("a link-local", ip.is_link_local),
-        ("a private", ip.is_private),
         ("a multicast", ip.is_multicast),
-        ("an unspecified", ip.is_unspecified),
         ("a reserved", ip.is_reserved),
+        ("a private", ip.is_private),
     ):
         if flag:
             return f"{address} is {kind} address"

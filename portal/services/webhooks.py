@@ -111,9 +111,7 @@ def check_destination(
         for address in addresses:
             problem = rules.address_problem(address)
             if problem is not None:
-                raise WebhookUrlError(
-                    f"Refused: {target.host} resolves to {problem}; {PRIVATE_HINT}."
-                )
+                raise WebhookUrlError(f"Refused {target.host}: {problem}; {PRIVATE_HINT}.")
     return target, addresses
 
 
