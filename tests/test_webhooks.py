@@ -294,6 +294,23 @@ def test_the_setting_defaults_to_refusing_private_addresses(tmp_path, database_u
         assert settings().webhook_timeout == 10.0
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEBHOOK_ALLOW_PRIVATE", "yes"),
+        ("WEBHOOK_TIMEOUT", 0),
+        ("WEBHOOK_TIMEOUT", 500),
+        ("WEBHOOK_TIMEOUT", "ten"),
+        ("WEBHOOK_TIMEOUT", True),
+    ],
+)
+def test_bad_webhook_settings_are_refused_at_start(tmp_path, database_url, name, value) -> None:
+    from portal.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"PORTAL_{name}"):
+        create_app({**test_settings(tmp_path, database_url), name: value})
+
+
 # Registration, secrets, removal -----------------------------------------------------------
 
 
