@@ -95,7 +95,6 @@ def submit_via_link(
     _audit_received(session, actor, link, submission)
     if submission.proposed_window_start is not None:
         _propose_window_sent_with(session, actor, link, submission, now=now)
-    _notify_approvers(session, submission)
     _announce_received(session, submission, via="link", now=now)
     return Outcome(report, submission)
 
@@ -103,7 +102,8 @@ def submit_via_link(
 def _announce_received(
     session: Session, submission: Submission, *, via: str, now: datetime
 ) -> None:
-    """Webhooks: a partner certificate was received (VIA: link, or staff on its behalf)."""
+    """Email the approvers and tell webhooks (VIA: a link, or staff on the partner's behalf)."""
+    _notify_approvers(session, submission)
     webhooks.emit(
         session, WebhookEvent.SUBMISSION_RECEIVED,
         webhooks.submission_event(submission, received_via=via), now=now,
@@ -340,6 +340,5 @@ def submit_by_staff(
         f"behalf: SHA-256 {colon_fingerprint(submission.sha256)}",
         details={"submission_id": submission.id, "sha256": submission.sha256, "on_behalf": True},
     )
-    _notify_approvers(session, submission)
     _announce_received(session, submission, via="staff", now=now)
     return Outcome(report, submission)
