@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE": 25,
     "CERTIFICATE_OVERLAP_DAYS": 7,
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
+    "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets per connect, send or read
+    "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -108,6 +110,11 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
     if not isinstance(config["FOUR_EYES_ALWAYS"], bool):
         raise ConfigError("PORTAL_FOUR_EYES_ALWAYS must be true or false")
+    if not isinstance(config["WEBHOOK_ALLOW_PRIVATE"], bool):
+        raise ConfigError("PORTAL_WEBHOOK_ALLOW_PRIVATE must be true or false")
+    timeout = config["WEBHOOK_TIMEOUT"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
+        raise ConfigError("PORTAL_WEBHOOK_TIMEOUT must be a number of seconds from 0 to 120")
     if len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("PORTAL_SECRET_KEY must be at least 32 characters")
     if any(len(key) < 32 for key in config["LINK_SIGNING_KEYS"]):

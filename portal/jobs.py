@@ -12,6 +12,11 @@ Services only flush; this module alone decides when their work is committed:
   recorded and committed), so two runners never both send it, and a runner dying
   between the SMTP server's acceptance and the commit sends it again next run: at
   least once, never silently lost;
+- webhook deliveries too get a transaction each, but a short one: the claim (a lease
+  taken with a compare-and-swap) is committed before the POST and the outcome after it,
+  so no transaction or SQLite lock is held while a receiver is slow; two runners never
+  post the same delivery, and one a runner posted just before dying is posted again
+  once its lease has run out (at least once, never silently lost);
 - whatever a run leaves open is rolled back at its end.
 
 This is a face, like portal.cli and portal.web: it may import services; services never
@@ -22,14 +27,17 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from portal.services import links, outbox
+from portal.domain.keys import KeyRing
+from portal.services import links, outbox, webhook_http, webhooks
 from portal.services import runner as effects
 from portal.services.mailer import Mailer
 from portal.settings import Settings
@@ -42,6 +50,7 @@ NO_BASE_URL = (
 )
 
 Send = Callable[[list[str], str, str], None]
+Post = Callable[[str, bytes, Mapping[str, str]], webhook_http.Answer]
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,9 @@ class RunResult:
     last_error: str | None = None  # why the last email that could not be sent failed
     email_off: bool = False  # no mail relay configured: nothing was sent
     waiting: int = 0  # emails left in the outbox when email is off
+    posted: int = 0  # webhook deliveries that landed
+    unposted: int = 0  # webhook attempts that failed (each is retried later)
+    webhook_error: str | None = None  # why the last failed webhook attempt failed
 
 
 @dataclass(frozen=True)
@@ -68,15 +80,30 @@ class Delivery:
 
 
 def run_once(
-    session: Session, settings: Settings, sign_link: Callable[[str], str], *, now: datetime
+    session: Session,
+    settings: Settings,
+    sign_link: Callable[[str], str],
+    keyring: KeyRing,
+    *,
+    now: datetime,
 ) -> RunResult:
-    """Perform the side effects due at NOW, then send what the outbox holds (when email is on).
+    """Perform the side effects due at NOW, post due webhooks, then send the outbox's emails.
 
-    SIGN_LINK makes a link's token from its id; SETTINGS give the mail relay and base URL.
+    SIGN_LINK makes a link's token from its id; KEYRING opens webhook secrets; SETTINGS
+    give the mail relay, base URL and webhook timeout.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
         result = run_due(session, now=now, runner=name)
+        post = partial(
+            webhook_http.post,
+            timeout=settings.webhook_timeout,
+            allow_private=settings.webhook_allow_private,
+        )
+        posted = deliver_webhooks(session, post, keyring, now=now, runner=name)
+        result = replace(
+            result, posted=posted.sent, unposted=posted.failed, webhook_error=posted.last_error
+        )
         if settings.smtp is None:
             return replace(result, email_off=True, waiting=outbox.count_unsent(session))
         base_url = settings.base_url
@@ -189,3 +216,75 @@ def deliver_one(
         return reason
     session.commit()
     return True
+
+
+def deliver_webhooks(
+    session: Session,
+    post: Post,
+    keyring: KeyRing,
+    *,
+    now: datetime,
+    runner: str,
+    batch: int = OUTBOX_BATCH,
+    stamp: Callable[[], int] = lambda: int(time.time()),
+) -> Delivery:
+    """Post the webhook deliveries due at NOW, one short transaction before and after each.
+
+    STAMP gives the signature's timestamp, the moment of sending (a receiver compares it
+    with its own clock), while NOW decides what is due and when a failure is retried.
+    """
+    sent = failed = 0
+    last_error: str | None = None
+    tried: set[int] = set()
+    while True:
+        ids = webhooks.due_ids(session, now=now, limit=batch, skip=tried)
+        session.commit()  # end the read: each delivery gets its own transactions
+        if not ids:
+            return Delivery(sent, failed, last_error)
+        tried.update(ids)
+        for delivery_id in ids:
+            outcome = deliver_webhook(
+                session, post, keyring, delivery_id, now=now, runner=runner, stamp=stamp
+            )
+            if outcome is True:
+                sent += 1
+            elif isinstance(outcome, str):
+                failed += 1
+                last_error = outcome
+
+
+def deliver_webhook(
+    session: Session,
+    post: Post,
+    keyring: KeyRing,
+    delivery_id: int,
+    *,
+    now: datetime,
+    runner: str,
+    stamp: Callable[[], int],
+) -> Literal[True] | str | None:
+    """Claim, post and record one delivery: True landed, its error if not, None taken by another."""
+    attempt = webhooks.claim(session, delivery_id, now=now, runner=runner)
+    if attempt is None:
+        session.rollback()
+        return None
+    session.commit()  # the lease is ours: post without holding a transaction
+    try:
+        headers = webhooks.signed_headers(keyring, attempt, timestamp=stamp())
+        answer = post(attempt.url, attempt.payload, headers)
+    except Exception as error:  # any failure is recorded: one bad receiver must not stop others
+        reason = webhooks.record_failure(
+            session, attempt, error=f"{type(error).__name__}: {error}", status=None, now=now
+        )
+        session.commit()
+        return reason
+    if answer.ok:
+        webhooks.record_delivered(session, attempt, status=answer.status, now=now)
+        session.commit()
+        return True
+    reason = webhooks.record_failure(
+        session, attempt, error=f"HTTP {answer.status}: {answer.text}", status=answer.status,
+        now=now,
+    )  # fmt: skip
+    session.commit()
+    return reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -28,13 +30,14 @@ from sqlalchemy.types import TypeDecorator
 
 from portal.domain.roles import Role
 from portal.domain.vocab import (
+    SUBSCRIBABLE_EVENTS,
     Environment,
     OutboxKind,
     SubmissionStatus,
     Usage,
+    WebhookEvent,
     WindowProposer,
     WindowStatus,
-    values_of,
 )
 from portal.timeutil import utcnow
 
@@ -47,9 +50,9 @@ NAMING_CONVENTION = {
 }
 
 
-def _one_of(column: str, values: type[StrEnum]) -> str:
-    """SQL for a CHECK that COLUMN holds one of the VALUES of an enum of ours."""
-    quoted = ", ".join(f"'{value}'" for value in values_of(values))
+def _one_of(column: str, values: Iterable[StrEnum]) -> str:
+    """SQL for a CHECK that COLUMN holds one of VALUES (an enum of ours, or some of its members)."""
+    quoted = ", ".join(f"'{value.value}'" for value in values)
     return f"{column} IN ({quoted})"
 
 
@@ -524,3 +527,82 @@ class SideEffect(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """A URL an admin registered to receive signed JSON about chosen events.
+
+    The signing secret is shown once; it is kept encrypted under the key ring (the portal
+    must sign with it, so it cannot be a hash). Removing an endpoint keeps it and its
+    delivery log; nothing new is sent to it.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # AES-GCM blob from portal.domain.keys, bound to this row's id; never the plain secret.
+    encrypted_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by: Mapped[User | None] = relationship()
+    subscriptions: Mapped[list[WebhookSubscription]] = relationship(
+        cascade="all, delete-orphan", order_by="WebhookSubscription.event"
+    )
+
+    @property
+    def events(self) -> list[str]:
+        """The events the endpoint receives, sorted."""
+        return sorted(subscription.event for subscription in self.subscriptions)
+
+
+class WebhookSubscription(Base):
+    """One event an endpoint receives."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (
+        PrimaryKeyConstraint("endpoint_id", "event"),
+        CheckConstraint(_one_of("event", SUBSCRIBABLE_EVENTS), name="event"),
+        Index(None, "event"),
+    )
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, written with its cause, sent by the runner until it lands.
+
+    A runner claims it with a compare-and-swap on claimed_until (a lease), posts it outside
+    any transaction, then records the outcome; failures wait next_attempt_at (exponential
+    backoff) and after MAX_ATTEMPTS wait for an admin's Retry. Never deleted.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_one_of("event", WebhookEvent), name="event"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),
+        Index(None, "endpoint_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    # The event's facts (AS2 IDs, fingerprints, times): never a private key or a link token.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # The lease of the runner sending it right now (another runner leaves it alone until then).
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    endpoint: Mapped[WebhookEndpoint] = relationship()

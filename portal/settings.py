@@ -33,6 +33,8 @@ class Settings:
     link_default_max_uploads: int
     ratelimit_invalid_links: str
     smtp: SmtpSettings | None  # None: email is off (PORTAL_SMTP_HOST unset)
+    webhook_timeout: float = 10.0  # seconds per socket operation when posting a webhook
+    webhook_allow_private: bool = False  # let webhooks reach loopback and private addresses
 
     @property
     def email_is_on(self) -> bool:
@@ -54,6 +56,8 @@ class Settings:
             link_default_max_uploads=int(config["LINK_DEFAULT_MAX_UPLOADS"]),
             ratelimit_invalid_links=str(config["RATELIMIT_INVALID_LINKS"]),
             smtp=SmtpSettings.from_config(config) if config.get("SMTP_HOST") else None,
+            webhook_timeout=float(config["WEBHOOK_TIMEOUT"]),
+            webhook_allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]),
         )
 
 

@@ -125,6 +125,8 @@ def test_settings(tmp_path: Path, database_url: str, **overrides: Any) -> dict[s
         "KEY_ENCRYPTION_KEYS": [factories.new_kek()],
         "WTF_CSRF_ENABLED": False,
         "BASE_URL": "http://portal.test",
+        # Test receivers listen on loopback, which production refuses.
+        "WEBHOOK_ALLOW_PRIVATE": True,
     }
     settings.update(overrides)
     return settings

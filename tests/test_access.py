@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from portal.services import api_tokens, outbox, windows
+from portal.services import api_tokens, outbox, webhooks, windows
 from portal.timeutil import utcnow
 from tests import factories
 
@@ -62,6 +62,12 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.tokens_list": ("GET", ADMINS),
     "staff.token_create": ("POST", ADMINS),
     "staff.token_revoke": ("POST", ADMINS),
+    "staff.webhooks_list": ("GET", ADMINS),
+    "staff.webhook_create": ("POST", ADMINS),
+    "staff.webhook_view": ("GET", ADMINS),
+    "staff.webhook_remove": ("POST", ADMINS),
+    "staff.webhook_test": ("POST", ADMINS),
+    "staff.webhook_retry": ("POST", ADMINS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
@@ -143,7 +149,14 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
     )
     assert message is not None
     token = api_tokens.create(session, factories.ACTOR, "matrix", ["config:read"], now=utcnow())
+    hook = webhooks.create(
+        session, factories.ACTOR, keyring(), "http://127.0.0.1:9/hook", ["link.acknowledged"],
+        now=utcnow(), allow_private=True,
+    ).endpoint  # fmt: skip
+    delivery = webhooks.send_test(session, factories.ACTOR, hook, now=utcnow())
     return {
+        "endpoint_id": hook.id,
+        "delivery_id": delivery.id,
         "token_id": token.token.id,
         "identity_id": partner.identity_id,
         "partner_id": partner.id,

@@ -96,6 +96,24 @@ class World:
         )
         return made.token
 
+    @cached_property
+    def webhook(self) -> Any:
+        from portal.services import webhooks
+
+        return webhooks.create(
+            self.session, factories.ACTOR, keyring(), "http://127.0.0.1:9/hook",
+            ["link.acknowledged"], now=utcnow(), allow_private=True,
+        ).endpoint  # fmt: skip
+
+    @cached_property
+    def failed_delivery(self) -> Any:
+        from portal.services import webhooks
+
+        delivery = webhooks.send_test(self.session, factories.ACTOR, self.webhook, now=utcnow())
+        delivery.attempts, delivery.last_error = webhooks.MAX_ATTEMPTS, "HTTP 500: down"
+        self.session.flush()
+        return delivery
+
     @property
     def link(self) -> Any:
         return self.shared[0]
@@ -214,6 +232,17 @@ ROUTES: dict[str, Route] = {
     # staff: API tokens
     "staff.token_create": lambda w: ("/tokens", {"name": "erp-sync", "scopes": ["config:read"]}),
     "staff.token_revoke": lambda w: (f"/tokens/{w.api_token.id}/revoke", {}),
+    # staff: webhooks
+    "staff.webhook_create": lambda w: (
+        "/webhooks",
+        {"url": "http://127.0.0.1:9/hook", "events": ["submission.received"]},
+    ),
+    "staff.webhook_remove": lambda w: (f"/webhooks/{w.webhook.id}/remove", {}),
+    "staff.webhook_test": lambda w: (f"/webhooks/{w.webhook.id}/test", {}),
+    "staff.webhook_retry": lambda w: (
+        f"/webhooks/{w.webhook.id}/deliveries/{w.failed_delivery.id}/retry",
+        {},
+    ),
     # staff: directory and users
     "staff.identity_new": lambda w: ("/identities/new", _identity_fields()),
     "staff.identity_edit": lambda w: (f"/identities/{w.identity.id}/edit", _identity_fields()),

@@ -10,11 +10,13 @@ from sqlalchemy import CheckConstraint
 
 from portal.domain.roles import Role
 from portal.domain.vocab import (
+    SUBSCRIBABLE_EVENTS,
     USAGES_IN_FORCE,
     Environment,
     OutboxKind,
     SubmissionStatus,
     Usage,
+    WebhookEvent,
     WindowProposer,
     WindowStatus,
     usages_served,
@@ -50,6 +52,7 @@ def _check_values(table: str, name: str) -> set[str]:
         ("change_windows", "status", WindowStatus),
         ("change_windows", "proposed_by", WindowProposer),
         ("outbox_messages", "kind", OutboxKind),
+        ("webhook_deliveries", "event", WebhookEvent),
     ],
 )
 def test_check_constraints_hold_exactly_the_enum_values(
@@ -78,3 +81,10 @@ def test_usage_label_filter_reads_both_as_a_sentence(app) -> None:
     assert usage_label("both") == "signing and encryption"
     assert usage_label("signing") == "signing"
     assert usage_label("odd") == "odd"
+
+
+def test_subscriptions_hold_every_event_but_the_test_one() -> None:
+    assert _check_values("webhook_subscriptions", "event") == set(values_of(WebhookEvent)) - {
+        WebhookEvent.TEST.value
+    }
+    assert set(SUBSCRIBABLE_EVENTS) == set(WebhookEvent) - {WebhookEvent.TEST}

@@ -18,6 +18,7 @@ from portal.cli.review import config_export_command, submission_group, submissio
 from portal.cli.runner import run_due_command, scheduler_command
 from portal.cli.setup import init_command, serve_command, user_group
 from portal.cli.tokens import token_group
+from portal.cli.webhooks import webhook_group
 
 COMMANDS: list[click.Command] = [
     init_command,
@@ -29,6 +30,7 @@ COMMANDS: list[click.Command] = [
     keys_group,
     link_group,
     token_group,
+    webhook_group,
     submissions_group,
     submission_group,
     config_export_command,

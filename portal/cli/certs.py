@@ -14,7 +14,7 @@ from portal.clock import command_now
 from portal.domain.certs import MAX_INPUT_BYTES, Usage
 from portal.domain.certs import inspect as inspect_certificate
 from portal.extensions import db, keyring
-from portal.services import audit, certificates
+from portal.services import audit, certificates, webhooks
 from portal.services.actor import Actor
 
 cert_group = AppGroup("cert", help="Certificate files.")
@@ -50,6 +50,7 @@ def keys_rotate_command() -> None:
     ring = keyring()
     with refusals():
         rotated, total = certificates.rotate_keys(db.session, ring)
+        secrets_rotated, secrets_total = webhooks.rotate_secrets(db.session, ring)
         audit.record(
             db.session,
             Actor.command_line(),
@@ -57,9 +58,17 @@ def keys_rotate_command() -> None:
             object_type="keyring",
             object_id=ring.newest_key_id,
             summary=f"Re-encrypted {rotated} of {total} private keys "
+            f"and {secrets_rotated} of {secrets_total} webhook secrets "
             f"under key {ring.newest_key_id}",
-            details={"rotated": rotated, "total": total},
+            details={
+                "rotated": rotated,
+                "total": total,
+                "webhook_secrets_rotated": secrets_rotated,
+                "webhook_secrets_total": secrets_total,
+            },
         )
     click.echo(
         f"Re-encrypted {rotated} of {total} stored private keys under key {ring.newest_key_id}."
     )
+    if secrets_total:
+        click.echo(f"Re-encrypted {secrets_rotated} of {secrets_total} webhook secrets.")

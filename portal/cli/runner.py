@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from portal import jobs
 from portal.clock import command_now
 from portal.config import EMAIL_OFF
-from portal.extensions import db, link_signer
+from portal.extensions import db, keyring, link_signer
 from portal.settings import settings
 
 
@@ -30,9 +30,13 @@ def run_due_command() -> None:
         click.echo(f"{email_off_line(result.waiting)}.")
     else:
         click.echo(f"{effects}; sent {result.sent} emails, {result.unsent} could not be sent.")
+    if result.posted or result.unposted:
+        click.echo(webhooks_line(result) + ".")
     if result.unsent:
         click.echo(f"Last error: {one_line(result.last_error)}", err=True)
-    if result.failed or result.unsent:
+    if result.unposted:
+        click.echo(f"Last webhook error: {one_line(result.webhook_error)}", err=True)
+    if result.failed or result.unsent or result.unposted:
         sys.exit(1)
 
 
@@ -66,8 +70,14 @@ def scheduler_command(interval: int, iterations: int) -> None:
                     f"performed {result.performed}, failed {result.failed}, "
                     f"sent {result.sent}, unsent {result.unsent}"
                 )
+            if result.posted or result.unposted:
+                click.echo(f"{stamp} {webhooks_line(result)}")
             if result.unsent:
                 click.echo(f"{stamp} last error: {one_line(result.last_error)}", err=True)
+            if result.unposted:
+                click.echo(
+                    f"{stamp} last webhook error: {one_line(result.webhook_error)}", err=True
+                )
             # Said once, and again when the number changes: not every tick.
             if result.email_off and result.waiting != waiting_told:
                 click.echo(f"{stamp} {email_off_line(result.waiting)}")
@@ -84,6 +94,14 @@ def email_off_line(waiting: int) -> str:
     return f"{EMAIL_OFF}: {messages} in the outbox"
 
 
+def webhooks_line(result: jobs.RunResult) -> str:
+    """What a run did with webhooks."""
+    return (
+        f"Posted {result.posted} webhook deliveries, {result.unposted} failed "
+        "(retried later with backoff)"
+    )
+
+
 def one_line(text: str | None) -> str:
     """An error as one line."""
     return " ".join((text or "unknown error").split())
@@ -91,4 +109,4 @@ def one_line(text: str | None) -> str:
 
 def _run_once(now: datetime) -> jobs.RunResult:
     """One run of portal.jobs at NOW with this app's settings, session and link signer."""
-    return jobs.run_once(db.session, settings(), link_signer().sign, now=now)
+    return jobs.run_once(db.session, settings(), link_signer().sign, keyring(), now=now)

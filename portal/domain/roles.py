@@ -24,6 +24,7 @@ class Permission(StrEnum):
     EXPORT_KEYS = "export_keys"
     MANAGE_OUTBOX = "manage_outbox"  # see outgoing emails, retry failed ones
     MANAGE_TOKENS = "manage_tokens"  # create, list and revoke API tokens
+    MANAGE_WEBHOOKS = "manage_webhooks"  # register and remove webhooks, read their delivery logs
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {

@@ -74,3 +74,22 @@ class OutboxKind(StrEnum):
 
     EMAIL = "email"
     WEBHOOK = "webhook"
+
+
+class WebhookEvent(StrEnum):
+    """What a webhook delivery announces; admins subscribe endpoints to all but TEST."""
+
+    CERTIFICATE_SCHEDULED = "certificate.scheduled"
+    CERTIFICATE_ACTIVATED = "certificate.activated"
+    CERTIFICATE_ROLLED_BACK = "certificate.rolled_back"
+    SUBMISSION_RECEIVED = "submission.received"
+    SUBMISSION_APPROVED = "submission.approved"
+    SUBMISSION_REJECTED = "submission.rejected"
+    LINK_ACKNOWLEDGED = "link.acknowledged"
+    TEST = "webhook.test"  # the "send test event" button; sent to one endpoint, never chosen
+
+
+# The events an endpoint can subscribe to, in the order offered.
+SUBSCRIBABLE_EVENTS: tuple[WebhookEvent, ...] = tuple(
+    event for event in WebhookEvent if event is not WebhookEvent.TEST
+)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.domain.vocab import WebhookEvent
 from portal.models import Acknowledgement, Certificate, Partner, ShareLink
-from portal.services import audit
+from portal.services import audit, webhooks
 from portal.services.actor import Actor
 
 
@@ -20,9 +21,11 @@ def acknowledge(
     certificate: Certificate | None,
     installed_on: date | None,
     contact_name: str | None,
+    now: datetime,
 ) -> Acknowledgement:
     """Record that the partner installed our certificate."""
     ack = Acknowledgement(
+        created_at=now,
         partner_id=link.partner_id,
         link_id=link.id,
         certificate_id=certificate.id if certificate is not None else None,
@@ -43,6 +46,18 @@ def acknowledge(
         summary=f"Partner confirmed they installed {what}"
         + (f" on {installed_on:%Y-%m-%d}" if installed_on else ""),
         details={"link_id": link.id, "acknowledgement_id": ack.id},
+    )
+    webhooks.emit(
+        session,
+        WebhookEvent.LINK_ACKNOWLEDGED,
+        {
+            "owner": webhooks.partner_data(link.partner),
+            "acknowledgement_id": ack.id,
+            "certificate": webhooks.certificate_data(certificate) if certificate else None,
+            "installed_on": installed_on.isoformat() if installed_on else None,
+            "contact_name": ack.contact_name,
+        },
+        now=now,
     )
     return ack
 

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from portal.domain import certs
+from portal.domain.vocab import WebhookEvent
 from portal.models import Certificate, Submission
-from portal.services import audit, emails, inforce, unique, windows
+from portal.services import audit, emails, inforce, unique, webhooks, windows
 from portal.services.actor import Actor
 from portal.services.certificates import certificate_row
 from portal.services.errors import ServiceError
@@ -50,7 +51,23 @@ def approve_submission(
     )
     _record_approval(session, actor, submission, certificate, now=now)
     _tell_partner_approved(session, submission, certificate)
+    _announce_approved(session, submission, certificate, now=now)
     return certificate
+
+
+def _announce_approved(
+    session: Session, submission: Submission, certificate: Certificate, *, now: datetime
+) -> None:
+    """Webhooks: the submission is approved, and its certificate scheduled."""
+    webhooks.emit(
+        session, WebhookEvent.SUBMISSION_APPROVED,
+        webhooks.submission_event(submission, certificate=webhooks.certificate_data(certificate)),
+        now=now,
+    )  # fmt: skip
+    webhooks.emit(
+        session, WebhookEvent.CERTIFICATE_SCHEDULED, webhooks.certificate_event(certificate),
+        now=now,
+    )  # fmt: skip
 
 
 def _second_approval_time(
@@ -190,6 +207,10 @@ def reject_submission(
     emails.queue(
         session, "submission_rejected", recipients=submission.partner.contact_emails,
         dedupe_key=f"submission-rejected:{submission.id}", submission=submission, reason=reason,
+    )  # fmt: skip
+    webhooks.emit(
+        session, WebhookEvent.SUBMISSION_REJECTED,
+        webhooks.submission_event(submission, reason=reason), now=now,
     )  # fmt: skip
 
 

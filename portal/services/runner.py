@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain.certs import short_fingerprint
 from portal.domain.roles import Permission, role_allows
-from portal.domain.vocab import SubmissionStatus
+from portal.domain.vocab import SubmissionStatus, WebhookEvent
 from portal.models import (
     Acknowledgement,
     Certificate,
@@ -33,7 +33,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, emails, outbox
+from portal.services import audit, emails, outbox, webhooks
 from portal.services.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,10 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         f"is in force since {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id, "side_effect": effect.key},
     )
+    webhooks.emit(
+        session, WebhookEvent.CERTIFICATE_ACTIVATED, webhooks.certificate_event(certificate),
+        now=now, occurred_at=certificate.activate_at,
+    )  # fmt: skip
 
 
 def _revoke_fulfilled_link(session: Session, effect: SideEffect, now: datetime) -> None:

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.domain.certs import short_fingerprint
 from portal.domain.inforce import in_force
-from portal.domain.vocab import usages_served
+from portal.domain.vocab import WebhookEvent, usages_served
 from portal.models import Certificate, Submission
-from portal.services import audit, windows
+from portal.services import audit, webhooks, windows
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 
@@ -125,6 +125,10 @@ def approve_identity_schedule(
         f"effect at {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id},
     )
+    webhooks.emit(
+        session, WebhookEvent.CERTIFICATE_SCHEDULED, webhooks.certificate_event(certificate),
+        now=now,
+    )  # fmt: skip
     partners = certificate.identity.partners if certificate.identity else []
     windows.agree_windows_at(
         session, actor, [partner.id for partner in partners], certificate,
@@ -184,6 +188,14 @@ def rollback(
             "There is no previous certificate to go back to (none, or the overlap has ended)."
         )
     _withdraw(session, actor, certificate, reason=reason, now=now, action="certificate.rolled_back")
+    webhooks.emit(
+        session, WebhookEvent.CERTIFICATE_ROLLED_BACK,
+        webhooks.certificate_event(
+            certificate, reason=certificate.withdrawn_reason,
+            previous=webhooks.certificate_data(previous[0]),
+        ),
+        now=now,
+    )  # fmt: skip
     return previous[0]
 
 
@@ -263,6 +275,10 @@ def reschedule_partner_certificate(
         f"{before:%Y-%m-%d %H:%M} to {certificate.activate_at:%Y-%m-%d %H:%M} UTC",
         details={"certificate_id": certificate.id},
     )
+    webhooks.emit(
+        session, WebhookEvent.CERTIFICATE_SCHEDULED,
+        webhooks.certificate_event(certificate, rescheduled_from=before.isoformat()), now=now,
+    )  # fmt: skip
     windows.agree_windows_at(
         session, actor, [certificate.partner_id], certificate,
         because=f"moving certificate {short_fingerprint(certificate.sha256)} to that time",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.domain import certs
 from portal.domain.certs import Report, Usage, colon_fingerprint, sha256_hex
 from portal.domain.roles import Permission, role_allows
-from portal.domain.vocab import SubmissionStatus, values_of
+from portal.domain.vocab import SubmissionStatus, WebhookEvent, values_of
 from portal.models import (
     ChangeWindow,
     Partner,
@@ -19,7 +19,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, emails, inforce, links, windows
+from portal.services import audit, emails, inforce, links, webhooks, windows
 from portal.services.actor import Actor
 from portal.services.certificates import requested_usage
 from portal.services.errors import (
@@ -95,8 +95,19 @@ def submit_via_link(
     _audit_received(session, actor, link, submission)
     if submission.proposed_window_start is not None:
         _propose_window_sent_with(session, actor, link, submission, now=now)
-    _notify_approvers(session, submission)
+    _announce_received(session, submission, via="link", now=now)
     return Outcome(report, submission)
+
+
+def _announce_received(
+    session: Session, submission: Submission, *, via: str, now: datetime
+) -> None:
+    """Email the approvers and tell webhooks (VIA: a link, or staff on the partner's behalf)."""
+    _notify_approvers(session, submission)
+    webhooks.emit(
+        session, WebhookEvent.SUBMISSION_RECEIVED,
+        webhooks.submission_event(submission, received_via=via), now=now,
+    )  # fmt: skip
 
 
 def _propose_window_sent_with(
@@ -330,5 +341,5 @@ def submit_by_staff(
         f"behalf: SHA-256 {colon_fingerprint(submission.sha256)}",
         details={"submission_id": submission.id, "sha256": submission.sha256, "on_behalf": True},
     )
-    _notify_approvers(session, submission)
+    _announce_received(session, submission, via="staff", now=now)
     return Outcome(report, submission)

@@ -325,6 +325,7 @@ def acknowledge(token: str) -> Rendered:
         certificate=newest,
         installed_on=form.installed_on.data,
         contact_name=form.contact_name.data,
+        now=request_now(),
     )
     return redirect(url_for("partner.link_page", token=token, acknowledged=1) + "#installed")
 

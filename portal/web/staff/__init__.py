@@ -12,6 +12,7 @@ from portal.web.staff import (  # noqa: F401  (importing registers the routes)
     review,
     tokens,
     views,
+    webhooks,
     windows,
 )
 from portal.web.staff.blueprint import bp

@@ -30,7 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain.roles import Role
 from portal.domain.scopes import Scope
-from portal.domain.vocab import Environment, Usage
+from portal.domain.vocab import SUBSCRIBABLE_EVENTS, Environment, Usage
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web.forms import USAGE_CHOICES, PortalForm, default_timezone, timezone_choices
 
@@ -268,6 +268,22 @@ class ApiTokenForm(PortalForm):
             (Scope.KEYS_EXPORT.value, "keys:export (export our private keys)"),
         ],
         default=[Scope.CONFIG_READ.value],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+
+
+class WebhookForm(PortalForm):
+    """A new webhook: the receiver's URL and the events it receives (the secret is made)."""
+
+    url = StringField(
+        "URL",
+        validators=[DataRequired(), Length(max=2000)],
+        description="https:// (or http://) address of the receiver; it must answer 2xx.",
+    )
+    events = SelectMultipleField(
+        "Events",
+        choices=[(event.value, event.value) for event in SUBSCRIBABLE_EVENTS],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
