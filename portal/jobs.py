@@ -12,6 +12,9 @@ Services only flush; this module alone decides when their work is committed:
   recorded and committed), so two runners never both send it, and a runner dying
   between the SMTP server's acceptance and the commit sends it again next run: at
   least once, never silently lost;
+- the export directory (PORTAL_EXPORT_DIR) is brought up to the run's time in a
+  transaction of its own (its audit event, when keys were written, commits with it);
+  its failure is reported and retried next run, and never stops the other steps;
 - whatever a run leaves open is rolled back at its end.
 
 This is a face, like portal.cli and portal.web: it may import services; services never
@@ -20,17 +23,22 @@ import it.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from portal import exporter
+from portal.domain.keys import KeyRing
 from portal.services import links, outbox
 from portal.services import runner as effects
+from portal.services.actor import Actor
 from portal.services.mailer import Mailer
 from portal.settings import Settings
 
@@ -42,6 +50,7 @@ NO_BASE_URL = (
 )
 
 Send = Callable[[list[str], str, str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,8 @@ class RunResult:
     last_error: str | None = None  # why the last email that could not be sent failed
     email_off: bool = False  # no mail relay configured: nothing was sent
     waiting: int = 0  # emails left in the outbox when email is off
+    export: exporter.Outcome | None = None  # what the export directory did (when set)
+    export_error: str | None = None  # why the export directory could not be written
 
 
 @dataclass(frozen=True)
@@ -68,15 +79,24 @@ class Delivery:
 
 
 def run_once(
-    session: Session, settings: Settings, sign_link: Callable[[str], str], *, now: datetime
+    session: Session,
+    settings: Settings,
+    sign_link: Callable[[str], str],
+    *,
+    now: datetime,
+    keyring: KeyRing | None = None,
 ) -> RunResult:
-    """Perform the side effects due at NOW, then send what the outbox holds (when email is on).
+    """Perform the side effects due at NOW, refresh the export directory, then send the outbox.
 
-    SIGN_LINK makes a link's token from its id; SETTINGS give the mail relay and base URL.
+    SIGN_LINK makes a link's token from its id; SETTINGS give the mail relay, base URL and
+    export directory; KEYRING decrypts our keys when the export holds them.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
         result = run_due(session, now=now, runner=name)
+        if settings.export_dir is not None:
+            outcome, failure = refresh_export(session, settings, keyring, now=now)
+            result = replace(result, export=outcome, export_error=failure)
         if settings.smtp is None:
             return replace(result, email_off=True, waiting=outbox.count_unsent(session))
         base_url = settings.base_url
@@ -98,6 +118,34 @@ def run_once(
         )
     finally:
         session.rollback()
+
+
+def refresh_export(
+    session: Session, settings: Settings, keyring: KeyRing | None, *, now: datetime
+) -> tuple[exporter.Outcome | None, str | None]:
+    """Bring PORTAL_EXPORT_DIR up to NOW and commit: (outcome, None), or (None, why it failed).
+
+    A failure is logged and returned, never raised: the other steps go on, the next run
+    tries again.
+    """
+    assert settings.export_dir is not None  # noqa: S101  (the caller checked)
+    try:
+        outcome = exporter.refresh(
+            session,
+            keyring,
+            Path(settings.export_dir),
+            at=now,
+            overlap=settings.certificate_overlap,
+            passphrase=settings.export_key_passphrase,
+            actor=Actor("scheduler"),
+        )
+        session.commit()
+    except Exception as error:  # any failure: reported, and retried by the next run
+        session.rollback()
+        reason = exporter.failure_text(error)
+        log.error("The export directory %s was not refreshed: %s", settings.export_dir, reason)
+        return None, reason
+    return outcome, None
 
 
 def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:

@@ -7,7 +7,7 @@ arguments. Flask's own keys (SECRET_KEY, session cookies, ...) stay in app.confi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +33,9 @@ class Settings:
     link_default_max_uploads: int
     ratelimit_invalid_links: str
     smtp: SmtpSettings | None  # None: email is off (PORTAL_SMTP_HOST unset)
+    export_dir: str | None = None  # None: the runner keeps no export directory
+    # None: no private keys in the export directory; never shown in a repr or a log.
+    export_key_passphrase: str | None = field(default=None, repr=False)
 
     @property
     def email_is_on(self) -> bool:
@@ -54,6 +57,8 @@ class Settings:
             link_default_max_uploads=int(config["LINK_DEFAULT_MAX_UPLOADS"]),
             ratelimit_invalid_links=str(config["RATELIMIT_INVALID_LINKS"]),
             smtp=SmtpSettings.from_config(config) if config.get("SMTP_HOST") else None,
+            export_dir=config.get("EXPORT_DIR") or None,
+            export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
         )
 
 
