@@ -118,6 +118,7 @@ def test_layout_follows_the_document_at_the_boundaries(session, runner, rotation
         files = tree(directory)
         document = config_export.build(session, at=moment, overlap=OVERLAP)
         assert json.loads(files["manifest.json"]) == document.body
+        assert files["manifest.json"] == (document.to_json() + "\n").encode()
         assert files["version"].decode().strip() == document.version
         assert files[f"{mine}/send.pem"] == pem_of(send)
         assert files[f"{mine}/send.cer"] == send.der

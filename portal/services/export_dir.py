@@ -20,7 +20,6 @@ environment under a folder of its name, so one AS2 ID may exist in both):
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -106,7 +105,7 @@ def plan_files(
     """Every file of the export of DOCUMENT; KEYSTORES (PKCS#12 by alias) add our keys."""
     body = document.body
     files = [
-        ExportFile("manifest.json", (json.dumps(body, indent=2) + "\n").encode()),
+        ExportFile("manifest.json", (document.to_json() + "\n").encode()),  # as the API sends
         ExportFile("version", f"{document.version}\n".encode()),
     ]
     owners: dict[str, str] = {}
