@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
     "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets per connect, send or read
     "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
+    "EXPORT_DIR": None,  # None: no export directory; else the runner keeps it up to date
+    "EXPORT_KEY_PASSPHRASE": None,  # None: no private keys in the export directory
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -65,6 +67,10 @@ FALLBACK_BASE_URL = "http://127.0.0.1:5000"
 
 EMAIL_OFF = "Email is off (PORTAL_SMTP_HOST is not set)"
 
+# Read from the environment exactly as typed, never as JSON (a passphrase `12345678` or
+# `true` is text, and so is a path).
+TEXT_SETTINGS = ("EXPORT_DIR", "EXPORT_KEY_PASSPHRASE")
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or invalid; the message names it."""
@@ -75,6 +81,10 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env(ENV_PREFIX)
+    for name in TEXT_SETTINGS:
+        raw = os.environ.get(f"{ENV_PREFIX}_{name}")
+        if raw is not None:
+            app.config[name] = raw or None
     if test_config is not None:
         app.config.from_mapping(test_config)
     instance = Path(app.instance_path)
@@ -123,10 +133,26 @@ def validate(config: Mapping[str, Any]) -> None:
         parse_duration(str(config["LINK_DEFAULT_EXPIRY"]))
     except ValueError as error:
         raise ConfigError(f"PORTAL_LINK_DEFAULT_EXPIRY: {error}") from None
+    _validate_export(config)
     try:
         KeyRing.from_strings(config["KEY_ENCRYPTION_KEYS"])
     except KeyRingError as error:
         raise ConfigError(f"PORTAL_KEY_ENCRYPTION_KEYS: {error}") from None
+
+
+def _validate_export(config: Mapping[str, Any]) -> None:
+    """The export directory's settings: a text path, a long enough passphrase (never shown)."""
+    from portal.services.certificates import MIN_EXPORT_PASSPHRASE
+
+    directory, passphrase = config["EXPORT_DIR"], config["EXPORT_KEY_PASSPHRASE"]
+    if directory is not None and (not isinstance(directory, str) or not directory.strip()):
+        raise ConfigError("PORTAL_EXPORT_DIR must be the path of a folder")
+    if passphrase is not None and (
+        not isinstance(passphrase, str) or len(passphrase) < MIN_EXPORT_PASSPHRASE
+    ):
+        raise ConfigError(
+            f"PORTAL_EXPORT_KEY_PASSPHRASE must be at least {MIN_EXPORT_PASSPHRASE} characters"
+        )
 
 
 def read_or_create_secret(path: Path, make: Any) -> str:

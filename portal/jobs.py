@@ -17,6 +17,9 @@ Services only flush; this module alone decides when their work is committed:
   so no transaction or SQLite lock is held while a receiver is slow; two runners never
   post the same delivery, and one a runner posted just before dying is posted again
   once its lease has run out (at least once, never silently lost);
+- the export directory (PORTAL_EXPORT_DIR) is brought up to the run's time in a
+  transaction of its own (its audit event, when keys were written, commits with it);
+  its failure is reported and retried next run, and never stops the other steps;
 - whatever a run leaves open is rolled back at its end.
 
 This is a face, like portal.cli and portal.web: it may import services; services never
@@ -25,6 +28,7 @@ import it.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -32,13 +36,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from portal import exporter
 from portal.domain.keys import KeyRing
 from portal.services import links, outbox, webhook_http, webhooks
 from portal.services import runner as effects
+from portal.services.actor import Actor
 from portal.services.mailer import Mailer
 from portal.settings import Settings
 
@@ -51,6 +58,7 @@ NO_BASE_URL = (
 
 Send = Callable[[list[str], str, str], None]
 Post = Callable[[str, bytes, Mapping[str, str]], webhook_http.Answer]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class RunResult:
     posted: int = 0  # webhook deliveries that landed
     unposted: int = 0  # webhook attempts that failed (each is retried later)
     webhook_error: str | None = None  # why the last failed webhook attempt failed
+    export: exporter.Outcome | None = None  # what the export directory did (when set)
+    export_error: str | None = None  # why the export directory could not be written
 
 
 @dataclass(frozen=True)
@@ -87,10 +97,12 @@ def run_once(
     *,
     now: datetime,
 ) -> RunResult:
-    """Perform the side effects due at NOW, post due webhooks, then send the outbox's emails.
+    """Perform the side effects due at NOW, refresh the export directory, post due webhooks,
+    then send the outbox's emails.
 
-    SIGN_LINK makes a link's token from its id; KEYRING opens webhook secrets; SETTINGS
-    give the mail relay, base URL and webhook timeout.
+    SIGN_LINK makes a link's token from its id; KEYRING opens webhook secrets and our keys
+    when the export holds them; SETTINGS give the mail relay, base URL, webhook timeout and
+    export directory.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
@@ -104,6 +116,9 @@ def run_once(
         result = replace(
             result, posted=posted.sent, unposted=posted.failed, webhook_error=posted.last_error
         )
+        if settings.export_dir is not None:
+            outcome, failure = refresh_export(session, settings, keyring, now=now)
+            result = replace(result, export=outcome, export_error=failure)
         if settings.smtp is None:
             return replace(result, email_off=True, waiting=outbox.count_unsent(session))
         base_url = settings.base_url
@@ -125,6 +140,34 @@ def run_once(
         )
     finally:
         session.rollback()
+
+
+def refresh_export(
+    session: Session, settings: Settings, keyring: KeyRing | None, *, now: datetime
+) -> tuple[exporter.Outcome | None, str | None]:
+    """Bring PORTAL_EXPORT_DIR up to NOW and commit: (outcome, None), or (None, why it failed).
+
+    A failure is logged and returned, never raised: the other steps go on, the next run
+    tries again.
+    """
+    assert settings.export_dir is not None  # noqa: S101  (the caller checked)
+    try:
+        outcome = exporter.refresh(
+            session,
+            keyring,
+            Path(settings.export_dir),
+            at=now,
+            overlap=settings.certificate_overlap,
+            passphrase=settings.export_key_passphrase,
+            actor=Actor("scheduler"),
+        )
+        session.commit()
+    except Exception as error:  # any failure: reported, and retried by the next run
+        session.rollback()
+        reason = exporter.failure_text(error)
+        log.error("The export directory %s was not refreshed: %s", settings.export_dir, reason)
+        return None, reason
+    return outcome, None
 
 
 def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:

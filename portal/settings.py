@@ -7,7 +7,7 @@ arguments. Flask's own keys (SECRET_KEY, session cookies, ...) stay in app.confi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +35,9 @@ class Settings:
     smtp: SmtpSettings | None  # None: email is off (PORTAL_SMTP_HOST unset)
     webhook_timeout: float = 10.0  # seconds per socket operation when posting a webhook
     webhook_allow_private: bool = False  # let webhooks reach loopback and private addresses
+    export_dir: str | None = None  # None: the runner keeps no export directory
+    # None: no private keys in the export directory; never shown in a repr or a log.
+    export_key_passphrase: str | None = field(default=None, repr=False)
 
     @property
     def email_is_on(self) -> bool:
@@ -58,6 +61,8 @@ class Settings:
             smtp=SmtpSettings.from_config(config) if config.get("SMTP_HOST") else None,
             webhook_timeout=float(config["WEBHOOK_TIMEOUT"]),
             webhook_allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]),
+            export_dir=config.get("EXPORT_DIR") or None,
+            export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
         )
 
 

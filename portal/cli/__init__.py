@@ -13,6 +13,7 @@ from flask import Flask
 
 from portal.cli.certs import cert_group, keys_group
 from portal.cli.directory import identity_group, partner_group
+from portal.cli.export import export_command
 from portal.cli.links import link_group
 from portal.cli.review import config_export_command, submission_group, submissions_group
 from portal.cli.runner import run_due_command, scheduler_command
@@ -34,6 +35,7 @@ COMMANDS: list[click.Command] = [
     submissions_group,
     submission_group,
     config_export_command,
+    export_command,
     run_due_command,
     scheduler_command,
 ]

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from portal import jobs
+from portal.cli.export import export_line
 from portal.clock import command_now
 from portal.config import EMAIL_OFF
 from portal.extensions import db, keyring, link_signer
@@ -19,7 +20,10 @@ from portal.settings import settings
 @click.command("run-due")
 @with_appcontext
 def run_due_command() -> None:
-    """Perform, once, every side effect whose time has come (safe to run anywhere, any time)."""
+    """Perform, once, every side effect whose time has come (safe to run anywhere, any time).
+
+    With PORTAL_EXPORT_DIR set, the export directory is brought up to now as well.
+    """
     result = _run_once(command_now())
     effects = (
         f"Planned {result.planned}, performed {result.performed}, failed {result.failed} "
@@ -32,11 +36,15 @@ def run_due_command() -> None:
         click.echo(f"{effects}; sent {result.sent} emails, {result.unsent} could not be sent.")
     if result.posted or result.unposted:
         click.echo(webhooks_line(result) + ".")
+    if result.export is not None:
+        click.echo(export_line(result.export))
     if result.unsent:
         click.echo(f"Last error: {one_line(result.last_error)}", err=True)
     if result.unposted:
         click.echo(f"Last webhook error: {one_line(result.webhook_error)}", err=True)
-    if result.failed or result.unsent or result.unposted:
+    if result.export_error is not None:
+        click.echo(f"Export directory not written: {one_line(result.export_error)}", err=True)
+    if result.failed or result.unsent or result.unposted or result.export_error is not None:
         sys.exit(1)
 
 
@@ -78,6 +86,11 @@ def scheduler_command(interval: int, iterations: int) -> None:
                 click.echo(
                     f"{stamp} last webhook error: {one_line(result.webhook_error)}", err=True
                 )
+            if result.export is not None and result.export.written:
+                click.echo(f"{stamp} {export_line(result.export)}")
+            if result.export_error is not None:
+                message = one_line(result.export_error)
+                click.echo(f"{stamp} export directory not written: {message}", err=True)
             # Said once, and again when the number changes: not every tick.
             if result.email_off and result.waiting != waiting_told:
                 click.echo(f"{stamp} {email_off_line(result.waiting)}")
