@@ -170,11 +170,7 @@ class Keytool:
             return set()
         command = [self.program, "-list", *self.base(self.keystore)]
         listing = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-        return {
-            line.split(",", 1)[0].strip()
-            for line in listing.stdout.splitlines()
-            if line.rstrip().endswith(("trustedCertEntry,", "PrivateKeyEntry,"))
-        }
+        return _listed_aliases(listing.stdout)
 
     def sync(self, wanted: dict[str, Entry], *, prune: bool) -> list[str]:
         """Add what is missing (and with PRUNE remove stale portal aliases); what changed."""
@@ -195,6 +191,28 @@ class Keytool:
                 os.replace(copy, self.keystore)
         return changed
 
+    def _source_alias(self, source: Path, alias: str) -> str:
+        """The entry to take from SOURCE: ALIAS, or its only entry under another name.
+
+        The portal's keystore export names each key after its alias; a PKCS#12 saved from
+        elsewhere (the staff page names it after the AS2 ID) holds a single entry.
+        """
+        if self.dry_run:
+            return alias
+        command = [
+            self.program,
+            "-list",
+            "-keystore",
+            str(source),
+            "-storetype",
+            "PKCS12",
+            "-storepass:file",
+            str(self.keys_passphrase_file or self.storepass_file),
+        ]
+        listing = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+        found = _listed_aliases(listing.stdout)
+        return alias if alias in found or len(found) != 1 else found.pop()
+
     def _add(self, keystore: Path, entry: Entry, work: Path) -> str:
         source = self.keys / f"{entry.alias}.p12" if self.keys else None
         if entry.ours and source is not None and source.exists():
@@ -202,7 +220,7 @@ class Keytool:
                 "-importkeystore", "-noprompt",
                 "-srckeystore", str(source), "-srcstoretype", "PKCS12",
                 "-srcstorepass:file", str(self.keys_passphrase_file or self.storepass_file),
-                "-srcalias", entry.alias, "-destalias", entry.alias,
+                "-srcalias", self._source_alias(source, entry.alias), "-destalias", entry.alias,
                 "-destkeystore", str(keystore), "-deststoretype", "PKCS12",
                 "-deststorepass:file", str(self.storepass_file),
             ])  # fmt: skip
@@ -213,6 +231,15 @@ class Keytool:
                   *self.base(keystore)])  # fmt: skip
         note = " (no key file: OpenAS2 cannot sign or decrypt with it)" if entry.ours else ""
         return f"added {entry.alias} (certificate){note}"
+
+
+def _listed_aliases(listing: str) -> set[str]:
+    """Aliases in `keytool -list` output ("alias, date, entryType," lines)."""
+    return {
+        line.split(",", 1)[0].strip()
+        for line in listing.splitlines()
+        if line.rstrip().endswith(("trustedCertEntry,", "PrivateKeyEntry,"))
+    }
 
 
 # --- partnerships.xml --------------------------------------------------------------------
