@@ -73,6 +73,6 @@ def load_pyas2lib() -> str | None:
         _patch_version_detection()
         import pyas2lib  # noqa: F401
         from oscrypto import asymmetric  # noqa: F401
-    except Exception as error:  # noqa: BLE001  (any failure means: skip with the reason)
+    except Exception as error:  # any failure means: skip, saying why
         return f"pyas2lib cannot be imported here: {type(error).__name__}: {error}"
     return None
