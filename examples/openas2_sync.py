@@ -120,7 +120,9 @@ def plan(document: dict[str, Any]) -> Plan:
                     )
         decisive = owner["certificates"][FALLBACK_USAGE[kind]]
         send = decisive["send"]
-        if send is None and decisive["accept"]:
+        if send is None and not decisive["accept"]:
+            continue  # no certificate at all: leave the partner's attributes alone
+        if send is None:
             send = decisive["accept"][0]  # nothing active yet: the first to come
             decisive = {**decisive, "send": send}
         other = fallback(decisive, at)

@@ -368,6 +368,12 @@ def test_openas2_fallback_follows_the_switch(
         assert plan.aliases["PARTNERAS2"] == expected
         assert plan.aliases["OURAS2"] == (world["ours_alias"], None)
         assert plan.warnings == []
+    # An owner without any certificate is left as it is (its alias is not removed).
+    empty = {"send": None, "accept": [], "active": None, "previous": None, "scheduled": []}
+    document["partners"].append(
+        {"as2_id": "NEWAS2", "certificates": {"signing": empty, "encryption": empty}}
+    )
+    assert "NEWAS2" not in sync.plan(document).aliases
 
 
 def test_openas2_dry_run_prints_the_keytool_commands_and_changes_nothing(
