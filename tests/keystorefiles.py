@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from portal.domain.certs.keystore import Pkcs12Parts, assemble_pkcs12, split_pkcs12
 from tests.realtools import keytool_binary, openssl_binary
 
+# The DER of the OID 1.2.840.113549.1.7.6 (PKCS#7 encryptedData), as a ContentInfo begins.
+ENCRYPTED_DATA = bytes.fromhex("06092a864886f70d010706")
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -46,9 +49,9 @@ def entries(data: bytes, passphrase: bytes) -> list[Entry]:
     """Every key entry of DATA, read with cryptography one key at a time."""
     pkcs12.load_pkcs12(data, passphrase)  # the whole file: its MAC and passphrase
     parts = split_pkcs12(data)
-    alone = [pkcs12.load_pkcs12(_file([c], passphrase, parts), passphrase) for c in parts.contents]
-    key_contents = [c for c, loaded in zip(parts.contents, alone, strict=True) if loaded.key]
-    cert_contents = [c for c, loaded in zip(parts.contents, alone, strict=True) if not loaded.key]
+    # Certificate bags are in encryptedData ContentInfos, shrouded key bags in data ones.
+    cert_contents = [c for c in parts.contents if ENCRYPTED_DATA in c[:16]]
+    key_contents = [c for c in parts.contents if c not in cert_contents]
     found = []
     for content in key_contents:
         loaded = pkcs12.load_pkcs12(_file([*cert_contents, content], passphrase, parts), passphrase)

@@ -80,6 +80,7 @@ PUBLIC = {
     "partner.window_calendar",
     # The API takes no account either: an API token is the credential (test_api_tokens.py).
     "api.whoami",
+    "api.identity_keystore",
 }
 
 
