@@ -53,7 +53,10 @@ def parse_moment(text: str, now: datetime) -> datetime:
         raise ValueError(
             f"{text[:40]!r} has no time zone; add Z for UTC or an offset such as +01:00."
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r} is out of range.") from None
 
 
 def local_to_utc(day: date, time_of_day: time, zone: str) -> datetime | None:

@@ -88,6 +88,7 @@ PUBLIC = {
     # The API takes no account either: an API token is the credential (test_api_tokens.py).
     "api.whoami",
     "api.config",
+    "api.identity_keystore",
 }
 API = sorted(e for e in PUBLIC if e.startswith("api."))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from portal.cli import keystore  # noqa: F401  (adds `identity export` to the identity group)
 from portal.cli.certs import cert_group, keys_group
 from portal.cli.directory import identity_group, partner_group
 from portal.cli.export import export_command

@@ -24,6 +24,13 @@ class Actor:
         return cls(user.email, user.id, client_address, (user_agent or "")[:400] or None)
 
     @classmethod
+    def api_token(
+        cls, name: str, client_address: str | None = None, user_agent: str | None = None
+    ) -> Actor:
+        """An actor for a program calling the API with the token NAME."""
+        return cls(f"API token {name}", None, client_address, (user_agent or "")[:400] or None)
+
+    @classmethod
     def command_line(cls, user: User | None = None) -> Actor:
         """An actor for a `portal` command, on behalf of USER when given."""
         if user is None:

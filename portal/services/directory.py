@@ -66,8 +66,15 @@ def find_identity(session: Session, as2_id: str, environment: str | None = None)
     if not found:
         raise NotFoundError(f"No identity with AS2 ID {as2_id}.")
     if len(found) > 1:
-        raise ServiceError(f"AS2 ID {as2_id} exists in several environments; name one.")
+        raise ServiceError(_ambiguous(as2_id, [i.environment for i in found]), field="environment")
     return found[0]
+
+
+def _ambiguous(as2_id: str, environments: list[str]) -> str:
+    return (
+        f"AS2 ID {as2_id} exists in several environments; name one: "
+        f"{' or '.join(sorted(environments))}."
+    )
 
 
 def find_partner(session: Session, as2_id: str, environment: str | None = None) -> Partner:
@@ -79,7 +86,7 @@ def find_partner(session: Session, as2_id: str, environment: str | None = None) 
     if not found:
         raise NotFoundError(f"No partner with AS2 ID {as2_id}.")
     if len(found) > 1:
-        raise ServiceError(f"AS2 ID {as2_id} exists in several environments; name one.")
+        raise ServiceError(_ambiguous(as2_id, [p.environment for p in found]), field="environment")
     return found[0]
 
 

@@ -19,6 +19,7 @@ its modules. Inside, a module imports only modules above it in this list, never 
     generate    new keys, self-signed certificates and CSRs
     loading     importing PEM/DER pairs and PKCS#12, matching CA-signed certificates
     export      PEM, DER, PKCS#7 and PKCS#12 out
+    keystore    several keys in one PKCS#12, each under its alias
 
 From outside it, a module imports only portal.domain.vocab (model re-exports its Usage).
 """
@@ -44,6 +45,7 @@ from portal.domain.certs.generate import (
     generate_identity_certificate,
 )
 from portal.domain.certs.inspection import inspect
+from portal.domain.certs.keystore import KeystoreEntry, export_keystore
 from portal.domain.certs.loading import (
     KeyedCertificate,
     load_pem_bundle,
@@ -79,6 +81,7 @@ __all__ = [
     "Finding",
     "Generated",
     "KeyedCertificate",
+    "KeystoreEntry",
     "PendingKey",
     "PrivateKey",
     "Report",
@@ -90,6 +93,7 @@ __all__ = [
     "colon_fingerprint",
     "create_csr",
     "export_der",
+    "export_keystore",
     "export_p7c",
     "export_pem",
     "export_pkcs12",

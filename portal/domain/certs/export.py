@@ -94,6 +94,20 @@ def export_pkcs12(
     )
 
 
+@refusing("The PKCS#12 file could not be written.")
+def export_pkcs12_chain(
+    chain_ders: Sequence[bytes], *, passphrase: bytes, legacy: bool = False
+) -> bytes:
+    """A PKCS#12 file of certificates only, without names: the chain a keystore shares."""
+    if not passphrase:
+        raise CertificateError("A PKCS#12 file needs a passphrase.")
+    chain = [_load_for_export(d) for d in chain_ders]
+    if not chain:
+        raise CertificateError("No certificates to write.")
+    encryption = _pkcs12_encryption(passphrase, legacy)
+    return pkcs12.serialize_key_and_certificates(None, None, None, chain, encryption)
+
+
 def private_key_to_der(key: PrivateKey) -> bytes:
     """Return the key as unencrypted PKCS#8 DER, only to hand to the key ring for encryption."""
     return key.private_bytes(

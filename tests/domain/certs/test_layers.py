@@ -22,6 +22,7 @@ ORDER = [
     "generate",
     "loading",
     "export",
+    "keystore",
 ]
 PACKAGE = "portal.domain.certs"
 # The portal-wide vocabulary (Usage): below the whole package, importing nothing of ours.
