@@ -132,6 +132,31 @@ def test_each_operation_names_the_scope_its_view_requires(app: Flask) -> None:
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
 
 
+@pytest.mark.parametrize("path", sorted(SPEC["paths"]))
+def test_a_method_not_described_is_a_json_405_listing_the_described_ones(
+    app: Flask, client, path: str
+) -> None:
+    """What schemathesis's `unsupported_method` check asks (it runs only in its CLI's
+    coverage phase): a 405 with `Allow`, here also a JSON body like every API error."""
+    described = {m.upper() for m in SPEC["paths"][path] if m in HTTP_METHODS}
+    if not any(p == path for _, p in app_operations(app)):
+        pytest.skip(f"{path} is described but not routed in this app yet")
+    url = re.sub(r"\{[^}]+\}", "OURAS2", path)
+    for method in sorted({m.upper() for m in HTTP_METHODS} - described):
+        response = client.open(url, method=method)
+        assert response.status_code == 405, (method, path)
+        assert response.is_json
+        assert response.json["error"]
+        assert set(response.headers["Allow"].split(", ")) - {"HEAD", "OPTIONS"} == described
+
+
+def test_an_unknown_api_address_is_a_json_404(client) -> None:
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.json["error"]
+
+
 # --- schemathesis against the app ----------------------------------------------------
 
 
