@@ -56,7 +56,10 @@ def parse_moment(text: str, now: datetime) -> datetime:
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise ValueError(f"{text[:40]!r} is out of range.") from None
+        # 0001-01-01T00:00:00+01:00 is a valid ISO 8601 time before the year 1 in UTC.
+        raise ValueError(
+            f"{text[:40]!r} is out of range; use a time between the years 1 and 9999 in UTC."
+        ) from None
 
 
 def local_to_utc(day: date, time_of_day: time, zone: str) -> datetime | None:

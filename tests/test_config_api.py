@@ -168,6 +168,28 @@ def test_unknown_as2_ids_are_404(client, session, world, query) -> None:
     assert "NOSUCH" in response.json["error"]
 
 
+@pytest.mark.parametrize("query", ["?identity=A%00B", "?partner=%00"])
+def test_an_as2_id_with_a_nul_is_unknown_on_every_database(client, session, world, query) -> None:
+    # PostgreSQL refuses a NUL in a query: this was a 500 there (and a 404 on SQLite).
+    response = get(client, bearer(session), query)
+    assert response.status_code == 404
+    assert response.is_json
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-00:01"])
+def test_a_time_outside_the_calendar_in_utc_is_400(client, session, world, at) -> None:
+    # Valid ISO 8601, but before the year 1 or after 9999 once in UTC: this was a 500.
+    response = get(client, bearer(session), f"?at={at}")
+    assert response.status_code == 400
+    assert "out of range" in response.json["error"]
+
+
+def test_config_export_refuses_a_time_outside_the_calendar_as_a_usage_error(runner) -> None:
+    result = runner.invoke(args=["config-export", "--at", "0001-01-01T00:00:00+01:00", "--json"])
+    assert result.exit_code == 2
+    assert "out of range" in result.stderr
+
+
 def test_an_unknown_environment_is_400(client, session, world) -> None:
     response = get(client, bearer(session), "?environment=staging")
     assert response.status_code == 400

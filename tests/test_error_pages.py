@@ -150,6 +150,13 @@ def test_staff_not_found_page_is_html(admin_client: FlaskClient) -> None:
     assert_html_page(admin_client.get("/no-such-page"), 404)
 
 
+def test_a_method_an_address_does_not_take_is_405_with_allow(client: FlaskClient) -> None:
+    # RFC 9110: a 405 lists the methods the address takes. The page used to drop the header.
+    response = client.delete("/login")
+    assert_html_page(response, 405)
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+
+
 def test_staff_csrf_failure_is_an_html_page(
     tmp_path: Path, database_url: str, connection: Connection
 ) -> None:

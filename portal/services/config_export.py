@@ -275,6 +275,11 @@ def _details(session: Session, ids: Iterable[int]) -> dict[int, Any]:
 
 
 def _owners(session: Session, chosen: Selection) -> tuple[list[Identity], list[Partner]]:
+    for kind, as2_id in (("identity", chosen.identity), ("partner", chosen.partner)):
+        if as2_id is not None and "\x00" in as2_id:
+            # No AS2 ID holds a NUL and PostgreSQL refuses one in a query (SQLite just finds
+            # nothing): answer 404 on both without asking the database.
+            raise NotFoundError(f"No {kind} with AS2 ID {as2_id}.")
     partner_filter = _partner_filter(chosen)
     partners = list(
         session.scalars(

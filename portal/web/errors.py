@@ -40,16 +40,26 @@ def service_error(error: ServiceError) -> tuple[str, int] | HTTPException:
     return http_error(default_exceptions[error.http_status]())
 
 
-def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
-    """The error page, or a JSON body for clients that ask for JSON; redirects pass."""
+def http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]] | HTTPException:
+    """The error page, or a JSON body for clients that ask for JSON; redirects pass.
+
+    The API's paths always answer JSON, routing errors (no such address, a method the
+    address does not take) included, which the API blueprint's own handler never sees.
+    The exception's headers are kept: a 405 lists the methods allowed (`Allow`, RFC 9110).
+    """
     code = error.code or 500
     if code < 400:
         return error
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     wants_json = request.accept_mimetypes.best == "application/json"
-    if wants_json or request.endpoint == "partner.machine_upload":
-        return {"error": title, "message": message}, code  # type: ignore[return-value]
-    return error_page(code, title, message)
+    if wants_json or request.endpoint == "partner.machine_upload" or _api_path():
+        return {"error": title, "message": message}, code, headers  # type: ignore[return-value]
+    return (*error_page(code, title, message), headers)
+
+
+def _api_path() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
 
 
 def csrf_error(_error: CSRFError) -> tuple[str, int]:
