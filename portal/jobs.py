@@ -219,17 +219,35 @@ def deliver_outbox(
     between the SMTP server accepting and the commit, the message is sent again on the
     next run: delivery is at least once, never silently lost.
     """
+    return _drain(
+        session,
+        lambda tried: outbox.unsent_ids(session, limit=batch, skip=tried),
+        lambda message_id: deliver_one(session, send, url_for_link, message_id, now=now),
+    )
+
+
+def _drain(
+    session: Session,
+    next_ids: Callable[[set[int]], list[int]],
+    deliver: Callable[[int], bool | str | None],
+) -> Delivery:
+    """Deliver batches of NEXT_IDS (skipping those tried) until none is left; tally outcomes.
+
+    DELIVER answers True (delivered), a reason (failed, retried later) or None (another
+    runner had it). The read that picks a batch is committed before delivering, so each
+    delivery runs in its own short transactions.
+    """
     sent = failed = 0
     last_error: str | None = None
     tried: set[int] = set()
     while True:
-        ids = outbox.unsent_ids(session, limit=batch, skip=tried)
-        session.commit()  # end the read: each message gets its own short transaction
+        ids = next_ids(tried)
+        session.commit()
         if not ids:
             return Delivery(sent, failed, last_error)
         tried.update(ids)
-        for message_id in ids:
-            outcome = deliver_one(session, send, url_for_link, message_id, now=now)
+        for item_id in ids:
+            outcome = deliver(item_id)
             if outcome is True:
                 sent += 1
             elif isinstance(outcome, str):
@@ -276,24 +294,13 @@ def deliver_webhooks(
     STAMP gives the signature's timestamp, the moment of sending (a receiver compares it
     with its own clock), while NOW decides what is due and when a failure is retried.
     """
-    sent = failed = 0
-    last_error: str | None = None
-    tried: set[int] = set()
-    while True:
-        ids = webhooks.due_ids(session, now=now, limit=batch, skip=tried)
-        session.commit()  # end the read: each delivery gets its own transactions
-        if not ids:
-            return Delivery(sent, failed, last_error)
-        tried.update(ids)
-        for delivery_id in ids:
-            outcome = deliver_webhook(
-                session, post, keyring, delivery_id, now=now, runner=runner, stamp=stamp
-            )
-            if outcome is True:
-                sent += 1
-            elif isinstance(outcome, str):
-                failed += 1
-                last_error = outcome
+    return _drain(
+        session,
+        lambda tried: webhooks.due_ids(session, now=now, limit=batch, skip=tried),
+        lambda delivery_id: deliver_webhook(
+            session, post, keyring, delivery_id, now=now, runner=runner, stamp=stamp
+        ),
+    )
 
 
 def deliver_webhook(
