@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Select, select, true
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from portal.domain import certs
 from portal.domain.aliases import certificate_alias
@@ -253,11 +253,12 @@ def _identity_facts(identity: Identity) -> dict[str, Any]:
     }
 
 
-def _partner_facts(partner: Partner) -> dict[str, Any]:
+def _partner_facts(partner: Any) -> dict[str, Any]:
+    """A partner row's entry facts (id, as2_id, name, environment, identity_as2_id)."""
     return {
         "as2_id": partner.as2_id,
         "name": partner.name,
-        "identity": partner.identity.as2_id,
+        "identity": partner.identity_as2_id,
         "environment": partner.environment,
     }
 
@@ -274,19 +275,26 @@ def _details(session: Session, ids: Iterable[int]) -> dict[int, Any]:
     return found
 
 
-def _owners(session: Session, chosen: Selection) -> tuple[list[Identity], list[Partner]]:
+def _owners(session: Session, chosen: Selection) -> tuple[list[Identity], list[Any]]:
     for kind, as2_id in (("identity", chosen.identity), ("partner", chosen.partner)):
         if as2_id is not None and "\x00" in as2_id:
             # No AS2 ID holds a NUL and PostgreSQL refuses one in a query (SQLite just finds
             # nothing): answer 404 on both without asking the database.
             raise NotFoundError(f"No {kind} with AS2 ID {as2_id}.")
     partner_filter = _partner_filter(chosen)
+    # Rows, not ORM objects: a large install has thousands of partners and the document
+    # needs four columns of each.
     partners = list(
-        session.scalars(
-            select(Partner)
+        session.execute(
+            select(
+                Partner.id,
+                Partner.as2_id,
+                Partner.name,
+                Partner.environment,
+                Identity.as2_id.label("identity_as2_id"),
+            )
             .join(Partner.identity)
             .where(partner_filter)
-            .options(selectinload(Partner.identity))
             .order_by(Partner.as2_id, Partner.environment)
         )
     )
