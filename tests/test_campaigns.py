@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import timedelta
@@ -323,3 +325,173 @@ def test_status_text_lists_counts_and_partners(runner, session, rotation) -> Non
     assert "unreachable: 1" in result.output
     assert re.search(r"SILENT\s+sent\s+Silent Ltd  \(unreachable\)", result.output)
     assert runner.invoke(args=["campaign", "status", "999999"]).exit_code == 1
+
+
+# The pages -----------------------------------------------------------------------------------
+
+
+def page_fields(rotation: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    fields = {
+        "identity": str(rotation["identity"].id),
+        "certificate": rotation["certificate"].sha256,
+        "date": rotation["at"].strftime("%Y-%m-%d"),
+        "time": rotation["at"].strftime("%H:%M"),
+        "timezone": "UTC",
+        "message": "Questions? Write to edi@acme.example",
+    }
+    fields.update(changes)
+    return fields
+
+
+def test_an_operator_starts_a_campaign_on_the_page(operator_client, session, rotation) -> None:
+    response = operator_client.post("/campaigns", data=page_fields(rotation, request_upload="y"))
+
+    assert response.status_code == 302
+    campaign = only_campaign(session)
+    assert response.location.endswith(f"/campaigns/{campaign.id}")
+    assert campaign.activate_at == rotation["at"]
+    assert campaign.request_upload
+    board = operator_client.get(response.location)
+    text = board.get_data(as_text=True)
+    assert board.status_code == 200
+    for name in ("Berlin Trading", "Tokyo Goods", "Silent Ltd"):
+        assert name in text
+    assert "Sent: 3" in text
+    assert "Unreachable: 1" in text
+    assert f'href="/partners/{rotation["berlin"].id}"' in text
+    assert "schedule waits for a second person" in text
+    assert "Campaigns" in operator_client.get("/campaigns").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_error"),
+    [
+        ({"certificate": "ab" * 32}, "is not a certificate of identity"),
+        ({"date": "2001-01-01"}, "in the past"),
+        ({"date": ""}, "Give the date and time of the switch."),
+    ],
+)
+def test_a_refused_start_is_422_with_the_field_marked(
+    operator_client, session, rotation, changes, field_error
+) -> None:
+    response = operator_client.post("/campaigns", data=page_fields(rotation, **changes))
+
+    assert response.status_code == 422
+    assert field_error in response.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_the_second_campaign_on_the_page_names_the_first(
+    operator_client, session, rotation
+) -> None:
+    assert operator_client.post("/campaigns", data=page_fields(rotation)).status_code == 302
+    first = only_campaign(session)
+
+    again = operator_client.post("/campaigns", data=page_fields(rotation))
+
+    assert again.status_code == 422
+    assert f"Campaign #{first.id} already rotates" in again.get_data(as_text=True)
+
+
+def test_viewers_see_boards_but_cannot_start(viewer_client, runner, session, rotation) -> None:
+    assert start_cli(runner, rotation).exit_code == 0
+    campaign = only_campaign(session)
+
+    listing = viewer_client.get("/campaigns").get_data(as_text=True)
+    assert "Start the campaign" not in listing
+    assert viewer_client.get(f"/campaigns/{campaign.id}").status_code == 200
+    assert viewer_client.post("/campaigns", data=page_fields(rotation)).status_code == 403
+
+
+def test_board_filters_searches_pages_and_exports_csv(
+    app, operator_client, runner, session, rotation
+) -> None:
+    assert start_cli(runner, rotation).exit_code == 0
+    campaign = only_campaign(session)
+    board = f"/campaigns/{campaign.id}"
+
+    text = operator_client.get(f"{board}?state=unreachable").get_data(as_text=True)
+    assert "Silent Ltd" in text
+    assert "Tokyo Goods" not in text
+    text = operator_client.get(f"{board}?q=tokyo").get_data(as_text=True)
+    assert "Tokyo Goods" in text
+    assert "Berlin Trading" not in text
+    reconfigure(app, PAGE_SIZE=2)
+    first = operator_client.get(board).get_data(as_text=True)
+    assert "Page 1 of 2" in first
+    assert "Berlin Trading" in first  # by name: Berlin, Silent | Tokyo
+    assert "Tokyo Goods" in operator_client.get(f"{board}?page=2").get_data(as_text=True)
+
+    exported = operator_client.get(f"{board}/board.csv")
+    assert exported.status_code == 200
+    assert exported.mimetype == "text/csv"
+    lines = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert [(r["as2_id"], r["state"], r["unreachable"]) for r in lines] == [
+        ("BERLIN", "sent", "False"), ("SILENT", "sent", "True"), ("TOKYO", "sent", "False")
+    ]  # fmt: skip
+    only_silent = operator_client.get(f"{board}/board.csv?state=unreachable").get_data(as_text=True)
+    assert [r["as2_id"] for r in csv.DictReader(io.StringIO(only_silent))] == ["SILENT"]
+
+
+def test_a_formula_in_a_partner_name_is_text_in_the_csv(
+    operator_client, runner, session, rotation
+) -> None:
+    rotation["tokyo"].name = "=HYPERLINK(1)"
+    session.commit()
+    assert start_cli(runner, rotation).exit_code == 0
+
+    exported = operator_client.get(f"/campaigns/{only_campaign(session).id}/board.csv")
+
+    names = [r["name"] for r in csv.DictReader(io.StringIO(exported.get_data(as_text=True)))]
+    assert "'=HYPERLINK(1)" in names
+
+
+def test_resend_queues_a_new_email_and_revoke_stops_the_link(
+    app, operator_client, runner, session, client, clock, rotation
+) -> None:
+    clock.set(utcnow())
+    assert start_cli(runner, rotation).exit_code == 0
+    campaign = only_campaign(session)
+    berlin = members(session, campaign)["BERLIN"]
+    first_message = berlin.message_id
+    base = f"/campaigns/{campaign.id}/partners/{rotation['berlin'].id}"
+
+    clock.advance(timedelta(minutes=5))
+    assert operator_client.post(f"{base}/resend").status_code == 302
+    session.refresh(berlin)
+    assert berlin.message_id != first_message
+    again = session.get(OutboxMessage, berlin.message_id)
+    assert again.recipients == ["edi@berlin.example", "ops@berlin.example"]
+    assert again.link_id == berlin.link_id
+    assert again.dedupe_key != session.get(OutboxMessage, first_message).dedupe_key
+    resent = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "link.emailed",
+                                 AuditEvent.object_id == str(rotation["berlin"].id))
+    ).all()  # fmt: skip
+    assert len(resent) == 2
+
+    silent = f"/campaigns/{campaign.id}/partners/{rotation['silent'].id}/resend"
+    refused = operator_client.post(silent, follow_redirects=True)
+    assert "has no contact email" in refused.get_data(as_text=True)
+
+    assert operator_client.post(f"{base}/revoke").status_code == 302
+    token = token_of(app, berlin.link_id)
+    assert client.get(f"/s/{token}").status_code == 410
+    revoked = session.scalars(select(AuditEvent).where(AuditEvent.action == "link.revoked")).all()
+    assert [e.details["link_id"] for e in revoked] == [berlin.link_id]
+    assert "revoked" in operator_client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    refused = operator_client.post(f"{base}/resend", follow_redirects=True)
+    assert "no longer works" in refused.get_data(as_text=True)
+
+
+def test_a_partner_added_after_the_start_is_listed_as_not_in_the_campaign(
+    operator_client, runner, session, rotation
+) -> None:
+    assert start_cli(runner, rotation).exit_code == 0
+    factories.partner(session, rotation["identity"], name="Latecomer GmbH", as2_id="LATE")
+    session.commit()
+
+    text = operator_client.get(f"/campaigns/{only_campaign(session).id}").get_data(as_text=True)
+
+    assert "Latecomer GmbH" in text
+    assert "not in this campaign" in text
