@@ -74,6 +74,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.campaign_csv": ("GET", ALL),
     "staff.campaign_resend": ("POST", EDITORS),
     "staff.campaign_revoke": ("POST", EDITORS),
+    "staff.campaign_include": ("POST", EDITORS),
+    "staff.campaign_resend_at_risk": ("POST", EDITORS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }

@@ -495,3 +495,58 @@ def test_a_partner_added_after_the_start_is_listed_as_not_in_the_campaign(
 
     assert "Latecomer GmbH" in text
     assert "not in this campaign" in text
+
+
+def test_including_a_latecomer_gives_it_a_link_and_an_email(
+    operator_client, runner, session, rotation
+) -> None:
+    assert start_cli(runner, rotation).exit_code == 0
+    campaign = only_campaign(session)
+    late = factories.partner(session, rotation["identity"], name="Latecomer GmbH", as2_id="LATE")
+    session.commit()
+
+    response = operator_client.post(f"/campaigns/{campaign.id}/partners/{late.id}/include")
+
+    assert response.status_code == 302
+    row = members(session, campaign)["LATE"]
+    assert row.link is not None
+    assert session.get(OutboxMessage, row.message_id).recipients == late.contact_emails
+    assert states(runner, campaign.id)["LATE"] == "sent"
+    text = operator_client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "not in this campaign" not in text
+    again = operator_client.post(f"/campaigns/{campaign.id}/partners/{late.id}/include")
+    assert again.status_code == 302
+    assert len(members(session, campaign)) == 4
+
+
+def test_resend_to_all_at_risk_and_the_dashboard_count(
+    app, operator_client, runner, session, client, clock, rotation
+) -> None:
+    clock.set(utcnow())
+    assert start_cli(runner, rotation).exit_code == 0
+    campaign = only_campaign(session)
+    rows = members(session, campaign)
+    page = f"/s/{token_of(app, rows['BERLIN'].link_id)}"
+    assert client.post(f"{page}/acknowledge", data={"contact_name": "Eve"}).status_code == 302
+    assert "partners at risk" not in operator_client.get("/").get_data(as_text=True)
+
+    clock.set(rotation["at"] - timedelta(days=2))
+    overview = operator_client.get("/").get_data(as_text=True)
+    assert re.search(rf"Campaign {campaign.id} .*<strong>2</strong> partners at risk", overview)
+    before = {as2_id: row.message_id for as2_id, row in rows.items()}
+
+    response = operator_client.post(
+        f"/campaigns/{campaign.id}/resend-at-risk", follow_redirects=True
+    )
+
+    text = response.get_data(as_text=True)
+    assert "Email queued again to 1 partners at risk." in text
+    assert "Silent Ltd: unreachable" in text
+    after = members(session, campaign)
+    assert after["TOKYO"].message_id != before["TOKYO"]
+    assert after["BERLIN"].message_id == before["BERLIN"]  # acknowledged: not at risk
+    assert after["SILENT"].message_id is None
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "campaign.resent_at_risk")
+    ).all()
+    assert len(events) == 1

@@ -187,6 +187,12 @@ class World:
         return factories.identity_certificate(self.session, keyring(), self.identity)
 
     @cached_property
+    def latecomer(self) -> Any:
+        """A partner added to the identity after the campaign started."""
+        self.campaign  # noqa: B018
+        return factories.partner(self.session, self.identity)
+
+    @cached_property
     def campaign(self) -> Any:
         """A campaign for our identity (its partner included), on another certificate."""
         from portal.services import campaigns
@@ -371,6 +377,11 @@ ROUTES: dict[str, Route] = {
         f"/campaigns/{w.campaign.id}/partners/{w.partner.id}/resend",
         {},
     ),
+    "staff.campaign_include": lambda w: (
+        f"/campaigns/{w.campaign.id}/partners/{w.latecomer.id}/include",
+        {},
+    ),
+    "staff.campaign_resend_at_risk": lambda w: (f"/campaigns/{w.campaign.id}/resend-at-risk", {}),
     "staff.campaign_revoke": lambda w: (
         f"/campaigns/{w.campaign.id}/partners/{w.partner.id}/revoke",
         {},

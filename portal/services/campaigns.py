@@ -518,3 +518,114 @@ def revoke(
         raise ServiceError("This partner's campaign link no longer exists.")
     links.revoke(session, actor, link, now)
     return link
+
+
+def include(
+    session: Session,
+    actor: Actor,
+    campaign: Campaign,
+    partner_id: int,
+    *,
+    max_uploads: int,
+    now: datetime,
+) -> CampaignPartner:
+    """Bring a partner added since the start into the campaign: its link, window and email."""
+    partner = session.get(Partner, partner_id, options=[selectinload(Partner.contacts)])
+    if partner is None or partner.id not in {p.id for p in _not_included(session, campaign)}:
+        raise NotFoundError("That partner is not one the campaign could include.")
+    if campaign.activate_at <= now:
+        raise ServiceError(
+            "The switch has passed; give this partner a link from its own page instead."
+        )
+    _reach(session, actor, campaign, [partner], max_uploads=max_uploads, now=now)
+    audit.record(
+        session, actor, "campaign.included", object_type="campaign", object_id=campaign.id,
+        summary=f"Included {partner.name} ({partner.as2_id}) in campaign #{campaign.id}",
+        details={"partner_id": partner.id},
+    )  # fmt: skip
+    return member(session, campaign, partner.id)
+
+
+@dataclass(frozen=True)
+class Resent:
+    """What resending to every partner at risk did."""
+
+    sent: int  # emails queued again
+    skipped: list[str]  # partners at risk left out, and why
+
+
+def resend_at_risk(
+    session: Session, actor: Actor, campaign: Campaign, *, now: datetime, risk_window: timedelta
+) -> Resent:
+    """Queue the email again to every partner at risk whose link works and who has contacts."""
+    rows = board(session, campaign, now=now, risk_window=risk_window).rows
+    skipped = [f"{r.name}: unreachable" for r in rows if r.at_risk and r.unreachable]
+    skipped += [f"{r.name}: link revoked" for r in rows if r.at_risk and r.link_revoked]
+    wanted = {r.partner_id for r in rows if r.at_risk and not r.unreachable and not r.link_revoked}
+    members_ = list(
+        session.scalars(
+            select(CampaignPartner)
+            .options(selectinload(CampaignPartner.partner).selectinload(Partner.contacts))
+            .options(selectinload(CampaignPartner.link))
+            .where(CampaignPartner.campaign_id == campaign.id)
+        )
+    )
+    chosen = [
+        m for m in members_
+        if m.partner_id in wanted and m.link is not None
+        and links.link_state(m.link, now) is links.LinkState.ACTIVE
+    ]  # fmt: skip
+    if not chosen:
+        return Resent(sent=0, skipped=skipped)
+    link_ids = {m.partner_id: m.link_id or "" for m in chosen}
+    expires = max(m.link.expires_at for m in chosen if m.link is not None)
+    ids = _queue_emails(
+        session, campaign, [m.partner for m in chosen], link_ids, expires, now=now,
+        key=f"at-risk:{now.isoformat()}",
+    )  # fmt: skip
+    for m in chosen:
+        m.message_id = ids[m.partner_id]
+    session.execute(
+        insert(AuditEvent),
+        [
+            {"actor_id": actor.user_id, "actor": actor.label, "action": "link.emailed",
+             "object_type": "partner", "object_id": str(m.partner_id),
+             "summary": f"Campaign #{campaign.id}: sent link {m.link_id} again (at risk) to "
+             + ", ".join(m.partner.contact_emails),
+             "details": {"link_id": m.link_id, "campaign_id": campaign.id, "resend": True},
+             "client_address": actor.client_address, "user_agent": actor.user_agent}
+            for m in chosen
+        ],
+    )  # fmt: skip
+    audit.record(
+        session, actor, "campaign.resent_at_risk", object_type="campaign", object_id=campaign.id,
+        summary=f"Sent campaign #{campaign.id}'s email again to {len(chosen)} partners at risk",
+        details={"partners": len(chosen), "skipped": len(skipped)},
+    )  # fmt: skip
+    return Resent(sent=len(chosen), skipped=skipped)
+
+
+def at_risk_counts(
+    session: Session, *, now: datetime, risk_window: timedelta
+) -> list[tuple[Campaign, int]]:
+    """Open campaigns (switch within RISK_WINDOW or recently past) and their partners at risk."""
+    acknowledged = (
+        select(Acknowledgement.id)
+        .where(
+            Acknowledgement.partner_id == CampaignPartner.partner_id,
+            Acknowledgement.created_at >= Campaign.created_at,
+        )
+        .exists()
+    )
+    found = session.execute(
+        select(Campaign, func.count(CampaignPartner.id))
+        .join(CampaignPartner, CampaignPartner.campaign_id == Campaign.id)
+        .where(
+            Campaign.activate_at <= now + risk_window,
+            Campaign.activate_at > now - LINK_AFTER_SWITCH,
+            ~acknowledged,
+        )
+        .group_by(Campaign.id)
+        .order_by(Campaign.activate_at, Campaign.id)
+    ).tuples()
+    return [(campaign, count) for campaign, count in found]

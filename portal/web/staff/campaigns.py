@@ -143,6 +143,46 @@ def campaign_revoke(campaign_id: int, partner_id: int) -> Rendered:
     return _back_to_board(campaign)
 
 
+@bp.post("/campaigns/<id:campaign_id>/partners/<id:partner_id>/include")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_include(campaign_id: int, partner_id: int) -> Rendered:
+    """Bring a partner added since the start into the campaign (its link and email)."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        row = campaigns.include(
+            db.session, current_actor(), campaign, partner_id,
+            max_uploads=settings().link_default_max_uploads, now=request_now(),
+        )  # fmt: skip
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        done = "no email: it has no contact" if row.unreachable else "email queued"
+        flash(f"{row.partner.name} is in the campaign now: link {row.link_id}, {done}.", "success")
+    return _back_to_board(campaign)
+
+
+@bp.post("/campaigns/<id:campaign_id>/resend-at-risk")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_resend_at_risk(campaign_id: int) -> Rendered:
+    """Queue the email again to every partner at risk."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    done = campaigns.resend_at_risk(
+        db.session, current_actor(), campaign, now=request_now(),
+        risk_window=settings().campaign_at_risk,
+    )  # fmt: skip
+    flash(f"Email queued again to {done.sent} partners at risk.", "success")
+    if done.skipped:
+        flash(
+            "Not sent: " + "; ".join(done.skipped[:20]) + ("; …" if len(done.skipped) > 20 else ""),
+            "warning",
+        )
+    return _back_to_board(campaign)
+
+
 def _back_to_board(campaign: Campaign) -> Response:
     wanted = {key: request.args[key] for key in ("state", "q", "page") if request.args.get(key)}
     return redirect(url_for("staff.campaign_view", campaign_id=campaign.id, **wanted))
