@@ -298,20 +298,33 @@ def test_an_acknowledgement_from_before_the_campaign_does_not_count(
     assert states(runner, only_campaign(session).id)["TOKYO"] == "sent"
 
 
-def test_uploads_count_when_the_campaign_asks_for_them(
-    app, runner, session, client, clock, rotation
+def test_uploads_move_through_approved_to_in_force_when_asked_for(
+    app, runner, session, clock, rotation, make_user
 ) -> None:
+    from portal.services import approvals
+    from tests.schedulehelpers import actor, receive
+
+    now = utcnow()
+    clock.set(now)
     assert start_cli(runner, rotation, "--request-upload").exit_code == 0
     campaign = only_campaign(session)
     link = members(session, campaign)["TOKYO"].link
-    submission = factories.submission(session, link)
+    submission = receive(session, link, now=now)
     session.commit()
     document = status_json(runner, campaign.id)
     assert {p["as2_id"]: p["state"] for p in document["partners"]}["TOKYO"] == "uploaded"
     assert set(document["counts"]) == {
         "sent", "opened", "downloaded", "acknowledged", "uploaded", "approved", "in force"
     }  # fmt: skip
-    assert submission.link_id == link.id
+
+    approvals.approve_submission(
+        session, actor(make_user("approver")), submission, activate_at=rotation["at"], now=now
+    )
+    session.commit()
+    assert states(runner, campaign.id)["TOKYO"] == "approved"
+
+    clock.set(rotation["at"] + timedelta(minutes=1))
+    assert states(runner, campaign.id)["TOKYO"] == "in force"
 
 
 def test_status_text_lists_counts_and_partners(runner, session, rotation) -> None:
