@@ -128,8 +128,9 @@ def test_cli_start_reaches_every_partner_in_one_go(runner, session, rotation) ->
         )
     ).all()
     assert sorted(actions) == sorted(
-        ["link.created"] * 3 + ["link.emailed"] * 2 + ["campaign.unreachable"]
-    )
+        ["link.created"] * 3 + ["window.proposed"] * 3 + ["link.emailed"] * 2
+        + ["campaign.unreachable"]
+    )  # fmt: skip
     assert (
         session.scalar(
             select(func.count())
@@ -177,6 +178,17 @@ def test_cli_refusals_are_one_line_and_write_nothing(
     assert len(result.output.strip().splitlines()) == 1
     assert session.scalar(select(func.count()).select_from(Campaign)) == 0
     assert session.scalar(select(func.count()).select_from(ShareLink)) == links_before
+
+
+def test_cli_start_as_a_viewer_is_refused(runner, session, rotation, make_user) -> None:
+    viewer = make_user("viewer")
+    session.commit()
+
+    result = start_cli(runner, rotation, "--as", viewer.email)
+
+    assert result.exit_code == 1
+    assert "may not do this" in result.output
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 0
 
 
 def test_a_second_campaign_for_the_certificate_names_the_first(runner, session, rotation) -> None:

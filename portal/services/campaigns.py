@@ -193,7 +193,7 @@ def _reach(
             for p in partners
         ],
     )  # fmt: skip
-    _propose_windows(session, campaign, partners, link_ids)
+    window_ids = _propose_windows(session, campaign, partners, link_ids)
     reachable = [p for p in partners if p.contact_emails]
     message_ids = _queue_emails(session, campaign, reachable, link_ids, expires_at, now=now)
     session.execute(
@@ -205,12 +205,12 @@ def _reach(
             for p in partners
         ],
     )  # fmt: skip
-    _audit_partners(session, actor, campaign, partners, link_ids, message_ids)
+    _audit_partners(session, actor, campaign, partners, link_ids, message_ids, window_ids)
 
 
 def _propose_windows(
     session: Session, campaign: Campaign, partners: Sequence[Partner], link_ids: dict[int, str]
-) -> None:
+) -> dict[int, int]:
     """Our proposed change window at the switch, in place of each partner's open proposals."""
     ids = [p.id for p in partners]
     for start in range(0, len(ids), 500):
@@ -223,15 +223,16 @@ def _propose_windows(
             .values(status=WindowStatus.SUPERSEDED.value)
             .execution_options(synchronize_session=False)
         )
-    session.execute(
-        insert(ChangeWindow),
+    window_ids = session.scalars(
+        insert(ChangeWindow).returning(ChangeWindow.id, sort_by_parameter_order=True),
         [
             {"partner_id": p.id, "link_id": link_ids[p.id], "starts_at": campaign.activate_at,
              "timezone": p.timezone, "proposed_by": WindowProposer.STAFF.value,
              "status": WindowStatus.PROPOSED.value}
             for p in partners
         ],
-    )  # fmt: skip
+    ).all()  # fmt: skip
+    return {p.id: window_id for p, window_id in zip(partners, window_ids, strict=True)}
 
 
 def _queue_emails(
@@ -285,8 +286,9 @@ def _audit_partners(
     partners: Sequence[Partner],
     link_ids: dict[int, str],
     message_ids: dict[int, int],
+    window_ids: dict[int, int],
 ) -> None:
-    """Per partner, the events creating and emailing a link would record (one insert)."""
+    """Per partner, the events creating a link, proposing a window and emailing would record."""
     purposes = "download, upload" if campaign.request_upload else "download"
     who = {"actor_id": actor.user_id, "actor": actor.label, "object_type": "partner",
            "client_address": actor.client_address, "user_agent": actor.user_agent}  # fmt: skip
@@ -297,6 +299,10 @@ def _audit_partners(
         rows.append({**who, "action": "link.created", "object_id": str(p.id),
                      "summary": f"Campaign #{campaign.id}: created link {link_id} ({purposes})",
                      "details": {**details, "purposes": purposes}})  # fmt: skip
+        rows.append({**who, "action": "window.proposed", "object_id": str(p.id),
+                     "summary": f"Campaign #{campaign.id}: proposed the change window "
+                     f"{campaign.activate_at:%Y-%m-%d %H:%M} UTC ({p.timezone})",
+                     "details": {**details, "window_id": window_ids[p.id]}})  # fmt: skip
         if p.id in message_ids:
             summary = f"Campaign #{campaign.id}: queued link {link_id} by email to " + ", ".join(
                 p.contact_emails
