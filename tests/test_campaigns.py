@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 from typing import Any
 
 import pytest
+from icalendar import Calendar
 from sqlalchemy import func, select
 
 from portal.extensions import keyring
@@ -98,6 +99,7 @@ def test_cli_start_reaches_every_partner_in_one_go(runner, session, rotation) ->
 
     assert result.exit_code == 0, result.output
     assert "3 partners, 2 emails queued, 1 unreachable" in result.output
+    assert "Email is off" in result.output  # the emails wait in the outbox
     campaign = only_campaign(session)
     assert campaign.request_upload
     assert campaign.message == "Call us on 555"
@@ -247,7 +249,9 @@ def test_run_due_delivers_one_email_per_partner_with_its_link_and_times(
     assert "window.ics" in text  # the calendar invitation for the switch
     ics = client.get(urls[0].removeprefix(BASE) + "/window.ics")
     assert ics.status_code == 200
-    assert f"DTSTART:{at:%Y%m%dT%H%M%S}Z" in ics.get_data(as_text=True)
+    (event,) = Calendar.from_ical(ics.data).walk("VEVENT")
+    assert event.decoded("dtstart") == at
+    assert f"{local:%Y-%m-%d %H:%M}" in str(event.get("description"))
 
 
 # The board -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from portal.cli.common import actor_as, cli_moment, refusals
 from portal.clock import command_now
+from portal.config import EMAIL_OFF
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.services import campaigns, directory
@@ -54,6 +55,8 @@ def campaign_start_command(
         f"Our certificate is proposed for {campaign.activate_at:%Y-%m-%dT%H:%M:%SZ}; "
         "a second person must approve the schedule."
     )
+    if not settings().email_is_on:
+        click.echo(f"{EMAIL_OFF}: the emails wait in the outbox until it is set.")
 
 
 @campaign_group.command("status")
