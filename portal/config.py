@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_TIMEZONE": "UTC",
     "PAGE_SIZE": 25,
     "CERTIFICATE_OVERLAP_DAYS": 7,
+    "CAMPAIGN_AT_RISK_DAYS": 3,  # a campaign partner not acknowledged this close to T is at risk
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
     "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets per connect, send or read
     "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
@@ -116,6 +117,9 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_SMTP_PORT must be a port number")
     if not isinstance(config["PAGE_SIZE"], int) or not 1 <= config["PAGE_SIZE"] <= 500:
         raise ConfigError("PORTAL_PAGE_SIZE must be a number from 1 to 500")
+    risk = config["CAMPAIGN_AT_RISK_DAYS"]
+    if isinstance(risk, bool) or not isinstance(risk, int) or not 0 <= risk <= 365:
+        raise ConfigError("PORTAL_CAMPAIGN_AT_RISK_DAYS must be a number of days from 0 to 365")
     if not is_valid_timezone(config["DEFAULT_TIMEZONE"]):
         raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
     if not isinstance(config["FOUR_EYES_ALWAYS"], bool):

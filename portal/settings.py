@@ -35,6 +35,7 @@ class Settings:
     smtp: SmtpSettings | None  # None: email is off (PORTAL_SMTP_HOST unset)
     webhook_timeout: float = 10.0  # seconds per socket operation when posting a webhook
     webhook_allow_private: bool = False  # let webhooks reach loopback and private addresses
+    campaign_at_risk: timedelta = timedelta(days=3)  # not acknowledged this close to T: at risk
     export_dir: str | None = None  # None: the runner keeps no export directory
     # None: no private keys in the export directory; never shown in a repr or a log.
     export_key_passphrase: str | None = field(default=None, repr=False)
@@ -61,6 +62,7 @@ class Settings:
             smtp=SmtpSettings.from_config(config) if config.get("SMTP_HOST") else None,
             webhook_timeout=float(config["WEBHOOK_TIMEOUT"]),
             webhook_allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]),
+            campaign_at_risk=timedelta(days=int(config["CAMPAIGN_AT_RISK_DAYS"])),
             export_dir=config.get("EXPORT_DIR") or None,
             export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
         )

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from portal.services import api_tokens, outbox, webhooks, windows
+from portal.services import api_tokens, campaigns, outbox, webhooks, windows
 from portal.timeutil import utcnow
 from tests import factories
 
@@ -68,6 +68,14 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.webhook_remove": ("POST", ADMINS),
     "staff.webhook_test": ("POST", ADMINS),
     "staff.webhook_retry": ("POST", ADMINS),
+    "staff.campaigns_list": ("GET", ALL),
+    "staff.campaign_start": ("POST", EDITORS),
+    "staff.campaign_view": ("GET", ALL),
+    "staff.campaign_csv": ("GET", ALL),
+    "staff.campaign_resend": ("POST", EDITORS),
+    "staff.campaign_revoke": ("POST", EDITORS),
+    "staff.campaign_include": ("POST", EDITORS),
+    "staff.campaign_resend_at_risk": ("POST", EDITORS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }
@@ -158,7 +166,13 @@ def ids(app: Flask, session, csr_pem: str) -> dict[str, object]:
         now=utcnow(), allow_private=True,
     ).endpoint  # fmt: skip
     delivery = webhooks.send_test(session, factories.ACTOR, hook, now=utcnow())
+    campaign = campaigns.start(
+        session, factories.ACTOR,
+        campaigns.StartRequest(partner.identity, certificate.sha256, utcnow() + timedelta(days=10)),
+        now=utcnow(),
+    )  # fmt: skip
     return {
+        "campaign_id": campaign.id,
         "endpoint_id": hook.id,
         "delivery_id": delivery.id,
         "token_id": token.token.id,

@@ -49,6 +49,21 @@ def test_each_layer_overrides_the_one_before(tmp_path: Path, clean_env: pytest.M
     assert app.config["MAIL_FROM"] == "test@example.com"  # test mapping beats environment
 
 
+def test_campaign_at_risk_days_default_to_3_and_come_from_the_environment(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from portal.settings import SETTINGS_KEY
+
+    assert create_app({"INSTANCE_PATH": str(tmp_path)}).extensions[
+        SETTINGS_KEY
+    ].campaign_at_risk == timedelta(days=3)
+    clean_env.setenv("PORTAL_CAMPAIGN_AT_RISK_DAYS", "5")
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.extensions[SETTINGS_KEY].campaign_at_risk == timedelta(days=5)
+
+
 def test_instance_path_from_environment(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "elsewhere"))
     app = create_app()
@@ -110,6 +125,8 @@ def test_factory_writes_nothing_outside_instance_and_touches_no_database(
         ("FOUR_EYES_ALWAYS", "yes", "PORTAL_FOUR_EYES_ALWAYS"),
         ("LINK_DEFAULT_EXPIRY", "forever", "PORTAL_LINK_DEFAULT_EXPIRY"),
         ("LINK_SIGNING_KEYS", ["short"], "PORTAL_LINK_SIGNING_KEYS"),
+        ("CAMPAIGN_AT_RISK_DAYS", -1, "PORTAL_CAMPAIGN_AT_RISK_DAYS"),
+        ("CAMPAIGN_AT_RISK_DAYS", "3", "PORTAL_CAMPAIGN_AT_RISK_DAYS"),
     ],
 )
 def test_invalid_settings_are_refused_by_name(

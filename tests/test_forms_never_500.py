@@ -182,6 +182,27 @@ class World:
         return factories.user(self.session, role="viewer", password="x" * 20)
 
     @cached_property
+    def new_certificate(self) -> Any:
+        """Our certificate with its key, not scheduled: what a campaign rotates to."""
+        return factories.identity_certificate(self.session, keyring(), self.identity)
+
+    @cached_property
+    def latecomer(self) -> Any:
+        """A partner added to the identity after the campaign started."""
+        self.campaign  # noqa: B018
+        return factories.partner(self.session, self.identity)
+
+    @cached_property
+    def campaign(self) -> Any:
+        """A campaign for our identity (its partner included), on another certificate."""
+        from portal.services import campaigns
+
+        self.partner  # noqa: B018  (the campaign reaches the identity's partners)
+        certificate = factories.identity_certificate(self.session, keyring(), self.identity)
+        wanted = campaigns.StartRequest(self.identity, certificate.sha256, future(10))
+        return campaigns.start(self.session, factories.ACTOR, wanted, now=utcnow())
+
+    @cached_property
     def keyed(self) -> tuple[bytes, bytes, bytes]:
         """A certificate with its key as PEM files and as PKCS#12 (passphrase 'p12 pass')."""
         cert, key = certfactory.make_cert(now=utcnow(), days=400)
@@ -339,6 +360,31 @@ ROUTES: dict[str, Route] = {
     "staff.window_propose": lambda w: (
         f"/partners/{w.partner.id}/windows",
         when("window", future()),
+    ),
+    "staff.campaign_start": lambda w: (
+        "/campaigns",
+        {
+            "identity": str(w.partner.identity_id),
+            "certificate": w.new_certificate.sha256,
+            "date": future(10).strftime("%Y-%m-%d"),
+            "time": "10:00",
+            "timezone": "Europe/Berlin",
+            "request_upload": "y",
+            "message": "Call us",
+        },
+    ),
+    "staff.campaign_resend": lambda w: (
+        f"/campaigns/{w.campaign.id}/partners/{w.partner.id}/resend",
+        {},
+    ),
+    "staff.campaign_include": lambda w: (
+        f"/campaigns/{w.campaign.id}/partners/{w.latecomer.id}/include",
+        {},
+    ),
+    "staff.campaign_resend_at_risk": lambda w: (f"/campaigns/{w.campaign.id}/resend-at-risk", {}),
+    "staff.campaign_revoke": lambda w: (
+        f"/campaigns/{w.campaign.id}/partners/{w.partner.id}/revoke",
+        {},
     ),
     "staff.window_accept": lambda w: (
         f"/partners/{w.partner.id}/windows/{w.partner_window.id}/accept",

@@ -240,3 +240,71 @@ def test_0010_adds_submission_chains_empty_for_existing_rows_and_goes_back(
             assert sorted(connection.execute(select(old.c.sha256)).scalars()) == ["new", "old"]
     finally:
         engine.dispose()
+
+
+def test_0012_adds_campaigns_with_their_constraints_and_goes_back(fresh_databases) -> None:
+    engine = make_engine(fresh_databases.new_url())
+    try:
+        _upgrade_to(engine, "0011")
+        assert "campaigns" not in sa_inspect(engine).get_table_names()
+        _upgrade_to(engine, "0012")
+        now = datetime.now(UTC)
+        campaigns = table(
+            "campaigns",
+            *(column(name) for name in ("id", "identity_id", "certificate_id", "request_upload")),
+            column("activate_at", UTCDateTime),
+            column("created_at", UTCDateTime),
+        )
+        members = table(
+            "campaign_partners",
+            *(column(name) for name in ("campaign_id", "partner_id", "unreachable")),
+            column("added_at", UTCDateTime),
+        )
+        with Session(engine) as session:
+            identity = Identity(name="Acme", as2_id="ACME", organisation="Acme Corp")
+            session.add(identity)
+            session.flush()
+            partner = Partner(name="a", as2_id="A", identity_id=identity.id,
+                              environment="production")  # fmt: skip
+            session.add(partner)
+            session.commit()
+            identity_id, partner_id = identity.id, partner.id
+        certificates = table(
+            "certificates",
+            *(column(name) for name in ("id", "identity_id", "usage", "der", "sha256", "sha1")),
+            *(column(name) for name in ("subject", "issuer", "serial", "key_type", "source")),
+            column("not_before", UTCDateTime),
+            column("not_after", UTCDateTime),
+            column("created_at", UTCDateTime),
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                insert(certificates).values(
+                    id=7, identity_id=identity_id, usage="both", der=b"x", sha256="ab", sha1="cd",
+                    subject="s", issuer="i", serial="1", key_type="rsa", source="generated",
+                    not_before=now, not_after=now + timedelta(days=1), created_at=now,
+                )
+            )  # fmt: skip
+            row = {"identity_id": identity_id, "certificate_id": 7, "request_upload": False,
+                   "activate_at": now, "created_at": now}  # fmt: skip
+            connection.execute(insert(campaigns).values(id=1, **row))
+            connection.execute(
+                insert(members).values(
+                    campaign_id=1, partner_id=partner_id, unreachable=True, added_at=now
+                )
+            )
+        for statement in (
+            insert(campaigns).values(id=2, **row),  # one campaign per certificate
+            insert(members).values(campaign_id=1, partner_id=partner_id, unreachable=False,
+                                   added_at=now),  # one row per partner
+        ):  # fmt: skip
+            with pytest.raises(IntegrityError), engine.begin() as connection:
+                connection.execute(statement)
+
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0011")
+        names = sa_inspect(engine).get_table_names()
+        assert "campaigns" not in names
+        assert "campaign_partners" not in names
+    finally:
+        engine.dispose()

@@ -12,6 +12,7 @@ import click
 from flask import Flask
 
 from portal.cli import keystore  # noqa: F401  (adds `identity export` to the identity group)
+from portal.cli.campaigns import campaign_group
 from portal.cli.certs import cert_group, keys_group
 from portal.cli.directory import identity_group, partner_group
 from portal.cli.export import export_command
@@ -31,6 +32,7 @@ COMMANDS: list[click.Command] = [
     cert_group,
     keys_group,
     link_group,
+    campaign_group,
     token_group,
     webhook_group,
     submissions_group,

@@ -6,6 +6,7 @@ of the others.
 """
 
 from portal.web.staff import (  # noqa: F401  (importing registers the routes)
+    campaigns,
     certificates,
     links,
     outbox,

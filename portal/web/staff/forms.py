@@ -287,3 +287,27 @@ class WebhookForm(PortalForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
+
+
+class CampaignForm(PortalForm):
+    """Start a rotation campaign: our identity, its new certificate, the switch, a note."""
+
+    identity = SelectField("Identity", coerce=int, validate_choice=True)
+    certificate = StringField(
+        "New certificate (SHA-256)",
+        validators=[InputRequired(), DataRequired(), Length(max=200)],
+        description="Its fingerprint, as the identity's page shows it; it needs its private key.",
+    )
+    date = DateField("Switch on", validators=[Optional()])
+    time = TimeField("At", validators=[Optional()])
+    timezone = SelectField("Time zone", default=default_timezone)
+    request_upload = BooleanField("Also ask each partner for its new certificate")
+    message = TextAreaField(
+        "Note to the partners (optional)",
+        validators=[Optional(), Length(max=2000)],
+        description="Plain text, shown as typed in every email.",
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = timezone_choices()

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import audit, dashboard, directory, users
+from portal.services import audit, campaigns, dashboard, directory, users
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.web.access import current_actor, requires
@@ -46,6 +46,9 @@ def overview() -> Rendered:
         user_count=users.count_users(session),
         events=audit.recent_events(session, page=1, per_page=10).items,
         board=dashboard.build(session, now=request_now(), overlap=settings().certificate_overlap),
+        campaigns_at_risk=campaigns.at_risk_counts(
+            session, now=request_now(), risk_window=settings().campaign_at_risk
+        ),
     )
 
 

@@ -1,0 +1,244 @@
+"""Rotation campaigns: the list, starting one, the per-partner board, its CSV, resend, revoke."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+
+from portal.clock import request_now
+from portal.domain.campaigns import states_of
+from portal.domain.roles import Permission
+from portal.extensions import db
+from portal.models import Campaign
+from portal.services import campaigns, directory
+from portal.services.errors import ServiceError
+from portal.settings import settings
+from portal.timeutil import is_valid_timezone, local_to_utc
+from portal.web.access import current_actor, requires
+from portal.web.forms import attach_error, page_arg
+from portal.web.staff.blueprint import bp
+from portal.web.staff.forms import CampaignForm, ConfirmForm
+from portal.web.staff.pages import Rendered
+
+# Besides the states, the board filters these.
+FLAGS = ("at risk", "unreachable")
+CSV_FIELDS = ("as2_id", "name", "state", "at_risk", "unreachable", "link_id", "link_revoked",
+              "opened", "downloaded", "acknowledged_at", "email_sent_at")  # fmt: skip
+
+
+@bp.get("/campaigns")
+@requires(Permission.VIEW)
+def campaigns_list() -> Rendered:
+    """Every campaign, newest first; operators start one here."""
+    return _list_page(_start_form())
+
+
+@bp.post("/campaigns")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_start() -> Rendered:
+    """Start a campaign; a refusal is the form again, with its field marked (422)."""
+    form = _start_form()
+    if form.validate_on_submit():
+        moment = _switch_moment(form)
+        if moment is not None:
+            try:
+                campaign = campaigns.start(
+                    db.session, current_actor(), _start_request(form, moment), now=request_now()
+                )
+            except ServiceError as error:
+                field = {"activate_at": "date"}.get(error.field or "", error.field)
+                attach_error(form, ServiceError(error.message, field=field))
+            else:
+                flash(
+                    f"Campaign {campaign.id} started. Our certificate is proposed for the switch; "
+                    "a second person approves the schedule.",
+                    "success",
+                )
+                return redirect(url_for("staff.campaign_view", campaign_id=campaign.id))
+    return _list_page(form, status=422)
+
+
+@bp.get("/campaigns/<id:campaign_id>")
+@requires(Permission.VIEW)
+def campaign_view(campaign_id: int) -> Rendered:
+    """The board: counts, the partners in the chosen state or matching the search, paged."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    state, query = _filters(campaign)
+    board = campaigns.board(
+        db.session, campaign, now=request_now(), risk_window=settings().campaign_at_risk
+    )
+    rows = campaigns.filter_rows(board.rows, state=state, query=query)
+    page = campaigns.page_of(
+        rows, page=page_arg(request.args.get("page")), per_page=settings().page_size
+    )
+    return render_template(
+        "staff/campaign.html", campaign=campaign, board=board, page=page, state=state, q=query,
+        filters=(*states_of(campaign.request_upload), *FLAGS), confirm_form=ConfirmForm(),
+        at_risk_days=settings().campaign_at_risk.days,
+    )  # fmt: skip
+
+
+@bp.get("/campaigns/<id:campaign_id>/board.csv")
+@requires(Permission.VIEW)
+def campaign_csv(campaign_id: int) -> Response:
+    """The board (as filtered) as CSV, one partner a line."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    state, query = _filters(campaign)
+    board = campaigns.board(
+        db.session, campaign, now=request_now(), risk_window=settings().campaign_at_risk
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for row in campaigns.filter_rows(board.rows, state=state, query=query):
+        writer.writerow(
+            _cell(value)
+            for value in (
+                row.as2_id, row.name, row.state.value, row.at_risk, row.unreachable,
+                row.link_id or "", row.link_revoked, row.facts.opened, row.facts.downloaded,
+                _iso(row.facts.acknowledged_at), _iso(row.email_sent_at),
+            )
+        )  # fmt: skip
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="campaign-{campaign.id}.csv"'
+    return response
+
+
+@bp.post("/campaigns/<id:campaign_id>/partners/<id:partner_id>/resend")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_resend(campaign_id: int, partner_id: int) -> Rendered:
+    """Queue the campaign's email to one partner again."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        message = campaigns.resend(
+            db.session, current_actor(), campaign, partner_id, now=request_now()
+        )
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Email to {', '.join(message.recipients)} queued again.", "success")
+    return _back_to_board(campaign)
+
+
+@bp.post("/campaigns/<id:campaign_id>/partners/<id:partner_id>/revoke")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_revoke(campaign_id: int, partner_id: int) -> Rendered:
+    """Revoke one partner's campaign link."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        link = campaigns.revoke(
+            db.session, current_actor(), campaign, partner_id, now=request_now()
+        )
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Link {link.id} revoked: it no longer opens.", "success")
+    return _back_to_board(campaign)
+
+
+@bp.post("/campaigns/<id:campaign_id>/partners/<id:partner_id>/include")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_include(campaign_id: int, partner_id: int) -> Rendered:
+    """Bring a partner added since the start into the campaign (its link and email)."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        row = campaigns.include(
+            db.session, current_actor(), campaign, partner_id,
+            max_uploads=settings().link_default_max_uploads, now=request_now(),
+        )  # fmt: skip
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        done = "no email: it has no contact" if row.unreachable else "email queued"
+        flash(f"{row.partner.name} is in the campaign now: link {row.link_id}, {done}.", "success")
+    return _back_to_board(campaign)
+
+
+@bp.post("/campaigns/<id:campaign_id>/resend-at-risk")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_resend_at_risk(campaign_id: int) -> Rendered:
+    """Queue the email again to every partner at risk."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    done = campaigns.resend_at_risk(
+        db.session, current_actor(), campaign, now=request_now(),
+        risk_window=settings().campaign_at_risk,
+    )  # fmt: skip
+    flash(f"Email queued again to {done.sent} partners at risk.", "success")
+    if done.skipped:
+        flash(
+            "Not sent: " + "; ".join(done.skipped[:20]) + ("; …" if len(done.skipped) > 20 else ""),
+            "warning",
+        )
+    return _back_to_board(campaign)
+
+
+def _back_to_board(campaign: Campaign) -> Response:
+    wanted = {key: request.args[key] for key in ("state", "q", "page") if request.args.get(key)}
+    return redirect(url_for("staff.campaign_view", campaign_id=campaign.id, **wanted))
+
+
+def _filters(campaign: Campaign) -> tuple[str, str]:
+    state = request.args.get("state", "")
+    allowed = {s.value for s in states_of(campaign.request_upload)} | set(FLAGS)
+    return (state if state in allowed else ""), request.args.get("q", "")[:200]
+
+
+def _start_form() -> CampaignForm:
+    form = CampaignForm()
+    form.identity.choices = [
+        (identity.id, f"{identity.name} ({identity.as2_id}, {identity.environment})")
+        for identity in directory.all_identities(db.session)
+    ]
+    return form
+
+
+def _switch_moment(form: CampaignForm) -> datetime | None:
+    """The switch as UTC from date, time and zone; None after marking the form."""
+    zone = form.timezone.data or ""
+    if form.date.data is None or form.time.data is None:
+        form.date.errors = ["Give the date and time of the switch."]
+        return None
+    if not is_valid_timezone(zone):
+        form.timezone.errors = ["Choose a time zone."]
+        return None
+    moment = local_to_utc(form.date.data, form.time.data, zone)
+    if moment is None:
+        form.date.errors = ["This date and time cannot be used; check the year."]
+    return moment
+
+
+def _start_request(form: CampaignForm, moment: datetime) -> campaigns.StartRequest:
+    return campaigns.StartRequest(
+        identity=directory.get_identity(db.session, form.identity.data or 0),
+        sha256=form.certificate.data or "", activate_at=moment,
+        request_upload=bool(form.request_upload.data), message=form.message.data,
+        max_uploads=settings().link_default_max_uploads,
+    )  # fmt: skip
+
+
+def _list_page(form: CampaignForm, *, status: int = 200) -> Rendered:
+    page = campaigns.list_campaigns(
+        db.session, page=page_arg(request.args.get("page")), per_page=settings().page_size
+    )
+    return render_template("staff/campaigns.html", page=page, form=form), status
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment is not None else ""
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
