@@ -262,3 +262,17 @@ def test_a_withdrawn_certificate_leaves_the_accept_set(session, world) -> None:
     document = config_export.config_document(session, at=world["at"], overlap=OVERLAP)
     signing = usage_of(document, "identities", "OURAS2", "signing")
     assert prints(signing["accept"]) == [colon_fingerprint(world["old"].sha256)]
+
+
+def test_equal_activation_times_give_one_answer_filtered_or_not(client, session, world) -> None:
+    """Two of our certificates approved for the same moment: every view picks the same one."""
+    identity, at = world["identity"], world["at"]
+    twin = factories.identity_certificate(session, keyring(), identity, usage="signing")
+    twin.activate_at, twin.approved_at = at, world["now"] + SECOND  # approved after "new"
+    session.flush()
+    headers = bearer(session)
+    for query in ("", "?identity=OURAS2"):
+        document = get(client, headers, f"{query}{'&' if query else '?'}at={iso_z(at)}").json
+        signing = usage_of(document, "identities", "OURAS2", "signing")
+        assert signing["send"]["fingerprint_sha256"] == colon_fingerprint(twin.sha256)
+        assert signing["previous"]["fingerprint_sha256"] == colon_fingerprint(world["new"].sha256)

@@ -516,18 +516,22 @@ def test_a_short_passphrase_is_refused_at_start_without_showing_it(tmp_path) -> 
     assert "s3cret" not in str(refused.value)
     with pytest.raises(export_dir.ServiceError, match="at least 8"):
         export_dir.check_passphrase("s3cret")
+    # The same rule as every key export: common and repetitive passphrases are refused too.
+    for weak, reason in (("password", "too common"), ("aaaaaaaaaa", "too repetitive")):
+        with pytest.raises(export_dir.ServiceError, match=reason):
+            export_dir.check_passphrase(weak)
 
 
 def test_export_settings_from_the_environment_are_text(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("PORTAL_EXPORT_KEY_PASSPHRASE", "12345678")
+    monkeypatch.setenv("PORTAL_EXPORT_KEY_PASSPHRASE", "97531864")
     monkeypatch.setenv("PORTAL_EXPORT_DIR", str(tmp_path / "engine"))
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     from portal.settings import SETTINGS_KEY
 
     configured = app.extensions[SETTINGS_KEY]
-    assert configured.export_key_passphrase == "12345678"
+    assert configured.export_key_passphrase == "97531864"
     assert configured.export_dir == str(tmp_path / "engine")
-    assert "12345678" not in repr(configured)
+    assert "97531864" not in repr(configured)
 
 
 # The runner --------------------------------------------------------------------------------

@@ -240,6 +240,14 @@ def test_unknown_as2_id_is_404(client: FlaskClient, station: dict[str, Any]) -> 
     assert response.json == {"error": "No identity with AS2 ID NOBODY."}
 
 
+def test_a_nul_in_the_as2_id_is_404_on_every_database(client, station) -> None:
+    """PostgreSQL refuses NUL in a query; the portal answers before asking it."""
+    url = "/api/v1/identities/AC%00ME/keystore"
+    response = post(client, station, {"passphrase": PASSPHRASE, "which": "accept"}, url=url)
+    assert response.status_code == 404
+    assert response.is_json
+
+
 def test_an_as2_id_in_both_environments_needs_one_named(
     client: FlaskClient, session: Session, world: dict[str, Any]
 ) -> None:

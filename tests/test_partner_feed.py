@@ -117,3 +117,13 @@ def test_the_feed_holds_only_the_partners_identity(client, session, rotation) ->
     text = feed(client, rotation["shared"].token).get_data(as_text=True)
     assert "ELSEAS2" not in text
     assert colon_fingerprint(other.sha256) not in text
+
+
+def test_renaming_the_partner_changes_the_etag(client, session, rotation) -> None:
+    token, partner = rotation["shared"].token, rotation["shared"].partner
+    etag = feed(client, token).headers["ETag"]
+    partner.name = "Renamed Partner Ltd"
+    session.flush()
+    renamed = feed(client, token, **{"If-None-Match": etag})
+    assert renamed.status_code == 200
+    assert renamed.json["partner"]["name"] == "Renamed Partner Ltd"

@@ -175,6 +175,23 @@ def test_the_signature_recipe_and_what_it_refuses() -> None:
     assert not ok(timestamp="soon")
     assert not ok(now=T0 + timedelta(minutes=6))  # a replay, too late
     assert not ok(signature_header="sha256=" + "0" * 64)
+    assert not ok(signature_header="sha256=\u00e9")  # a forged, non-ASCII header: False, no raise
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::",  # 6to4 around 127.0.0.1
+        "2002:a9fe:a9fe::",  # 6to4 around 169.254.169.254 (cloud metadata)
+        "2001:0:a00:1::",  # Teredo with its server at 10.0.0.1
+    ],
+)
+def test_ipv6_forms_carrying_a_private_ipv4_address_are_refused(address: str) -> None:
+    assert rules.address_problem(address) is not None
+
+
+def test_a_6to4_address_around_a_public_ipv4_address_is_judged_as_public() -> None:
+    assert rules.address_problem("2002:0808:0808::1") is None  # 8.8.8.8 inside
 
 
 def test_backoff_doubles_and_is_capped() -> None:

@@ -104,9 +104,11 @@ def in_force(
 ) -> InForce[C]:
     """Apply the rule to one owner's CERTIFICATES for USAGE at moment AT."""
     live = [c for c in certificates if serves(c, usage) and c.withdrawn_at is None]
+    # Equal activation times: the later approval wins, then the later in CERTIFICATES
+    # (services pass them in the order they were stored), so every caller agrees.
     dated = sorted(
         (c for c in live if c.activate_at is not None),
-        key=lambda c: _activation(c),
+        key=lambda c: (_activation(c), c.approved_at or _activation(c)),
     )
     started = [c for c in dated if _activation(c) <= at]
     result: InForce[C] = InForce(

@@ -93,8 +93,15 @@ def parse_url(text: str) -> Target:
 def address_problem(address: str) -> str | None:
     """Why ADDRESS may not receive webhooks (loopback, private, ...), or None if public."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo's server) are judged by it.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[0] if ip.teredo else None)
+        if embedded is not None:
+            embedded_problem = address_problem(str(embedded))
+            if embedded_problem is not None:
+                return f"{address} carries {embedded}: {embedded_problem}"
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     for kind, flag in (
         ("an unspecified", ip.is_unspecified),
         ("a loopback", ip.is_loopback),
@@ -157,7 +164,9 @@ def verify(
         return False
     if abs(now.timestamp() - stamp) > tolerance.total_seconds():
         return False
-    return hmac.compare_digest(signature(secret, stamp, payload), signature_header)
+    # Bytes: compare_digest refuses str with non-ASCII characters, and a forged header may hold any.
+    expected = signature(secret, stamp, payload).encode()
+    return hmac.compare_digest(expected, signature_header.encode("utf-8", "surrogateescape"))
 
 
 def backoff(attempts: int) -> timedelta:

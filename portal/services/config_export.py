@@ -113,7 +113,10 @@ def partner_feed(
         "partner": {"as2_id": partner.as2_id, "name": partner.name},
         "certificates": feed.usages(owner, details),
     }
-    return ConfigDocument({"generated_at": iso(at), **content}, feed.version)
+    # The body names the partner too, so its facts are part of the version.
+    partner_facts = repr((partner.as2_id, partner.name, partner.environment)).encode()
+    version = hashlib.sha256(feed.version.encode() + partner_facts).hexdigest()
+    return ConfigDocument({"generated_at": iso(at), **content}, version)
 
 
 @dataclass
@@ -399,7 +402,8 @@ def _group(
     """Certificates by owner id, of the owners given or of every owner (None): plain rows,
     because building ORM objects for every certificate would cost more than the rule."""
     table = Certificate.__table__
-    light = select(owner_column, *(table.c[name] for name in _LIGHT_COLUMNS))
+    # Ordered by id: the rule breaks ties between equal activation times by input order.
+    light = select(owner_column, *(table.c[name] for name in _LIGHT_COLUMNS)).order_by(table.c.id)
     if owner_ids is None:
         queries = [light.where(owner_column.is_not(None))]
     else:

@@ -59,6 +59,7 @@ def get_partner(session: Session, partner_id: int) -> Partner:
 
 def find_identity(session: Session, as2_id: str, environment: str | None = None) -> Identity:
     """The identity with AS2_ID (in ENVIRONMENT when given), or NotFoundError / ServiceError."""
+    _refuse_nul("identity", as2_id, environment)
     stmt = select(Identity).where(Identity.as2_id == as2_id)
     if environment:
         stmt = stmt.where(Identity.environment == environment)
@@ -70,6 +71,13 @@ def find_identity(session: Session, as2_id: str, environment: str | None = None)
     return found[0]
 
 
+def _refuse_nul(kind: str, as2_id: str, environment: str | None) -> None:
+    # No AS2 ID holds a NUL, and PostgreSQL refuses one in a query where SQLite finds
+    # nothing: answer "not found" on both without asking the database.
+    if "\x00" in as2_id or "\x00" in (environment or ""):
+        raise NotFoundError(f"No {kind} with AS2 ID {as2_id!r}.")
+
+
 def _ambiguous(as2_id: str, environments: list[str]) -> str:
     return (
         f"AS2 ID {as2_id} exists in several environments; name one: "
@@ -79,6 +87,7 @@ def _ambiguous(as2_id: str, environments: list[str]) -> str:
 
 def find_partner(session: Session, as2_id: str, environment: str | None = None) -> Partner:
     """The partner with AS2_ID (in ENVIRONMENT when given), or NotFoundError / ServiceError."""
+    _refuse_nul("partner", as2_id, environment)
     stmt = select(Partner).where(Partner.as2_id == as2_id)
     if environment:
         stmt = stmt.where(Partner.environment == environment)

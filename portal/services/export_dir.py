@@ -38,7 +38,7 @@ from portal.domain.vocab import Environment
 from portal.models import Certificate
 from portal.services import audit
 from portal.services.actor import Actor
-from portal.services.certificates import MIN_EXPORT_PASSPHRASE, certificate_aad, chain_ders
+from portal.services.certificates import certificate_aad, chain_ders, check_export_passphrase
 from portal.services.config_export import ConfigDocument
 from portal.services.errors import ServiceError
 
@@ -65,11 +65,11 @@ def export_version(document_version: str, *, with_keys: bool) -> str:
 
 
 def check_passphrase(passphrase: str) -> None:
-    """Refuse a passphrase shorter than the export minimum (the message never shows it)."""
-    if len(passphrase) < MIN_EXPORT_PASSPHRASE:
-        raise ServiceError(
-            f"PORTAL_EXPORT_KEY_PASSPHRASE must be at least {MIN_EXPORT_PASSPHRASE} characters."
-        )
+    """Refuse a passphrase the key exports would refuse (the message never shows it)."""
+    try:
+        check_export_passphrase(passphrase)
+    except ServiceError as refused:
+        raise ServiceError(f"PORTAL_EXPORT_KEY_PASSPHRASE: {refused.message}") from None
 
 
 def safe_name(as2_id: str) -> str:

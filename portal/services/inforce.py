@@ -38,7 +38,8 @@ def owner_certificates(session: Session, owner: Owner) -> list[Certificate]:
         belongs = Certificate.identity_id == owner.identity_id
     else:
         belongs = Certificate.partner_id == owner.partner_id
-    return list(session.scalars(select(Certificate).where(belongs)))
+    # Ordered by id: the rule breaks ties between equal activation times by input order.
+    return list(session.scalars(select(Certificate).where(belongs).order_by(Certificate.id)))
 
 
 def owner_state(

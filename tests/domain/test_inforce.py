@@ -137,3 +137,14 @@ def test_an_approval_recorded_after_the_activation_does_not_move_accept_from_lat
     late = Cert("late", activate_at=T0, approved_at=T0 + timedelta(hours=1))
     state = in_force([late], "signing", at=T0 + timedelta(hours=2), overlap=OVERLAP)
     assert state.window(late).accept_from == T0
+
+
+def test_equal_activation_times_are_decided_by_approval_then_input_order() -> None:
+    first = Cert("first", activate_at=T0, approved_at=T0 - timedelta(days=2))
+    second = Cert("second", activate_at=T0, approved_at=T0 - timedelta(days=1))
+    for order in ([first, second], [second, first]):
+        state = in_force(order, "signing", at=T0, overlap=OVERLAP)
+        assert (state.active, state.previous) == (second, first)
+    same = Cert("same", activate_at=T0, approved_at=first.approved_at)
+    assert in_force([first, same], "signing", at=T0, overlap=OVERLAP).active is same
+    assert in_force([same, first], "signing", at=T0, overlap=OVERLAP).active is first
