@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "CERTIFICATE_OVERLAP_DAYS": 7,
     "CAMPAIGN_AT_RISK_DAYS": 3,  # a campaign partner not acknowledged this close to T is at risk
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
-    "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets per connect, send or read
+    "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets for a whole delivery
     "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
     "EXPORT_DIR": None,  # None: no export directory; else the runner keeps it up to date
     "EXPORT_KEY_PASSPHRASE": None,  # None: no private keys in the export directory

@@ -34,7 +34,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -314,7 +314,10 @@ def deliver_webhook(
     stamp: Callable[[], int],
 ) -> Literal[True] | str | None:
     """Claim, post and record one delivery: True landed, its error if not, None taken by another."""
-    attempt = webhooks.claim(session, delivery_id, now=now, runner=runner)
+    # The lease runs from the moment of claiming, not from the start of a run that may have
+    # spent minutes on slow receivers: else another runner could take it while we post.
+    claimed_at = max(now, datetime.fromtimestamp(stamp(), UTC))
+    attempt = webhooks.claim(session, delivery_id, now=now, runner=runner, lease_from=claimed_at)
     if attempt is None:
         session.rollback()
         return None

@@ -33,7 +33,7 @@ class Settings:
     link_default_max_uploads: int
     ratelimit_invalid_links: str
     smtp: SmtpSettings | None  # None: email is off (PORTAL_SMTP_HOST unset)
-    webhook_timeout: float = 10.0  # seconds per socket operation when posting a webhook
+    webhook_timeout: float = 10.0  # seconds a whole webhook delivery may take
     webhook_allow_private: bool = False  # let webhooks reach loopback and private addresses
     campaign_at_risk: timedelta = timedelta(days=3)  # not acknowledged this close to T: at risk
     export_dir: str | None = None  # None: the runner keeps no export directory

@@ -491,6 +491,51 @@ def test_a_slow_receiver_times_out_and_is_retried(session: Session, receiver) ->
     assert delivery.attempts == 2
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_timeout() -> None:
+    """The timeout bounds the whole attempt: one byte every 0.1 s never trips a socket timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 40:  # 4.5 s in all, then close
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the portal hung up: what this test wants
+                time.sleep(0.1)
+
+    serving = threading.Thread(target=trickle, daemon=True)
+    serving.start()
+    try:
+        with pytest.raises(TimeoutError, match=r"within 0\.5 s"):
+            webhook_http.post(
+                f"http://127.0.0.1:{port}/hook", b"{}", {}, timeout=0.5, allow_private=True
+            )
+    finally:
+        serving.join(timeout=10)
+        listener.close()
+
+
+def test_the_lease_runs_from_the_claim_not_from_the_start_of_the_run(session, receiver) -> None:
+    register(session, receiver)
+    webhooks.emit(session, WebhookEvent.CERTIFICATE_SCHEDULED, {}, now=T0)
+    claimed_at = T0 + timedelta(minutes=30)  # the run began at T0; slow receivers took 30 min
+    leases = []
+
+    def post(url: str, payload: bytes, headers: Any) -> webhook_http.Answer:
+        (delivery,) = deliveries(session)
+        leases.append(delivery.claimed_until)
+        return webhook_http.Answer(200, "ok")
+
+    jobs.deliver_webhooks(
+        session, post, keyring(), now=T0, runner="r", stamp=lambda: int(claimed_at.timestamp())
+    )
+    assert leases == [claimed_at + webhooks.LEASE]
+
+
 def test_a_receiver_that_is_down_is_retried_then_marked_failed(session: Session) -> None:
     url = f"http://127.0.0.1:{closed_port()}/hook"
     endpoint = webhooks.create(

@@ -8,9 +8,11 @@ Each socket operation times out after TIMEOUT seconds; a slow receiver is a fail
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -88,10 +90,38 @@ def post(
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
     connection = kind(target.host, target.port, addresses, timeout)
+    # TIMEOUT bounds the whole attempt, not each socket call: a receiver that trickles a
+    # byte at a time would otherwise keep the runner (and its lease) for as long as it likes.
+    cut = _Deadline(connection)
+    timer = threading.Timer(timeout, cut)
+    timer.daemon = True
+    timer.start()
     try:
         connection.request("POST", path, body=payload, headers=dict(headers))
         response = connection.getresponse()
         text = response.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
-        return Answer(response.status, " ".join(text.split())[:300])
+    except (OSError, http.client.HTTPException):
+        if cut.fired:
+            raise TimeoutError(f"no complete answer within {timeout:g} s") from None
+        raise
     finally:
+        timer.cancel()
         connection.close()
+    if cut.fired:
+        raise TimeoutError(f"no complete answer within {timeout:g} s")
+    return Answer(response.status, " ".join(text.split())[:300])
+
+
+class _Deadline:
+    """Called by a timer when an attempt's time is up: shuts its socket so every wait ends."""
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self.connection = connection
+        self.fired = False
+
+    def __call__(self) -> None:
+        self.fired = True
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
+                sock.shutdown(socket.SHUT_RDWR)

@@ -396,14 +396,24 @@ def due_ids(
     return list(session.scalars(query))
 
 
-def claim(session: Session, delivery_id: int, *, now: datetime, runner: str) -> Attempt | None:
-    """Compare-and-swap: take the delivery's lease and count an attempt; None if not ours."""
+def claim(
+    session: Session,
+    delivery_id: int,
+    *,
+    now: datetime,
+    runner: str,
+    lease_from: datetime | None = None,
+) -> Attempt | None:
+    """Compare-and-swap: take the delivery's lease and count an attempt; None if not ours.
+
+    NOW decides whether it is due; the lease lasts LEASE from LEASE_FROM (default NOW).
+    """
     token = f"{runner[:180]}/{secrets.token_hex(4)}"
     claimed = session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, *_due(now))
         .values(
-            claimed_until=now + LEASE,
+            claimed_until=(lease_from or now) + LEASE,
             claimed_by=token,
             attempts=WebhookDelivery.attempts + 1,
             last_attempt_at=now,
