@@ -16,6 +16,7 @@ something a person made) is refused, never deleted.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import re
@@ -59,8 +60,13 @@ def refresh(
     overlap: timedelta,
     passphrase: str | None,
     actor: Actor,
+    keep_newer: bool = False,
 ) -> Outcome:
-    """Make PATH hold the export of the document at AT; flushes an audit event if keys went out."""
+    """Make PATH hold the export of the document at AT; flushes an audit event if keys went out.
+
+    KEEP_NEWER (the runner): leave an export made for a later moment alone, so a runner
+    whose run began earlier never puts the directory back before an activation.
+    """
     if passphrase is not None:
         export_dir.check_passphrase(passphrase)
     document = config_export.build(session, at=at, overlap=overlap)
@@ -74,7 +80,14 @@ def refresh(
             keys = export_dir.keystores(session, keyring, document, passphrase=passphrase)
         return export_dir.plan_files(document, keys)
 
-    outcome = publish(path, document.version, version, files, passphrase=passphrase)
+    outcome = publish(
+        path,
+        document.version,
+        version,
+        files,
+        passphrase=passphrase,
+        unless_newer_than=at if keep_newer else None,
+    )
     if outcome.keys:
         export_dir.record_keys_written(
             session, actor, keys=outcome.keys, version=document.version, folder=str(outcome.path)
@@ -89,8 +102,10 @@ def publish(
     make_files: Callable[[], list[export_dir.ExportFile]],
     *,
     passphrase: str | None = None,
+    unless_newer_than: datetime | None = None,
 ) -> Outcome:
-    """Switch PATH to the files MAKE_FILES gives, unless it holds VERSION already."""
+    """Switch PATH to the files MAKE_FILES gives, unless it holds VERSION already (or, with
+    UNLESS_NEWER_THAN, an export made for a later moment)."""
     path = Path(os.path.abspath(path))
     check_target(path)
     with _locked(path):
@@ -98,10 +113,22 @@ def publish(
         _remove_stale(path)
         if _is_current(path, document_version, version, passphrase):
             return Outcome(path, document_version, written=False)
+        if unless_newer_than is not None and _newer(path, unless_newer_than):
+            return Outcome(path, document_version, written=False)
         files = make_files()
         _write_and_switch(path, version, files)
     keys = sum(1 for file in files if file.mode == export_dir.KEY_MODE)
     return Outcome(path, document_version, written=True, files=len(files), keys=keys)
+
+
+def _newer(path: Path, moment: datetime) -> bool:
+    """Whether the export at PATH was made for a moment after MOMENT (its manifest says)."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_bytes())
+        made_for = datetime.fromisoformat(str(manifest["generated_at"]).replace("Z", "+00:00"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no readable export there: nothing to keep
+    return made_for > moment
 
 
 def failure_text(error: Exception) -> str:

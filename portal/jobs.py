@@ -160,6 +160,7 @@ def refresh_export(
             overlap=settings.certificate_overlap,
             passphrase=settings.export_key_passphrase,
             actor=Actor("scheduler"),
+            keep_newer=True,
         )
         session.commit()
     except Exception as error:  # any failure: reported, and retried by the next run

@@ -566,6 +566,30 @@ def test_the_runner_refreshes_the_export_after_a_boundary(app, runner, clock, ro
     assert f"accept-{alias(old, identity.as2_id)}.cer" not in names
 
 
+def test_a_runner_that_began_earlier_never_puts_the_export_back(
+    app, runner, clock, rotation, tmp_path
+) -> None:
+    identity, old, new, at = (rotation[k] for k in ("identity", "old", "new", "at"))
+    directory = tmp_path / "engine"
+    reconfigure(app, EXPORT_DIR=str(directory))
+    send = directory / "identities" / identity.as2_id / "signing" / "send.cer"
+    clock.set(at)
+    assert runner.invoke(args=["run-due"]).exit_code == 0
+    assert send.read_bytes() == new.der
+
+    clock.set(at - timedelta(seconds=1))  # a second runner whose run began before T
+    late = runner.invoke(args=["run-due"])
+    assert late.exit_code == 0, late.output
+    assert send.read_bytes() == new.der
+
+    # An operator asking for another moment explicitly still gets it.
+    asked = runner.invoke(
+        args=["export", "--dir", str(directory), "--at", iso_z(at - timedelta(1))]
+    )
+    assert asked.exit_code == 0, asked.output
+    assert send.read_bytes() == old.der
+
+
 def test_the_scheduler_says_when_it_wrote(app, runner, clock, rotation, tmp_path) -> None:
     reconfigure(app, EXPORT_DIR=str(tmp_path / "engine"))
     clock.set(rotation["at"])
