@@ -504,7 +504,10 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
+    # Unsent: why the last try failed. Sent: the recipients the server refused, if any.
     last_error: Mapped[str | None] = mapped_column(Text)
+    # After a failed try, not before this (exponential backoff); None: at the next run.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SideEffect(Base):
