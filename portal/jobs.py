@@ -56,8 +56,9 @@ NO_BASE_URL = (
     "cannot reach; emails wait in the outbox until it is set"
 )
 
-# Sends (recipients, subject, body); answers the recipients the server refused, if any.
-Send = Callable[[list[str], str, str], Mapping[str, tuple[int, bytes]] | None]
+# Sends (recipients, subject, text body, HTML body); answers the recipients the server
+# refused, if any.
+Send = Callable[[list[str], str, str, str], Mapping[str, tuple[int, bytes]] | None]
 Post = Callable[[str, bytes, Mapping[str, str]], webhook_http.Answer]
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,12 @@ def deliver_one(
         return None
     try:
         url = url_for_link(message.link_id) if message.link_id is not None else None
-        refused = send(message.recipients, message.subject, outbox.render_body(message.body, url))
+        refused = send(
+            message.recipients,
+            message.subject,
+            outbox.render_body(message.body, url),
+            outbox.render_html(message, url),
+        )
     except Exception as error:  # any failure is recorded: one bad message must not block others
         reason = outbox.record_failure(session, message, error, now=now)
         session.commit()

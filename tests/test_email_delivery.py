@@ -4,6 +4,7 @@ and two runners at once; failed messages wait 1, 2, 4 ... minutes before their n
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,18 +16,21 @@ from typing import Any, cast
 
 import pytest
 from aiosmtpd.controller import Controller
+from jinja2 import DictLoader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import jobs
+from portal.assets import asset_dir
 from portal.config import DEFAULTS, ConfigError, validate
 from portal.database import make_engine
 from portal.migrate import upgrade
 from portal.models import OutboxMessage
-from portal.services import outbox
+from portal.services import emails, outbox
 from portal.services.mailer import Mailer, SmtpSettings
 from portal.settings import Settings
 from portal.timeutil import utcnow
+from tests import factories
 from tests.conftest import CollectingHandler, reconfigure
 
 REPLY_TO = "support@acme.example"
@@ -348,3 +352,114 @@ def test_two_runners_at_once_deliver_each_message_exactly_once(
             assert all(row.sent_at is not None and row.attempts == 1 for row in rows)
     finally:
         engine.dispose()
+
+
+# HTML bodies ------------------------------------------------------------------------------
+
+
+def parts_of(envelope: Any) -> tuple[str, str]:
+    message = parsed(envelope)
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    crlf = "\r\n"  # as the wire carries them
+    return text.get_content().replace(crlf, "\n"), html.get_content().replace(crlf, "\n")
+
+
+def test_a_link_email_has_text_and_html_parts_with_the_link_built_at_delivery(
+    app, runner, session, operator_client, smtp_server
+) -> None:
+    handler, port = smtp_server
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=port, MAIL_REPLY_TO=REPLY_TO)
+    other = factories.share_link(session, factories.partner(session))
+    typed = f'Globex <script>alert(1)</script> & "Co" [[link:{other.id}]] {outbox.LINK_MARK}'
+    partner = factories.partner(session, name=typed)
+    link = factories.share_link(session, partner)
+    session.commit()
+
+    assert operator_client.post(f"/partners/{partner.id}/links/{link.id}/email").status_code == 302
+    session.commit()
+    result = runner.invoke(args=["run-due"])
+
+    assert result.exit_code == 0, result.output
+    (envelope,) = [e for e in handler.messages if b"Open this link" in e.content]
+    assert parsed(envelope)["Reply-To"] == REPLY_TO
+    text, html = parts_of(envelope)
+    base = app.config["BASE_URL"]
+    (url,) = re.findall(rf"{re.escape(base)}/s/[^\s<\"]+", text)
+    assert url.startswith(f"{base}/s/{link.id}.")
+    assert f'<a href="{url}">{url}</a>' in html  # the same URL, from link_id, in both parts
+    assert html.count("<a ") == 1
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Co&#34;" in html  # typed: escaped
+    assert f"/s/{other.id}" not in html + text
+    assert outbox.LINK_MARK not in html + text
+
+
+def test_without_an_html_template_the_html_is_the_text_escaped_in_paragraphs(
+    smtp_server, session
+) -> None:
+    handler, port = smtp_server
+    outbox.queue_email(
+        session, recipients=["edi@globex.example"], subject="Rejected",
+        body="Hello,\n\nReason: <b>bad</b> & wrong\nsecond line\n\nBye\n",
+    )  # fmt: skip
+    session.commit()
+
+    assert deliver(session, port, now=utcnow()).sent == 1
+
+    text, html = parts_of(handler.messages[0])
+    assert text == "Hello,\n\nReason: <b>bad</b> & wrong\nsecond line\n\nBye\n"
+    assert "<p>Hello,</p>" in html
+    assert "<p>Reason: &lt;b&gt;bad&lt;/b&gt; &amp; wrong<br>\nsecond line</p>" in html
+    assert "<p>Bye</p>" in html
+    assert "<pre" not in html
+
+
+def test_the_html_of_a_deleted_link_says_so_and_has_no_link(session) -> None:
+    link = factories.share_link(session, factories.partner(session))
+    outbox.queue_email(
+        session, recipients=["edi@globex.example"], subject="Your link",
+        body=["Open: ", outbox.LINK, "\n"], link_id=link.id,
+    )  # fmt: skip
+    session.delete(link)
+    session.commit()
+    sent: list[str] = []
+
+    jobs.deliver_outbox(
+        session, lambda _to, _subject, _body, html: sent.append(html), str, now=utcnow()
+    )
+
+    (html,) = sent
+    assert outbox.LINK_GONE in html
+    assert "<a " not in html
+
+
+def test_an_html_template_is_escaped_and_must_place_the_link_like_the_text(monkeypatch) -> None:
+    environment = emails.build_environment(
+        DictLoader(
+            {
+                "emails/t.txt": "{% set subject %}S{% endset %}{{ a }} {{ link_url }}\n",
+                "emails/t.html": "<p>{{ a }}</p><p>{{ link_url }}</p>\n",
+                "emails/n.txt": "{% set subject %}S{% endset %}{{ a }} {{ link_url }}\n",
+                "emails/n.html": "<p>{{ a }}</p>\n",
+            }
+        )
+    )
+    monkeypatch.setattr(emails, "_environment", lambda: environment)
+
+    email = emails.render("t", a="<i>x</i> & y")
+
+    assert email.html == ("<p>&lt;i&gt;x&lt;/i&gt; &amp; y</p><p>", outbox.LINK, "</p>\n")
+    assert email.body == ("<i>x</i> & y ", outbox.LINK, "\n")
+    with pytest.raises(ValueError, match="both place the link"):
+        emails.render("n", a="x")
+
+
+def test_every_html_email_template_has_its_text_one() -> None:
+    folder = asset_dir("templates") / "emails"
+    html = sorted(path.stem for path in folder.glob("*.html"))
+    assert "share_link" in html
+    assert all((folder / f"{name}.txt").is_file() for name in html)

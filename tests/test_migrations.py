@@ -118,7 +118,7 @@ def test_0006_moves_the_link_of_unsent_emails_into_link_id(fresh_databases) -> N
             sent: dict[str, str] = {}
             jobs.deliver_outbox(
                 session,
-                lambda _to, subject, body: sent.__setitem__(subject, body),
+                lambda _to, subject, body, _html: sent.__setitem__(subject, body),
                 lambda link_id: f"https://portal.test/s/{link_id}.signed",
                 now=datetime.now(UTC),
             )

@@ -58,8 +58,11 @@ class Mailer:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, recipients: list[str], subject: str, body: str) -> Refused:
-        """Send one plain-text email; the recipients the server refused (the others have it).
+    def send(
+        self, recipients: list[str], subject: str, body: str, html: str | None = None
+    ) -> Refused:
+        """Send one email, plain text with HTML as its alternative (multipart/alternative)
+        when HTML is given; the recipients the server refused (the others have it).
 
         Raises smtplib/OSError errors for the caller to record: SMTPRecipientsRefused when
         the server refused every recipient, TimeoutError when it is slower than the timeout.
@@ -73,6 +76,8 @@ class Mailer:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
         message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         if self._smtp is None:
             self._smtp = self._connect()
         try:

@@ -9,6 +9,10 @@ A message carries at most one link URL, and only through its link_id column: the
 puts LINK where the URL goes, the stored body holds LINK_MARK there, and delivery replaces
 that mark with a freshly signed URL of link_id. Text a person typed (a reason, a name) is
 stored as typed, less any LINK_MARK character, so it can never become a URL.
+
+Every email also has an HTML alternative: from the email's .html template (stored, escaped,
+with the same mark), else made from the text at delivery. Either way the mark becomes
+a link element whose address is the signed URL, escaped; nothing typed becomes markup.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
+from html import escape
 from typing import Final
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
@@ -64,15 +69,19 @@ def queue_email(
     body: Body,
     link_id: str | None = None,
     dedupe_key: str | None = None,
+    html: Body | None = None,
 ) -> OutboxMessage | None:
     """Queue an email; with DEDUPE_KEY, a message already queued under it is not repeated.
 
     BODY is text, or parts of text with LINK once where the URL of LINK_ID goes (a message
-    with LINK_ID must place it; one without must not).
+    with LINK_ID must place it; one without must not). HTML, when given, is the HTML
+    alternative, already escaped (emails.render makes it), placing LINK the same way;
+    without it, delivery makes one from the text.
     """
     if not recipients:
         return None
     stored_body = compose_body(body, link_id)
+    stored_html = compose_body(html, link_id) if html is not None else None
     if dedupe_key is not None:
         existing = session.scalar(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -85,6 +94,7 @@ def queue_email(
         # Headers cannot carry line breaks: a name with one must not break the message.
         subject=" ".join(subject.split())[:300],
         body=stored_body,
+        html_body=stored_html,
         link_id=link_id,
         dedupe_key=dedupe_key,
     )
@@ -114,6 +124,37 @@ def render_body(body: str, link_url: str | None) -> str:
     if not mark:
         return body
     return head + (link_url if link_url is not None else LINK_GONE) + tail.replace(LINK_MARK, "")
+
+
+def text_to_html(body: str) -> str:
+    """HTML for a stored text BODY: paragraphs at blank lines, line breaks kept, all escaped.
+
+    The link mark passes through as it is, for render_html to replace.
+    """
+    paragraphs = [part.strip("\n") for part in body.replace("\r\n", "\n").split("\n\n")]
+    return "\n".join(
+        "<p>" + "<br>\n".join(escape(line) for line in paragraph.split("\n")) + "</p>"
+        for paragraph in paragraphs
+        if paragraph.strip()
+    )
+
+
+def render_html(message: OutboxMessage, link_url: str | None) -> str:
+    """The HTML alternative as sent: its template's (or one made from the text), the link mark
+    replaced by a link to LINK_URL (escaped), or by the LINK_GONE note without one."""
+    html = message.html_body if message.html_body is not None else text_to_html(message.body)
+    head, mark, tail = html.partition(LINK_MARK)
+    if mark:
+        if link_url is None:
+            link = escape(LINK_GONE)
+        else:
+            href = escape(link_url, quote=True)
+            link = f'<a href="{href}">{href}</a>'
+        html = head + link + tail.replace(LINK_MARK, "")
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+        f'<body style="font-family: sans-serif; line-height: 1.4">\n{html}\n</body></html>\n'
+    )
 
 
 def display_body(message: OutboxMessage) -> str:
