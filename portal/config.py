@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -42,7 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USER": None,
     "SMTP_PASSWORD": None,
     "SMTP_TLS": "none",
+    "SMTP_TIMEOUT": 30,  # seconds the mail relay gets for each step; slower is a failed try
     "MAIL_FROM": "portal@localhost",
+    "MAIL_REPLY_TO": None,  # None: no Reply-To header; replies go to MAIL_FROM
     "RATELIMIT_STORAGE_URI": "memory://",
     "ADMIN_EMAIL": "admin@example.com",
     "DEFAULT_TIMEZONE": "UTC",
@@ -70,7 +73,10 @@ EMAIL_OFF = "Email is off (PORTAL_SMTP_HOST is not set)"
 
 # Read from the environment exactly as typed, never as JSON (a passphrase `12345678` or
 # `true` is text, and so is a path).
-TEXT_SETTINGS = ("EXPORT_DIR", "EXPORT_KEY_PASSPHRASE")
+TEXT_SETTINGS = ("EXPORT_DIR", "EXPORT_KEY_PASSPHRASE", "MAIL_REPLY_TO")
+# An address a header can carry: one local part, one domain with a dot, nothing that could
+# break the header or name a second address.
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+\.[A-Za-z0-9-]{2,}")
 
 
 class ConfigError(RuntimeError):
@@ -115,6 +121,18 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_BASE_URL must start with http:// or https://")
     if not isinstance(config["SMTP_PORT"], int) or not 0 < config["SMTP_PORT"] < 65536:
         raise ConfigError("PORTAL_SMTP_PORT must be a port number")
+    smtp_timeout = config["SMTP_TIMEOUT"]
+    if (
+        isinstance(smtp_timeout, bool)
+        or not isinstance(smtp_timeout, int | float)
+        or not 0 < smtp_timeout <= 300
+    ):
+        raise ConfigError("PORTAL_SMTP_TIMEOUT must be a number of seconds from 0 to 300")
+    reply_to = config["MAIL_REPLY_TO"]
+    if reply_to is not None and (
+        not isinstance(reply_to, str) or not EMAIL_ADDRESS.fullmatch(reply_to)
+    ):
+        raise ConfigError("PORTAL_MAIL_REPLY_TO must be one email address, like it@example.com")
     if not isinstance(config["PAGE_SIZE"], int) or not 1 <= config["PAGE_SIZE"] <= 500:
         raise ConfigError("PORTAL_PAGE_SIZE must be a number from 1 to 500")
     risk = config["CAMPAIGN_AT_RISK_DAYS"]

@@ -56,7 +56,9 @@ NO_BASE_URL = (
     "cannot reach; emails wait in the outbox until it is set"
 )
 
-Send = Callable[[list[str], str, str], None]
+# Sends (recipients, subject, text body, HTML body); answers the recipients the server
+# refused, if any.
+Send = Callable[[list[str], str, str, str], Mapping[str, tuple[int, bytes]] | None]
 Post = Callable[[str, bytes, Mapping[str, str]], webhook_http.Answer]
 log = logging.getLogger(__name__)
 
@@ -218,11 +220,12 @@ def deliver_outbox(
     from its text. A message is claimed with a compare-and-swap on sent_at before it is
     sent and committed right after, so two runners never send it both. If a runner dies
     between the SMTP server accepting and the commit, the message is sent again on the
-    next run: delivery is at least once, never silently lost.
+    next run: delivery is at least once, never silently lost. A failed message is tried
+    again by a run after its backoff (1, 2, 4 ... minutes from NOW), not at every run.
     """
     return _drain(
         session,
-        lambda tried: outbox.unsent_ids(session, limit=batch, skip=tried),
+        lambda tried: outbox.unsent_ids(session, limit=batch, now=now, skip=tried),
         lambda message_id: deliver_one(session, send, url_for_link, message_id, now=now),
     )
 
@@ -264,18 +267,30 @@ def deliver_one(
     *,
     now: datetime,
 ) -> Literal[True] | str | None:
-    """Claim, send and record one message: True sent, its error if failed, None taken by another."""
+    """Claim, send and record one message: True sent, its error if failed, None taken by another.
+
+    Sent to some recipients and refused for others, it is sent (never again to those who
+    have it) and its last_error names the refused ones, for the Outbox page.
+    """
     message = outbox.claim_message(session, message_id, now=now)
     if message is None:
         session.rollback()
         return None
     try:
         url = url_for_link(message.link_id) if message.link_id is not None else None
-        send(message.recipients, message.subject, outbox.render_body(message.body, url))
+        refused = send(
+            message.recipients,
+            message.subject,
+            outbox.render_body(message.body, url),
+            outbox.render_html(message, url),
+        )
     except Exception as error:  # any failure is recorded: one bad message must not block others
-        reason = outbox.record_failure(session, message_id, error)
+        reason = outbox.record_failure(session, message, error, now=now)
         session.commit()
         return reason
+    if refused:
+        reason = outbox.record_refused(session, message_id, refused)
+        log.warning("Email #%s went out, but %s", message_id, reason)
     session.commit()
     return True
 

@@ -497,6 +497,9 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(String(300))
     # Plain text; at most one outbox.LINK_MARK, where the URL of link_id goes when sent.
     body: Mapped[str] = mapped_column(Text)
+    # HTML from the email's .html template, escaped, with the same LINK_MARK; None: made from
+    # the plain text at delivery.
+    html_body: Mapped[str | None] = mapped_column(Text)
     # The one link whose URL the message carries: set by the composer, never read from text.
     link_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="SET NULL"))
     # Same key, same message: queuing twice is a no-op.
@@ -504,7 +507,10 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
+    # Unsent: why the last try failed. Sent: the recipients the server refused, if any.
     last_error: Mapped[str | None] = mapped_column(Text)
+    # After a failed try, not before this (exponential backoff); None: at the next run.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SideEffect(Base):

@@ -233,7 +233,7 @@ def test_run_due_delivers_one_email_per_partner_with_its_link_and_times(
     berlin = next(m for to, m in messages.items() if "berlin" in to)
     at = rotation["at"]
     assert berlin["Subject"] == f"Acme Corp changes its AS2 certificate on {at:%Y-%m-%d %H:%M} UTC"
-    body = berlin.get_content()
+    body = berlin.get_body(preferencelist=("plain",)).get_content()
     local = at.astimezone(ZoneInfo("Europe/Berlin"))
     assert f"{local:%Y-%m-%d %H:%M} {local.tzname()} (Europe/Berlin)" in body
     assert f"that is {at:%Y-%m-%d %H:%M} UTC" in body

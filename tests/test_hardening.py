@@ -67,7 +67,7 @@ def test_one_bad_outbox_message_does_not_block_the_rest(session) -> None:
     session.commit()
     sent: list[str] = []
 
-    def send(recipients, subject, body):
+    def send(recipients, subject, body, html):
         if subject == "first":
             raise ValueError("boom")  # not an SMTP error: still recorded, not fatal
         sent.append(subject)

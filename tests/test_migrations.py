@@ -103,6 +103,7 @@ def test_0006_moves_the_link_of_unsent_emails_into_link_id(fresh_databases) -> N
                 )  # fmt: skip
 
         _upgrade_to(engine, "0006")
+        upgrade(engine)  # later revisions leave these rows be; the models need their columns
 
         with Session(engine) as session:
             rows = session.execute(select(OutboxMessage.subject, OutboxMessage)).all()
@@ -117,7 +118,7 @@ def test_0006_moves_the_link_of_unsent_emails_into_link_id(fresh_databases) -> N
             sent: dict[str, str] = {}
             jobs.deliver_outbox(
                 session,
-                lambda _to, subject, body: sent.__setitem__(subject, body),
+                lambda _to, subject, body, _html: sent.__setitem__(subject, body),
                 lambda link_id: f"https://portal.test/s/{link_id}.signed",
                 now=datetime.now(UTC),
             )
@@ -306,5 +307,43 @@ def test_0012_adds_campaigns_with_their_constraints_and_goes_back(fresh_database
         names = sa_inspect(engine).get_table_names()
         assert "campaigns" not in names
         assert "campaign_partners" not in names
+    finally:
+        engine.dispose()
+
+
+def test_0013_gives_waiting_emails_no_wait_and_goes_back(fresh_databases) -> None:
+    engine = make_engine(fresh_databases.new_url())
+    try:
+        _upgrade_to(engine, "0012")
+        now = datetime.now(UTC)
+        old = table(  # outbox_messages as 0012 left it
+            "outbox_messages",
+            *(column(name) for name in ("id", "kind", "subject", "body", "attempts")),
+            column("last_error"),
+            column("recipients", JSON),
+            column("created_at", UTCDateTime),
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                insert(old).values(
+                    id=1, kind="email", recipients=["edi@a.example"], subject="s", body="b",
+                    attempts=2, last_error="TimeoutError: timed out", created_at=now,
+                )
+            )  # fmt: skip
+
+        _upgrade_to(engine, "0013")
+
+        with Session(engine) as session:
+            message = session.get(OutboxMessage, 1)
+            assert message is not None
+            assert message.next_attempt_at is None  # tried at the next run, as before
+            assert (message.attempts, message.last_error) == (2, "TimeoutError: timed out")
+            assert outbox.unsent_ids(session, limit=10, now=now) == [1]
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0012")
+        columns = {c["name"] for c in sa_inspect(engine).get_columns("outbox_messages")}
+        assert "next_attempt_at" not in columns
+        with engine.begin() as connection:
+            assert connection.execute(select(old.c.subject)).scalars().all() == ["s"]
     finally:
         engine.dispose()

@@ -50,9 +50,10 @@ def fail(session, message: OutboxMessage, error: str, *, attempts: int = 1) -> N
 
 
 def delivered_bodies(handler) -> list[str]:
-    """The text of each email the SMTP server received, decoded."""
+    """The plain-text part of each email the SMTP server received, decoded."""
     parsed = [message_from_bytes(e.content, policy=policy.default) for e in handler.messages]
-    return [message.get_content() for message in parsed]  # type: ignore[attr-defined]
+    parts = [message.get_body(preferencelist=("plain",)) for message in parsed]  # type: ignore[attr-defined]
+    return [part.get_content() for part in parts]
 
 
 # Link URLs come only from the link column ------------------------------------------------
@@ -134,7 +135,10 @@ def test_a_link_deleted_before_delivery_leaves_a_note_not_a_url(session) -> None
     sent: list[str] = []
 
     delivery = jobs.deliver_outbox(
-        session, lambda _to, _subject, body: sent.append(body), lambda _id: "URL", now=utcnow()
+        session,
+        lambda _to, _subject, body, _html: sent.append(body),
+        lambda _id: "URL",
+        now=utcnow(),
     )
 
     assert delivery.sent == 1
@@ -238,7 +242,7 @@ def test_retry_puts_a_message_the_runner_gave_up_on_back_in_line(admin_client, s
     session.commit()
     sent: list[str] = []
 
-    def send(_to, subject, _body):
+    def send(_to, subject, _body, _html):
         sent.append(subject)
 
     assert jobs.deliver_outbox(session, send, str, now=utcnow()).sent == 0  # given up

@@ -5,6 +5,11 @@ renders is the body, exactly as written (its last newline included). Where the b
 `{{ link_url }}`, the message's link goes: the outbox signs the URL from the message's
 link_id when it sends it, so typed text (a name, a reason) can never become a link.
 Filters: `datetime` (2025-01-31 14:00), `date` (2025-01-31), `fingerprint` (colon form).
+
+An email may also have templates/emails/NAME.html, its HTML alternative: rendered with the
+same context, everything escaped; its `{{ link_url }}` becomes a whole link element (put it
+where the link goes, never inside an attribute). Without one, the HTML alternative is
+made from the text when the email is sent.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
@@ -30,25 +36,54 @@ class Email:
 
     subject: str
     body: outbox.Body
+    html: outbox.Body | None = None  # from NAME.html, escaped; None: made from the text
 
 
 def render(name: str, **context: object) -> Email:
-    """Render templates/emails/NAME.txt with CONTEXT."""
+    """Render templates/emails/NAME.txt (and NAME.html when there is one) with CONTEXT."""
     # Stands for the link while rendering; random, so no typed text can contain it.
     slot = f"[link {secrets.token_hex(16)}]"
-    module = (
-        _environment().get_template(f"emails/{name}.txt").make_module({**context, "link_url": slot})
+    environment = _environment()
+    module = environment.get_template(f"emails/{name}.txt").make_module(
+        {**context, "link_url": slot}
     )
     subject = getattr(module, "subject", None)
     if subject is None:
         raise ValueError(f"emails/{name}.txt sets no subject")
     if slot in str(subject):
         raise ValueError(f"emails/{name}.txt puts the link in the subject")
-    parts = str(module).split(slot)
+    body = _split(str(module), slot, f"emails/{name}.txt")
+    html: outbox.Body | None = None
+    if f"emails/{name}.html" in _template_names(environment):
+        rendered = environment.get_template(f"emails/{name}.html").render(
+            {**context, "link_url": slot}
+        )
+        html = _split(rendered, slot, f"emails/{name}.html")
+        if isinstance(html, str) != isinstance(body, str):
+            raise ValueError(f"emails/{name}.html and .txt must both place the link, or neither")
+    return Email(subject=str(subject), body=body, html=html)
+
+
+def _split(rendered: str, slot: str, where: str) -> outbox.Body:
+    parts = rendered.split(slot)
     if len(parts) > 2:
-        raise ValueError(f"emails/{name}.txt places the link more than once")
-    body: outbox.Body = parts[0] if len(parts) == 1 else (parts[0], outbox.LINK, parts[1])
-    return Email(subject=str(subject), body=body)
+        raise ValueError(f"{where} places the link more than once")
+    return parts[0] if len(parts) == 1 else (parts[0], outbox.LINK, parts[1])
+
+
+def _template_names(environment: Environment) -> frozenset[str]:
+    """The email templates there are (an .html one is optional)."""
+    loader = environment.loader
+    if isinstance(loader, FileSystemLoader):
+        return _folder_names(tuple(str(path) for path in loader.searchpath))
+    return frozenset(environment.list_templates())
+
+
+@functools.cache
+def _folder_names(folders: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(
+        f"emails/{path.name}" for folder in folders for path in (Path(folder) / "emails").glob("*")
+    )
 
 
 def queue(
@@ -69,6 +104,7 @@ def queue(
         body=email.body,
         dedupe_key=dedupe_key,
         link_id=link_id,
+        html=email.html,
     )
 
 

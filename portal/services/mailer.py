@@ -9,6 +9,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+# Recipients the server refused while taking the message for the others: address -> (code, reply)
+Refused = dict[str, tuple[int, bytes]]
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -20,7 +23,8 @@ class SmtpSettings:
     user: str | None
     password: str | None
     sender: str
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds for each step (connect, each command); slower fails
+    reply_to: str | None = None  # the Reply-To header; None: replies go to the sender
 
     @classmethod
     def from_config(cls, config: Any) -> SmtpSettings:
@@ -32,6 +36,8 @@ class SmtpSettings:
             user=config["SMTP_USER"],
             password=config["SMTP_PASSWORD"],
             sender=config["MAIL_FROM"],
+            timeout=float(config.get("SMTP_TIMEOUT") or 30),
+            reply_to=config.get("MAIL_REPLY_TO") or None,
         )
 
 
@@ -52,24 +58,36 @@ class Mailer:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, recipients: list[str], subject: str, body: str) -> None:
-        """Send one plain-text email; raises smtplib/OSError errors for the caller to record."""
+    def send(
+        self, recipients: list[str], subject: str, body: str, html: str | None = None
+    ) -> Refused:
+        """Send one email, plain text with HTML as its alternative (multipart/alternative)
+        when HTML is given; the recipients the server refused (the others have it).
+
+        Raises smtplib/OSError errors for the caller to record: SMTPRecipientsRefused when
+        the server refused every recipient, TimeoutError when it is slower than the timeout.
+        """
         message = EmailMessage()
         message["From"] = self.settings.sender
         message["To"] = ", ".join(recipients)
         message["Subject"] = subject
+        if self.settings.reply_to:
+            message["Reply-To"] = self.settings.reply_to
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
         message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            self._smtp.send_message(message)
+            refused = self._smtp.send_message(message)
         except (OSError, smtplib.SMTPServerDisconnected):
             # A connection dropped between messages: drop it; the caller records the failure.
             self._smtp.close()
             self._smtp = None
             raise
+        return dict(refused)
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings

@@ -1,22 +1,29 @@
 """The outbox: messages written in the caller's transaction, delivered after commit.
 
 Delivery is made of steps that only flush (pick unsent messages, claim one, record a
-failure); portal.jobs runs them, one transaction per message.
+failure or the recipients the server refused); portal.jobs runs them, one transaction per
+message. A failed try is retried after 1, 2, 4, 8 ... minutes (at most MAX_BACKOFF), up to
+MAX_ATTEMPTS tries; then the message waits for an admin's Retry. Nothing is dropped.
 
 A message carries at most one link URL, and only through its link_id column: the composer
 puts LINK where the URL goes, the stored body holds LINK_MARK there, and delivery replaces
 that mark with a freshly signed URL of link_id. Text a person typed (a reason, a name) is
 stored as typed, less any LINK_MARK character, so it can never become a URL.
+
+Every email also has an HTML alternative: from the email's .html template (stored, escaped,
+with the same mark), else made from the text at delivery. Either way the mark becomes
+a link element whose address is the signed URL, escaped; nothing typed becomes markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from enum import Enum, StrEnum
+from html import escape
 from typing import Final
 
-from sqlalchemy import ColumnElement, and_, func, select, true, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from portal.domain.vocab import OutboxKind
@@ -27,6 +34,9 @@ from portal.services.errors import NotFoundError, ServiceError
 from portal.services.pagination import Page, paginate
 
 MAX_ATTEMPTS = 5  # after that a message waits for an admin's Retry (its last_error says why)
+FIRST_BACKOFF = timedelta(minutes=1)  # the wait after the first failed try; doubled after each
+MAX_BACKOFF = timedelta(hours=6)
+REFUSED = "refused: "  # how last_error starts on a message sent to all but these recipients
 # OBJECT REPLACEMENT CHARACTER: stands for the link's URL in a stored body. Removed from
 # every text part, so the only one in a body is the one the composer placed.
 LINK_MARK: Final = "\ufffc"
@@ -59,15 +69,19 @@ def queue_email(
     body: Body,
     link_id: str | None = None,
     dedupe_key: str | None = None,
+    html: Body | None = None,
 ) -> OutboxMessage | None:
     """Queue an email; with DEDUPE_KEY, a message already queued under it is not repeated.
 
     BODY is text, or parts of text with LINK once where the URL of LINK_ID goes (a message
-    with LINK_ID must place it; one without must not).
+    with LINK_ID must place it; one without must not). HTML, when given, is the HTML
+    alternative, already escaped (emails.render makes it), placing LINK the same way;
+    without it, delivery makes one from the text.
     """
     if not recipients:
         return None
     stored_body = compose_body(body, link_id)
+    stored_html = compose_body(html, link_id) if html is not None else None
     if dedupe_key is not None:
         existing = session.scalar(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -80,6 +94,7 @@ def queue_email(
         # Headers cannot carry line breaks: a name with one must not break the message.
         subject=" ".join(subject.split())[:300],
         body=stored_body,
+        html_body=stored_html,
         link_id=link_id,
         dedupe_key=dedupe_key,
     )
@@ -109,6 +124,37 @@ def render_body(body: str, link_url: str | None) -> str:
     if not mark:
         return body
     return head + (link_url if link_url is not None else LINK_GONE) + tail.replace(LINK_MARK, "")
+
+
+def text_to_html(body: str) -> str:
+    """HTML for a stored text BODY: paragraphs at blank lines, line breaks kept, all escaped.
+
+    The link mark passes through as it is, for render_html to replace.
+    """
+    paragraphs = [part.strip("\n") for part in body.replace("\r\n", "\n").split("\n\n")]
+    return "\n".join(
+        "<p>" + "<br>\n".join(escape(line) for line in paragraph.split("\n")) + "</p>"
+        for paragraph in paragraphs
+        if paragraph.strip()
+    )
+
+
+def render_html(message: OutboxMessage, link_url: str | None) -> str:
+    """The HTML alternative as sent: its template's (or one made from the text), the link mark
+    replaced by a link to LINK_URL (escaped), or by the LINK_GONE note without one."""
+    html = message.html_body if message.html_body is not None else text_to_html(message.body)
+    head, mark, tail = html.partition(LINK_MARK)
+    if mark:
+        if link_url is None:
+            link = escape(LINK_GONE)
+        else:
+            href = escape(link_url, quote=True)
+            link = f'<a href="{href}">{href}</a>'
+        html = head + link + tail.replace(LINK_MARK, "")
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+        f'<body style="font-family: sans-serif; line-height: 1.4">\n{html}\n</body></html>\n'
+    )
 
 
 def display_body(message: OutboxMessage) -> str:
@@ -174,6 +220,23 @@ def get_message(session: Session, message_id: int) -> OutboxMessage:
     return message
 
 
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ATTEMPTS-th failed try: 1, 2, 4, 8 ... minutes, at most MAX_BACKOFF."""
+    if attempts >= 20:  # 2**19 minutes is far beyond any cap; no huge numbers
+        return MAX_BACKOFF
+    wait: timedelta = FIRST_BACKOFF * (1 << max(attempts - 1, 0))
+    return min(wait, MAX_BACKOFF)
+
+
+def refused_text(refused: Mapping[str, tuple[int, bytes | str]]) -> str:
+    """last_error for a message sent to all but REFUSED: "refused: a@b (550 no such user)"."""
+    parts = []
+    for address, (code, reply) in refused.items():
+        said = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        parts.append(f"{address} ({code} {' '.join(said.split())})")
+    return (REFUSED + "; ".join(parts))[:2000]
+
+
 def retry(session: Session, actor: Actor, message: OutboxMessage) -> None:
     """Put a failed message back for the runner: attempts start again from zero.
 
@@ -195,7 +258,7 @@ def retry(session: Session, actor: Actor, message: OutboxMessage) -> None:
             OutboxMessage.sent_at.is_(None),
             OutboxMessage.last_error.is_not(None),
         )
-        .values(attempts=0, last_error=None)
+        .values(attempts=0, last_error=None, next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )
     session.refresh(message)
@@ -216,14 +279,25 @@ def retry(session: Session, actor: Actor, message: OutboxMessage) -> None:
 # Delivery steps: portal.jobs runs them, each message in its own transaction -------------
 
 
-def unsent_ids(session: Session, *, limit: int, skip: Collection[int] = ()) -> list[int]:
-    """Up to LIMIT emails to send (not sent, attempts left), oldest first, none in SKIP."""
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Not sent, tries left, and any wait after a failed try over at NOW."""
+    return and_(
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.attempts < MAX_ATTEMPTS,
+        or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+    )
+
+
+def unsent_ids(
+    session: Session, *, limit: int, now: datetime, skip: Collection[int] = ()
+) -> list[int]:
+    """Up to LIMIT emails due at NOW (not sent, tries left, no backoff pending), oldest first,
+    none in SKIP."""
     query = (
         select(OutboxMessage.id)
         .where(
-            OutboxMessage.sent_at.is_(None),
+            _due(now),
             OutboxMessage.kind == "email",
-            OutboxMessage.attempts < MAX_ATTEMPTS,
             OutboxMessage.id.not_in(skip) if skip else true(),
         )
         .order_by(OutboxMessage.id)
@@ -233,15 +307,16 @@ def unsent_ids(session: Session, *, limit: int, skip: Collection[int] = ()) -> l
 
 
 def claim_message(session: Session, message_id: int, *, now: datetime) -> OutboxMessage | None:
-    """Compare-and-swap on sent_at before sending: the message, or None if another runner has it.
+    """Compare-and-swap on sent_at before sending: the message, or None if another runner has
+    it (or it is no longer due: another runner's try failed meanwhile and set a wait).
 
     The claim counts an attempt. Sent or not, the caller ends the transaction: committed
     after sending, the claim is the record that the message went out.
     """
     claimed = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
-        .values(sent_at=now, attempts=OutboxMessage.attempts + 1)
+        .where(OutboxMessage.id == message_id, _due(now))
+        .values(sent_at=now, attempts=OutboxMessage.attempts + 1, next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )
     if int(getattr(claimed, "rowcount", 0) or 0) != 1:
@@ -252,13 +327,27 @@ def claim_message(session: Session, message_id: int, *, now: datetime) -> Outbox
     return message
 
 
-def record_failure(session: Session, message_id: int, error: Exception) -> str:
-    """Put a claimed message that could not be sent back in line with why; returns the reason."""
+def record_failure(
+    session: Session, message: OutboxMessage, error: Exception, *, now: datetime
+) -> str:
+    """Put a claimed MESSAGE that could not be sent back in line with why, to be tried again
+    after its backoff (none after the last try: it waits for Retry); returns the reason."""
     reason = f"{type(error).__name__}: {error}"[:2000]
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(sent_at=None, last_error=reason)
-        .execution_options(synchronize_session=False)
+        .where(OutboxMessage.id == message.id)
+        .values(sent_at=None, last_error=reason, next_attempt_at=now + backoff(message.attempts))
+    )  # the session's copy of the message is updated too (a web request may read it next)
+    return reason
+
+
+def record_refused(
+    session: Session, message_id: int, refused: Mapping[str, tuple[int, bytes | str]]
+) -> str:
+    """A claimed message the server took for all but REFUSED: it stays sent (the others have
+    it; it is never sent to them again) and last_error names who did not; returns that text."""
+    reason = refused_text(refused)
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(last_error=reason)
     )
     return reason
