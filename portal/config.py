@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask
 
+from portal.domain.campaigns import reminder_offsets
 from portal.domain.keys import KeyRing, KeyRingError, generate_key
 from portal.domain.tokens import parse_duration
 from portal.timeutil import is_valid_timezone
@@ -52,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE": 25,
     "CERTIFICATE_OVERLAP_DAYS": 7,
     "CAMPAIGN_AT_RISK_DAYS": 3,  # a campaign partner not acknowledged this close to T is at risk
+    "REMINDER_OFFSETS_DAYS": "14,3,1",  # days before a campaign's switch: partner reminders
+    "DIGEST_ENABLED": True,  # the staff's daily digest of certificates expiring unreplaced
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
     "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets for a whole delivery
     "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
@@ -142,6 +145,15 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin")
     if not isinstance(config["FOUR_EYES_ALWAYS"], bool):
         raise ConfigError("PORTAL_FOUR_EYES_ALWAYS must be true or false")
+    if not isinstance(config["DIGEST_ENABLED"], bool):
+        raise ConfigError("PORTAL_DIGEST_ENABLED must be true or false")
+    try:
+        reminder_offsets(config["REMINDER_OFFSETS_DAYS"])
+    except ValueError:
+        raise ConfigError(
+            "PORTAL_REMINDER_OFFSETS_DAYS must be days before the switch from 1 to 365, "
+            "separated by commas (such as 14,3,1), or empty for no reminders"
+        ) from None
     if not isinstance(config["WEBHOOK_ALLOW_PRIVATE"], bool):
         raise ConfigError("PORTAL_WEBHOOK_ALLOW_PRIVATE must be true or false")
     timeout = config["WEBHOOK_TIMEOUT"]

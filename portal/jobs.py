@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from portal import exporter
 from portal.domain.keys import KeyRing
-from portal.services import links, outbox, webhook_http, webhooks
+from portal.services import links, outbox, reminders, webhook_http, webhooks
 from portal.services import runner as effects
 from portal.services.actor import Actor
 from portal.services.mailer import Mailer
@@ -108,7 +108,7 @@ def run_once(
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = run_due(session, now=now, runner=name)
+        result = run_due(session, now=now, runner=name, policy=reminder_policy(settings))
         post = partial(
             webhook_http.post,
             timeout=settings.webhook_timeout,
@@ -173,9 +173,25 @@ def refresh_export(
     return outcome, None
 
 
-def run_due(session: Session, *, now: datetime, runner: str, batch: int = BATCH) -> RunResult:
+def reminder_policy(settings: Settings) -> reminders.Policy:
+    """The reminders SETTINGS ask for."""
+    return reminders.Policy(
+        offsets=settings.reminder_offsets,
+        digest=settings.digest_enabled,
+        overlap=settings.certificate_overlap,
+    )
+
+
+def run_due(
+    session: Session,
+    *,
+    now: datetime,
+    runner: str,
+    batch: int = BATCH,
+    policy: reminders.Policy = reminders.DEFAULT_POLICY,
+) -> RunResult:
     """Plan and perform every side effect due at NOW; commits the plan, then once per batch."""
-    planned = effects.plan(session, now=now)
+    planned = effects.plan(session, now=now, policy=policy)
     session.commit()
     performed = 0
     failed: set[int] = set()

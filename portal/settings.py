@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from portal.domain.campaigns import reminder_offsets
 from portal.services.mailer import SmtpSettings
 
 SETTINGS_KEY = "portal.settings"
@@ -37,6 +38,8 @@ class Settings:
     webhook_allow_private: bool = False  # let webhooks reach loopback and private addresses
     campaign_at_risk: timedelta = timedelta(days=3)  # not acknowledged this close to T: at risk
     export_dir: str | None = None  # None: the runner keeps no export directory
+    reminder_offsets: tuple[int, ...] = (14, 3, 1)  # days before a campaign's T: reminders
+    digest_enabled: bool = True  # the staff's daily digest of unreplaced expiring certificates
     # None: no private keys in the export directory; never shown in a repr or a log.
     export_key_passphrase: str | None = field(default=None, repr=False)
 
@@ -64,6 +67,8 @@ class Settings:
             webhook_allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]),
             campaign_at_risk=timedelta(days=int(config["CAMPAIGN_AT_RISK_DAYS"])),
             export_dir=config.get("EXPORT_DIR") or None,
+            reminder_offsets=reminder_offsets(config["REMINDER_OFFSETS_DAYS"]),
+            digest_enabled=bool(config["DIGEST_ENABLED"]),
             export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
         )
 

@@ -382,6 +382,7 @@ ROUTES: dict[str, Route] = {
         {},
     ),
     "staff.campaign_resend_at_risk": lambda w: (f"/campaigns/{w.campaign.id}/resend-at-risk", {}),
+    "staff.upload_request_send": lambda w: (f"/upload-requests/{w.partner.id}", {}),
     "staff.campaign_revoke": lambda w: (
         f"/campaigns/{w.campaign.id}/partners/{w.partner.id}/revoke",
         {},

@@ -11,6 +11,8 @@ from portal.domain.inforce import in_force
 from portal.domain.vocab import USAGES_IN_FORCE
 
 BUCKETS = (7, 30, 90)
+# The staff's daily digest looks closer (portal.services.reminders).
+DIGEST_BUCKETS = (1, 7, 14, 30, 90)
 WEEKS = 52
 
 
@@ -48,8 +50,15 @@ class Week:
     activations: int
 
 
-def expiring_soon(rows: Sequence[CertRow], *, now: datetime, overlap: timedelta) -> list[Expiring]:
-    """Certificates in force expiring within 90 days, soonest first, with their replacement."""
+def expiring_soon(
+    rows: Sequence[CertRow],
+    *,
+    now: datetime,
+    overlap: timedelta,
+    buckets: Sequence[int] = BUCKETS,
+) -> list[Expiring]:
+    """Certificates in force expiring within the largest bucket (days), soonest first, with
+    their replacement; each in the smallest bucket it is within (BUCKETS ascending)."""
     by_owner: dict[str, list[CertRow]] = {}
     for row in rows:
         by_owner.setdefault(row.owner, []).append(row)
@@ -61,7 +70,7 @@ def expiring_soon(rows: Sequence[CertRow], *, now: datetime, overlap: timedelta)
             if active is None:
                 continue
             days_left = (active.not_after - now).days
-            bucket = next((b for b in BUCKETS if days_left < b), None)
+            bucket = next((b for b in buckets if days_left < b), None)
             if bucket is None:
                 continue
             replacement = next((c for c in state.scheduled if c.not_after > active.not_after), None)

@@ -635,3 +635,32 @@ def at_risk_counts(
         .order_by(Campaign.activate_at, Campaign.id)
     ).tuples()
     return [(campaign, count) for campaign, count in found]
+
+
+def member_facts(session: Session, campaign: Campaign, row: CampaignPartner) -> rules.Facts:
+    """What is recorded about one partner of CAMPAIGN now (as the board reads it)."""
+    acknowledged_at = session.scalar(
+        select(func.max(Acknowledgement.created_at)).where(
+            Acknowledgement.partner_id == row.partner_id,
+            Acknowledgement.created_at >= campaign.created_at,
+        )
+    )
+    upload: tuple[str, datetime | None] | None = None
+    if campaign.request_upload and row.link_id is not None:
+        newest = session.execute(
+            select(Submission.status, Certificate.activate_at, Certificate.withdrawn_at)
+            .outerjoin(Certificate, Certificate.id == Submission.certificate_id)
+            .where(Submission.link_id == row.link_id)
+            .order_by(Submission.id.desc())
+            .limit(1)
+        ).first()
+        if newest is not None:
+            upload = (newest[0], None if newest[2] is not None else newest[1])
+    link = row.link
+    return rules.Facts(
+        opened=link.opened_count if link is not None else 0,
+        downloaded=link.download_count if link is not None else 0,
+        acknowledged_at=acknowledged_at,
+        submission_status=upload[0] if upload else None,
+        certificate_activate_at=upload[1] if upload else None,
+    )

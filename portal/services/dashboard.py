@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain.reports import (
+    BUCKETS,
     CertRow,
     Expiring,
     Week,
@@ -51,13 +53,7 @@ class Dashboard:
 
 def build(session: Session, *, now: datetime, overlap: timedelta) -> Dashboard:
     """Gather the dashboard at NOW."""
-    certificates = list(
-        session.scalars(
-            select(Certificate)
-            .options(selectinload(Certificate.identity), selectinload(Certificate.partner))
-            .where(Certificate.withdrawn_at.is_(None))
-        )
-    )
+    certificates = _certificates(session)
     rows = [_row(c) for c in certificates if c.activate_at is not None]
     upcoming = sorted(
         (c for c in certificates if c.activate_at is not None and c.activate_at > now),
@@ -87,6 +83,25 @@ def build(session: Session, *, now: datetime, overlap: timedelta) -> Dashboard:
         schedules_waiting_count=len(schedules),
         weeks=weeks,
         timeline_svg=timeline_svg(weeks),
+    )
+
+
+def expiring(
+    session: Session, *, now: datetime, overlap: timedelta, buckets: Sequence[int] = BUCKETS
+) -> list[Expiring]:
+    """Certificates in force (ours and partners') expiring within BUCKETS days, as the
+    dashboard lists them (each with its replacement, if one is scheduled)."""
+    rows = [_row(c) for c in _certificates(session) if c.activate_at is not None]
+    return expiring_soon(rows, now=now, overlap=overlap, buckets=buckets)
+
+
+def _certificates(session: Session) -> list[Certificate]:
+    return list(
+        session.scalars(
+            select(Certificate)
+            .options(selectinload(Certificate.identity), selectinload(Certificate.partner))
+            .where(Certificate.withdrawn_at.is_(None))
+        )
     )
 
 

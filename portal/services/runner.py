@@ -33,24 +33,55 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, emails, outbox, webhooks
+from portal.services import audit, emails, outbox, reminders, webhooks
 from portal.services.actor import Actor
 
 log = logging.getLogger(__name__)
 ACTIVATED = "certificate.activated"
 LINK_FULFILLED = "link.fulfilled"
+PLAN_CHUNK = 1000  # rows per INSERT when planning
 MAX_ATTEMPTS = 5  # after that an effect waits for an operator (its last_error says why)
 
 
-def plan(session: Session, *, now: datetime) -> int:
-    """Insert the side effects that have become due; existing keys are left alone."""
-    rows = [*_activations(session, now), *_fulfilled_links(session, now)]
+def plan(
+    session: Session, *, now: datetime, policy: reminders.Policy = reminders.DEFAULT_POLICY
+) -> int:
+    """Insert the side effects that have become due; existing keys are left alone.
+
+    POLICY says which reminders are due (portal.services.reminders); a reminder skipped
+    by it is inserted already done, so it is never sent.
+    """
+    planned = reminders.plan_reminders(session, now=now, offsets=policy.offsets)
+    if policy.digest:
+        planned += reminders.plan_digest(session, now=now, overlap=policy.overlap)
+    rows = [
+        *_activations(session, now),
+        *_fulfilled_links(session, now),
+        *(
+            _row(
+                p.key,
+                p.kind,
+                p.due_at,
+                p.payload,
+                now,
+                done_by=reminders.SKIPPED if p.done else None,
+            )
+            for p in planned
+        ),
+    ]
     if not rows:
         return 0
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(SideEffect).values(rows).on_conflict_do_nothing(index_elements=["key"])
-    result = session.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+    inserted = 0
+    for start in range(0, len(rows), PLAN_CHUNK):  # within the databases' parameter limits
+        statement = (
+            insert(SideEffect)
+            .values(rows[start : start + PLAN_CHUNK])
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        result = session.execute(statement)
+        inserted += int(getattr(result, "rowcount", 0) or 0)
+    return inserted
 
 
 def _activations(session: Session, now: datetime) -> list[dict[str, Any]]:
@@ -98,8 +129,15 @@ def _fulfilled_links(session: Session, now: datetime) -> list[dict[str, Any]]:
 
 
 def _row(
-    key: str, kind: str, due: datetime, payload: dict[str, Any], now: datetime
+    key: str,
+    kind: str,
+    due: datetime,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    done_by: str | None = None,
 ) -> dict[str, Any]:
+    """An effect to insert; with DONE_BY, one planned already done (never performed)."""
     return {
         "key": key,
         "kind": kind,
@@ -107,6 +145,8 @@ def _row(
         "payload": payload,
         "attempts": 0,
         "created_at": now,
+        "done_at": now if done_by else None,
+        "done_by": done_by,
     }
 
 
@@ -226,4 +266,6 @@ def _revoke_fulfilled_link(session: Session, effect: SideEffect, now: datetime) 
 PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime], None]] = {
     ACTIVATED: _notify_activation,
     LINK_FULFILLED: _revoke_fulfilled_link,
+    reminders.REMINDER: reminders.remind,
+    reminders.DIGEST: reminders.send_digest,
 }

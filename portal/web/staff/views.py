@@ -7,8 +7,9 @@ from flask_wtf import FlaskForm
 
 from portal.clock import request_now
 from portal.domain.roles import Permission
-from portal.extensions import db
-from portal.services import audit, campaigns, dashboard, directory, users
+from portal.domain.tokens import parse_duration
+from portal.extensions import db, link_signer
+from portal.services import audit, campaigns, dashboard, directory, drafts, users
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.web.access import current_actor, requires
@@ -49,7 +50,33 @@ def overview() -> Rendered:
         campaigns_at_risk=campaigns.at_risk_counts(
             session, now=request_now(), risk_window=settings().campaign_at_risk
         ),
+        drafts=drafts.drafts(session, now=request_now(), overlap=settings().certificate_overlap),
+        confirm_form=ConfirmForm(),
     )
+
+
+@bp.post("/upload-requests/<int:partner_id>")
+@requires(Permission.MANAGE_PARTNERS)
+def upload_request_send(partner_id: int) -> Rendered:
+    """Send a draft upload request: an upload link, emailed to the partner's contacts."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    config = settings()
+    try:
+        link = drafts.send(
+            db.session, current_actor(), link_signer(), partner_id, now=request_now(),
+            overlap=config.certificate_overlap,
+            lifetime=parse_duration(config.link_default_expiry),
+            max_uploads=config.link_default_max_uploads,
+        )  # fmt: skip
+    except ServiceError as error:  # refused before anything was written
+        flash(error.message, "error")
+    else:
+        flash(
+            f"Upload request sent to {', '.join(link.partner.contact_emails)} (link {link.id}).",
+            "success",
+        )
+    return redirect(url_for("staff.overview"))
 
 
 # Identities ---------------------------------------------------------------------------
