@@ -362,7 +362,7 @@ def test_two_runner_processes_deliver_each_reminder_once(
         "edi@berlin.example, ops@berlin.example",
         "edi@tokyo.example",
     ]
-    body = remind[0].get_content()
+    body = remind[0].get_body(preferencelist=("plain",)).get_content()
     assert "in 3 days" in body
     assert "https://certs.example.com/s/" in body
     assert f"that is {at:%Y-%m-%d %H:%M} UTC" in body
@@ -485,6 +485,6 @@ def test_digest_delivered_over_smtp(app, runner, session, clock, expiring, smtp_
     assert result.exit_code == 0, result.output
     delivered = [message_from_bytes(e.content, policy=policy.default) for e in handler.messages]
     (digest,) = [m for m in delivered if str(m["Subject"]).startswith("Certificates expiring")]
-    assert "Within 7 days:" in digest.get_content()
+    assert "Within 7 days:" in digest.get_body(preferencelist=("plain",)).get_content()
     (envelope,) = [e for e in handler.messages if b"Certificates expiring" in e.content]
     assert len(envelope.rcpt_tos) == 3
