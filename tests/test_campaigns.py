@@ -24,7 +24,7 @@ from portal.models import (
     OutboxMessage,
     ShareLink,
 )
-from portal.services import campaigns
+from portal.services import campaign_board
 from portal.timeutil import utcnow
 from tests import factories
 from tests.conftest import reconfigure
@@ -109,7 +109,7 @@ def test_cli_start_reaches_every_partner_in_one_go(runner, session, rotation) ->
         assert row.link is not None
         assert row.link.can_download
         assert row.link.can_upload
-        assert row.link.expires_at == campaign.activate_at + campaigns.LINK_AFTER_SWITCH
+        assert row.link.expires_at == campaign.activate_at + campaign_board.LINK_AFTER_SWITCH
     assert rows["SILENT"].unreachable
     assert rows["SILENT"].message_id is None
     berlin_mail = session.get(OutboxMessage, rows["BERLIN"].message_id)

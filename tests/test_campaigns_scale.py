@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 
 from portal.extensions import keyring
 from portal.models import CampaignPartner, OutboxMessage, Partner, PartnerContact, ShareLink
-from portal.services import campaigns
+from portal.services import campaign_board, campaigns
 from portal.timeutil import utcnow
 from tests import factories
 from tests.conftest import reconfigure
@@ -55,7 +55,7 @@ def test_a_campaign_for_5000_partners_reaches_every_one(session, runner) -> None
         now=utcnow(),
     )  # fmt: skip
     session.commit()
-    board = campaigns.board(session, campaign, now=utcnow(), risk_window=timedelta(days=3))
+    board = campaign_board.board(session, campaign, now=utcnow(), risk_window=timedelta(days=3))
     result = runner.invoke(args=["campaign", "status", str(campaign.id), "--json"])
 
     assert result.exit_code == 0

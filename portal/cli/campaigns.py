@@ -13,7 +13,7 @@ from portal.clock import command_now
 from portal.config import EMAIL_OFF
 from portal.domain.roles import Permission
 from portal.extensions import db
-from portal.services import campaigns, directory
+from portal.services import campaign_board, campaigns, directory
 from portal.settings import settings
 
 campaign_group = AppGroup("campaign", help="Rotation campaigns: reach every partner, track each.")
@@ -46,7 +46,7 @@ def campaign_start_command(
             max_uploads=settings().link_default_max_uploads,
         )  # fmt: skip
         campaign = campaigns.start(db.session, actor, wanted, now=now)
-        board = campaigns.board(db.session, campaign, now=now, risk_window=_risk())
+        board = campaign_board.board(db.session, campaign, now=now, risk_window=_risk())
     click.echo(
         f"Started campaign {campaign.id}: {len(board.rows)} partners, "
         f"{len(board.rows) - board.unreachable} emails queued, {board.unreachable} unreachable."
@@ -66,7 +66,7 @@ def campaign_status_command(campaign_id: int, as_json: bool) -> None:
     """The board: counts per state and each partner's state."""
     with refusals():
         campaign = campaigns.get_campaign(db.session, campaign_id)
-        board = campaigns.board(db.session, campaign, now=command_now(), risk_window=_risk())
+        board = campaign_board.board(db.session, campaign, now=command_now(), risk_window=_risk())
     counts = {state.value: n for state, n in board.counts.items()}
     partners = [
         {"as2_id": row.as2_id, "name": row.name, "state": row.state.value,

@@ -41,7 +41,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, campaigns, dashboard, emails, links
+from portal.services import audit, campaign_board, dashboard, emails, links
 from portal.services.actor import Actor
 
 REMINDER = "campaign.reminder"
@@ -146,7 +146,7 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         until = min(until, datetime.fromisoformat(effect.payload["until"]))
     if "until" not in effect.payload or now >= until:
         return  # the next reminder (or the switch) has come: this one is stale
-    facts = campaigns.member_facts(session, campaign, member)
+    facts = campaign_board.member_facts(session, campaign, member)
     if not rules.needs_reminder(facts, request_upload=campaign.request_upload):
         return  # they acted since it was planned
     partner = member.partner

@@ -13,7 +13,7 @@ from portal.domain.campaigns import states_of
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Campaign
-from portal.services import campaigns, directory
+from portal.services import campaign_board, campaigns, directory
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
@@ -67,11 +67,11 @@ def campaign_view(campaign_id: int) -> Rendered:
     """The board: counts, the partners in the chosen state or matching the search, paged."""
     campaign = campaigns.get_campaign(db.session, campaign_id)
     state, query = _filters(campaign)
-    board = campaigns.board(
+    board = campaign_board.board(
         db.session, campaign, now=request_now(), risk_window=settings().campaign_at_risk
     )
-    rows = campaigns.filter_rows(board.rows, state=state, query=query)
-    page = campaigns.page_of(
+    rows = campaign_board.filter_rows(board.rows, state=state, query=query)
+    page = campaign_board.page_of(
         rows, page=page_arg(request.args.get("page")), per_page=settings().page_size
     )
     return render_template(
@@ -87,13 +87,13 @@ def campaign_csv(campaign_id: int) -> Response:
     """The board (as filtered) as CSV, one partner a line."""
     campaign = campaigns.get_campaign(db.session, campaign_id)
     state, query = _filters(campaign)
-    board = campaigns.board(
+    board = campaign_board.board(
         db.session, campaign, now=request_now(), risk_window=settings().campaign_at_risk
     )
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
-    for row in campaigns.filter_rows(board.rows, state=state, query=query):
+    for row in campaign_board.filter_rows(board.rows, state=state, query=query):
         writer.writerow(
             _cell(value)
             for value in (

@@ -9,7 +9,7 @@ from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
-from portal.services import audit, campaigns, dashboard, directory, drafts, users
+from portal.services import audit, campaign_board, dashboard, directory, drafts, users
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.web.access import current_actor, requires
@@ -47,7 +47,7 @@ def overview() -> Rendered:
         user_count=users.count_users(session),
         events=audit.recent_events(session, page=1, per_page=10).items,
         board=dashboard.build(session, now=request_now(), overlap=settings().certificate_overlap),
-        campaigns_at_risk=campaigns.at_risk_counts(
+        campaigns_at_risk=campaign_board.at_risk_counts(
             session, now=request_now(), risk_window=settings().campaign_at_risk
         ),
         drafts=drafts.drafts(session, now=request_now(), overlap=settings().certificate_overlap),
