@@ -176,7 +176,7 @@ def validate(config: Mapping[str, Any]) -> None:
 
 def _validate_export(config: Mapping[str, Any]) -> None:
     """The export directory's settings: a text path, a long enough passphrase (never shown)."""
-    from portal.services.certificates import MIN_EXPORT_PASSPHRASE
+    from portal.services.key_export import MIN_EXPORT_PASSPHRASE
 
     directory, passphrase = config["EXPORT_DIR"], config["EXPORT_KEY_PASSPHRASE"]
     if directory is not None and (not isinstance(directory, str) or not directory.strip()):

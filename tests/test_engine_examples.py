@@ -36,8 +36,7 @@ from portal.domain.aliases import certificate_alias
 from portal.extensions import db, keyring
 from portal.migrate import upgrade
 from portal.models import Certificate, User
-from portal.services import api_tokens, approvals
-from portal.services import certificates as certificate_service
+from portal.services import api_tokens, approvals, key_export
 from portal.timeutil import utcnow
 from tests import certfactory, factories
 from tests.conftest import TEST_PASSWORD, SettableClock, test_settings
@@ -146,7 +145,7 @@ def world(live: Live) -> dict[str, Any]:
             )
             assert approved is not None
             stored.append(approved)
-        our_p12 = certificate_service.export_pkcs12(
+        our_p12 = key_export.export_pkcs12(
             session, factories.ACTOR, keyring(), ours, passphrase=PASSPHRASE, legacy=False
         )
         token = api_tokens.create(session, factories.ACTOR, "engine", ("config:read",), now=now)

@@ -24,7 +24,7 @@ from portal.domain.aliases import certificate_alias
 from portal.domain.certs import colon_fingerprint, export
 from portal.extensions import keyring
 from portal.models import AuditEvent, Certificate, Identity, User
-from portal.services import api_tokens, certificates
+from portal.services import api_tokens, certificates, key_export
 from portal.services.errors import ServiceError
 from portal.timeutil import utcnow
 from tests import certfactory, factories, keystorefiles
@@ -513,7 +513,7 @@ def test_the_staff_export_refuses_a_common_passphrase(
     ["correct horse battery", "Tr0ub4dor&3", "pässwörd-€uro", "emoji 😀 allowed", "x1y2z3w4v5"],
 )
 def test_acceptable_passphrases(passphrase: str) -> None:
-    assert certificates.check_export_passphrase(passphrase) == passphrase.encode()
+    assert key_export.check_export_passphrase(passphrase) == passphrase.encode()
 
 
 @pytest.mark.parametrize(
@@ -521,7 +521,7 @@ def test_acceptable_passphrases(passphrase: str) -> None:
 )
 def test_weak_passphrases(passphrase: str) -> None:
     with pytest.raises(ServiceError) as refused:
-        certificates.check_export_passphrase(passphrase)
+        key_export.check_export_passphrase(passphrase)
     assert refused.value.field == "passphrase"
 
 

@@ -38,9 +38,10 @@ from portal.domain.vocab import Environment
 from portal.models import Certificate
 from portal.services import audit
 from portal.services.actor import Actor
-from portal.services.certificates import certificate_aad, chain_ders, check_export_passphrase
+from portal.services.certificates import certificate_aad, chain_ders
 from portal.services.config_export import ConfigDocument
 from portal.services.errors import ServiceError
+from portal.services.key_export import check_export_passphrase
 
 PUBLIC_MODE = 0o644
 KEY_MODE = 0o600

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from portal.domain.keys import KeyRing
 from portal.domain.vocab import USAGES_IN_FORCE, usages_served, values_of
 from portal.models import Certificate, Identity
-from portal.services import certificates
+from portal.services import certificates, key_export
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 from portal.services.inforce import Owner, owner_state
@@ -68,9 +68,9 @@ def export(
     overlap: timedelta,
 ) -> Exported:
     """The keys SELECTION names, as one PKCS#12 under PASSPHRASE; audited."""
-    certificates.check_export_passphrase(passphrase)
+    key_export.check_export_passphrase(passphrase)
     chosen = choose(session, identity, selection, overlap=overlap)
-    data = certificates.export_keystore(
+    data = key_export.export_keystore(
         session,
         actor,
         keyring,

@@ -12,7 +12,7 @@ from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
 from portal.extensions import db, keyring
 from portal.models import Identity
-from portal.services import audit, certificates, directory
+from portal.services import audit, certificates, directory, key_export
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error
@@ -217,7 +217,7 @@ def certificate_export(certificate_id: int) -> Rendered:
     form = ExportKeystoreForm()
     if form.validate_on_submit():
         try:
-            data = certificates.export_pkcs12(
+            data = key_export.export_pkcs12(
                 db.session,
                 current_actor(),
                 keyring(),
