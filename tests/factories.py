@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.domain.keys import KeyRing
@@ -89,6 +90,36 @@ def identity_certificate(
         now=now,
     )
     return stored.certificate
+
+
+def partner_certificate_row(
+    session: Session,
+    partner_: Partner,
+    *,
+    now: datetime,
+    expires_in: timedelta,
+    n: int,
+    activate_in: timedelta = timedelta(days=-300),
+) -> None:
+    """A partner certificate row (fake fingerprints from N) expiring EXPIRES_IN after NOW.
+
+    Inserted directly with its dates: what the reports and campaigns read, without the
+    upload, check and approval a real one goes through.
+    """
+    cert, _ = certfactory.make_cert(now=now, days=5)
+    session.execute(
+        insert(Certificate),
+        [
+            {
+                "partner_id": partner_.id, "usage": "both", "der": certfactory.der(cert),
+                "chain_pem": "", "sha256": f"{n:064x}", "sha1": f"{n:040x}",
+                "subject": "CN=X", "issuer": "CN=X", "serial": str(n),
+                "not_before": now - timedelta(days=400), "not_after": now + expires_in,
+                "key_type": "RSA", "source": "uploaded", "activate_at": now + activate_in,
+                "approved_at": now + activate_in, "created_at": now - timedelta(days=300),
+            }
+        ],
+    )  # fmt: skip
 
 
 def share_link(

@@ -76,6 +76,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.campaign_revoke": ("POST", EDITORS),
     "staff.campaign_include": ("POST", EDITORS),
     "staff.campaign_resend_at_risk": ("POST", EDITORS),
+    "staff.campaign_revoke_at_risk": ("POST", EDITORS),
+    "staff.campaign_request_start": ("POST", EDITORS),
     "staff.upload_request_send": ("POST", EDITORS),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from portal.models import AuditEvent, Certificate, OutboxMessage, ShareLink
+from portal.models import AuditEvent, OutboxMessage, ShareLink
 from portal.services import drafts
 from portal.timeutil import utcnow
-from tests import certfactory, factories
+from tests import factories
 
 DAY = timedelta(days=1)
 OVERLAP = timedelta(days=7)
-
-
-def partner_certificate(session, partner, *, now, expires_in, n, activate_in=-300 * DAY):
-    cert, _ = certfactory.make_cert(now=now, days=5)
-    session.execute(
-        insert(Certificate),
-        [
-            {
-                "partner_id": partner.id, "usage": "both", "der": certfactory.der(cert),
-                "chain_pem": "", "sha256": f"{n:064x}", "sha1": f"{n:040x}",
-                "subject": "CN=X", "issuer": "CN=X", "serial": str(n),
-                "not_before": now - 400 * DAY, "not_after": now + expires_in,
-                "key_type": "RSA", "source": "uploaded", "activate_at": now + activate_in,
-                "created_at": now - 300 * DAY,
-            }
-        ],
-    )  # fmt: skip
 
 
 def seed(session):
@@ -38,10 +21,12 @@ def seed(session):
     due = factories.partner(session, identity, name="Due GmbH", contact_emails=["edi@due.example"])
     far = factories.partner(session, identity, name="Far Ltd")
     replaced = factories.partner(session, identity, name="Replaced Inc")
-    partner_certificate(session, due, now=now, expires_in=50 * DAY, n=1)
-    partner_certificate(session, far, now=now, expires_in=70 * DAY, n=2)
-    partner_certificate(session, replaced, now=now, expires_in=40 * DAY, n=3)
-    partner_certificate(session, replaced, now=now, expires_in=400 * DAY, n=4, activate_in=5 * DAY)
+    factories.partner_certificate_row(session, due, now=now, expires_in=50 * DAY, n=1)
+    factories.partner_certificate_row(session, far, now=now, expires_in=70 * DAY, n=2)
+    factories.partner_certificate_row(session, replaced, now=now, expires_in=40 * DAY, n=3)
+    factories.partner_certificate_row(
+        session, replaced, now=now, expires_in=400 * DAY, n=4, activate_in=5 * DAY
+    )
     session.commit()
     return now, due, far
 

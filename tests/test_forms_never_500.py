@@ -382,6 +382,18 @@ ROUTES: dict[str, Route] = {
         {},
     ),
     "staff.campaign_resend_at_risk": lambda w: (f"/campaigns/{w.campaign.id}/resend-at-risk", {}),
+    "staff.campaign_revoke_at_risk": lambda w: (f"/campaigns/{w.campaign.id}/revoke-at-risk", {}),
+    "staff.campaign_request_start": lambda w: (
+        "/campaigns/requests",
+        {
+            "request-identity": str(w.partner.identity_id),
+            "request-expiring_before": future(30).strftime("%Y-%m-%d"),
+            "request-date": future(20).strftime("%Y-%m-%d"),
+            "request-time": "10:00",
+            "request-timezone": "Europe/Berlin",
+            "request-message": "Call us",
+        },
+    ),
     "staff.upload_request_send": lambda w: (f"/upload-requests/{w.partner.id}", {}),
     "staff.campaign_revoke": lambda w: (
         f"/campaigns/{w.campaign.id}/partners/{w.partner.id}/revoke",

@@ -347,3 +347,70 @@ def test_0013_gives_waiting_emails_no_wait_and_goes_back(fresh_databases) -> Non
             assert connection.execute(select(old.c.subject)).scalars().all() == ["s"]
     finally:
         engine.dispose()
+
+
+def test_0014_makes_old_campaigns_rotations_and_only_they_name_a_certificate(
+    fresh_databases,
+) -> None:
+    engine = make_engine(fresh_databases.new_url())
+    now = datetime.now(UTC)
+    try:
+        _upgrade_to(engine, "0013")
+        with engine.begin() as connection:
+            connection.execute(
+                insert(table("identities", *(column(n) for n in (
+                    "id", "name", "as2_id", "environment", "organisation")),
+                    column("created_at", UTCDateTime), column("updated_at", UTCDateTime)))
+                .values(id=1, name="Acme", as2_id="ACME", environment="production",
+                        organisation="Acme Corp", created_at=now, updated_at=now)
+            )  # fmt: skip
+            connection.execute(
+                insert(table("certificates", *(column(n) for n in (
+                    "id", "identity_id", "usage", "der", "chain_pem", "sha256", "sha1", "subject",
+                    "issuer", "serial", "key_type", "source")),
+                    column("not_before", UTCDateTime), column("not_after", UTCDateTime),
+                    column("created_at", UTCDateTime)))
+                .values(id=7, identity_id=1, usage="both", der=b"x", chain_pem="", sha256="ab",
+                        sha1="cd", subject="s", issuer="i", serial="1", key_type="rsa",
+                        source="generated", not_before=now, not_after=now + timedelta(days=1),
+                        created_at=now)
+            )  # fmt: skip
+        old = table(
+            "campaigns",
+            *(column(n) for n in ("id", "identity_id", "certificate_id", "request_upload")),
+            column("activate_at", UTCDateTime),
+            column("created_at", UTCDateTime),
+        )
+        row = {"identity_id": 1, "activate_at": now, "created_at": now}
+        with engine.begin() as connection:
+            connection.execute(
+                insert(old).values(id=1, certificate_id=7, request_upload=False, **row)
+            )
+
+        _upgrade_to(engine, "0014")
+
+        campaigns = table("campaigns", *(column(c.name) for c in old.columns), column("kind"))
+        with engine.begin() as connection:
+            assert connection.execute(select(campaigns.c.kind)).scalars().all() == ["rotation"]
+            connection.execute(
+                insert(campaigns).values(id=2, kind="partner_certificates", certificate_id=None,
+                                         request_upload=True, **row)
+            )  # fmt: skip
+        for bad in (
+            {"kind": "partner_certificates", "certificate_id": 7, "request_upload": True},
+            {"kind": "rotation", "certificate_id": None, "request_upload": False},
+            {"kind": "partner_certificates", "certificate_id": None, "request_upload": False},
+            {"kind": "survey", "certificate_id": None, "request_upload": True},
+        ):
+            with pytest.raises(IntegrityError), engine.begin() as connection:
+                connection.execute(insert(campaigns).values(id=3, **bad, **row))
+
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0013")
+        columns = {c["name"] for c in sa_inspect(engine).get_columns("campaigns")}
+        assert "kind" not in columns
+        with engine.begin() as connection:
+            # The request had no certificate, which the old schema cannot hold: it is gone.
+            assert connection.execute(select(old.c.id)).scalars().all() == [1]
+    finally:
+        engine.dispose()

@@ -21,7 +21,7 @@ from portal.migrate import upgrade
 from portal.models import AuditEvent, CampaignPartner, Certificate, OutboxMessage, SideEffect
 from portal.services import acknowledgements, campaigns, reminders, runner
 from portal.timeutil import utcnow
-from tests import certfactory, factories
+from tests import factories
 from tests.conftest import reconfigure, test_settings
 
 DAY = timedelta(days=1)
@@ -373,23 +373,6 @@ def test_two_runner_processes_deliver_each_reminder_once(
 # The staff's daily digest --------------------------------------------------------------------
 
 
-def partner_certificate(session, partner, *, now: datetime, expires_in: timedelta, n: int):
-    cert, _ = certfactory.make_cert(now=now, days=5)
-    session.execute(
-        insert(Certificate),
-        [
-            {
-                "partner_id": partner.id, "usage": "both", "der": certfactory.der(cert),
-                "chain_pem": "", "sha256": f"{n:064x}", "sha1": f"{n:040x}",
-                "subject": "CN=X", "issuer": "CN=X", "serial": str(n),
-                "not_before": now - 400 * DAY, "not_after": now + expires_in,
-                "key_type": "RSA", "source": "uploaded", "activate_at": now - 300 * DAY,
-                "created_at": now - 300 * DAY,
-            }
-        ],
-    )  # fmt: skip
-
-
 @pytest.fixture
 def expiring(session, make_user) -> dict[str, Any]:
     """Staff of every role, and certificates expiring at known distances."""
@@ -401,11 +384,21 @@ def expiring(session, make_user) -> dict[str, Any]:
     mine.activate_at = now - 100 * DAY
     names = ("Soon GmbH", "Later Ltd", "Replaced Inc", "Far Away Co", "Tomorrow SA")
     partners = {name: factories.partner(session, ours, name=name) for name in names}
-    partner_certificate(session, partners["Soon GmbH"], now=now, expires_in=5 * DAY, n=1)
-    partner_certificate(session, partners["Later Ltd"], now=now, expires_in=60 * DAY, n=2)
-    partner_certificate(session, partners["Replaced Inc"], now=now, expires_in=10 * DAY, n=3)
-    partner_certificate(session, partners["Far Away Co"], now=now, expires_in=200 * DAY, n=4)
-    partner_certificate(session, partners["Tomorrow SA"], now=now, expires_in=DAY / 2, n=5)
+    factories.partner_certificate_row(
+        session, partners["Soon GmbH"], now=now, expires_in=5 * DAY, n=1
+    )
+    factories.partner_certificate_row(
+        session, partners["Later Ltd"], now=now, expires_in=60 * DAY, n=2
+    )
+    factories.partner_certificate_row(
+        session, partners["Replaced Inc"], now=now, expires_in=10 * DAY, n=3
+    )
+    factories.partner_certificate_row(
+        session, partners["Far Away Co"], now=now, expires_in=200 * DAY, n=4
+    )
+    factories.partner_certificate_row(
+        session, partners["Tomorrow SA"], now=now, expires_in=DAY / 2, n=5
+    )
     # Replaced Inc's successor is scheduled: not in the digest.
     session.execute(
         insert(Certificate),

@@ -1,15 +1,23 @@
-"""Rotation campaigns: where a partner stands, derived from facts recorded elsewhere.
+"""Campaigns: where a partner stands, derived from facts recorded elsewhere.
 
 Nothing here is stored: the link's counters, the partner's acknowledgements and the
 submissions made through the campaign's link are the facts; this module orders them.
+What a campaign asks (Asks) decides which steps count: a rotation asks partners to
+install our certificate (and, optionally, to send theirs); a partner-certificate campaign
+asks only for their new certificate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from portal.domain.inforce import in_force_by_usage
+from portal.domain.reports import CertRow
+from portal.domain.vocab import CampaignKind
 
 
 class PartnerState(StrEnum):
@@ -43,9 +51,25 @@ UPLOAD_STATES: tuple[PartnerState, ...] = (
 )
 
 
-def states_of(request_upload: bool) -> tuple[PartnerState, ...]:
+@dataclass(frozen=True)
+class Asks:
+    """What a campaign asks of each partner."""
+
+    install: bool  # install our new certificate and say so
+    upload: bool  # send us their new certificate
+
+
+def asks_of(kind: str, request_upload: bool) -> Asks:
+    """What a campaign of KIND asks (a partner-certificate campaign always asks an upload)."""
+    if kind == CampaignKind.PARTNER_CERTIFICATES:
+        return Asks(install=False, upload=True)
+    return Asks(install=True, upload=request_upload)
+
+
+def states_of(asks: Asks) -> tuple[PartnerState, ...]:
     """The states a campaign's board counts."""
-    return DOWNLOAD_STATES + (UPLOAD_STATES if request_upload else ())
+    first = DOWNLOAD_STATES if asks.install else (PartnerState.SENT, PartnerState.OPENED)
+    return first + (UPLOAD_STATES if asks.upload else ())
 
 
 @dataclass(frozen=True)
@@ -59,37 +83,51 @@ class Facts:
     certificate_activate_at: datetime | None  # of the certificate that submission became
 
 
-def partner_state(facts: Facts, *, request_upload: bool, now: datetime) -> PartnerState:
+def partner_state(facts: Facts, *, asks: Asks, now: datetime) -> PartnerState:
     """The furthest step the facts show (a partner may upload before acknowledging).
 
     A rejected submission does not count: the partner still has to send a good one.
     """
-    if request_upload and facts.submission_status not in (None, "rejected"):
+    if asks.upload and _uploaded(facts):
         active = facts.certificate_activate_at
         if facts.submission_status == "approved" and active is not None and active <= now:
             return PartnerState.IN_FORCE
         if facts.submission_status == "approved":
             return PartnerState.APPROVED
         return PartnerState.UPLOADED
-    if facts.acknowledged_at is not None:
+    if asks.install and facts.acknowledged_at is not None:
         return PartnerState.ACKNOWLEDGED
-    if facts.downloaded > 0:
+    if asks.install and facts.downloaded > 0:
         return PartnerState.DOWNLOADED
     if facts.opened > 0:
         return PartnerState.OPENED
     return PartnerState.SENT
 
 
-def at_risk(facts: Facts, *, activate_at: datetime, risk_window: timedelta, now: datetime) -> bool:
-    """Not acknowledged although the switch is at most RISK_WINDOW away (or past)."""
-    return facts.acknowledged_at is None and now >= activate_at - risk_window
+def _uploaded(facts: Facts) -> bool:
+    return facts.submission_status not in (None, "rejected")
 
 
-def needs_reminder(facts: Facts, *, request_upload: bool) -> bool:
+def at_risk(
+    facts: Facts, *, asks: Asks, activate_at: datetime, risk_window: timedelta, now: datetime
+) -> bool:
+    """T is at most RISK_WINDOW away (or past) and the partner has not done the main thing.
+
+    The main thing is acknowledging our certificate in a rotation (their upload there is a
+    bonus) and sending their certificate in a partner-certificate campaign.
+    """
+    if now < activate_at - risk_window:
+        return False
+    if asks.install:
+        return facts.acknowledged_at is None
+    return not _uploaded(facts)
+
+
+def needs_reminder(facts: Facts, *, asks: Asks) -> bool:
     """Whether the partner still has something to do: acknowledge, or upload when asked."""
-    if facts.acknowledged_at is None:
+    if asks.install and facts.acknowledged_at is None:
         return True
-    return request_upload and facts.submission_status in (None, "rejected")
+    return asks.upload and not _uploaded(facts)
 
 
 @dataclass(frozen=True)
@@ -137,3 +175,25 @@ def reminder_offsets(value: Any) -> tuple[int, ...]:
             raise ValueError(item)
         days.add(int(item))
     return tuple(sorted(days, reverse=True))
+
+
+def why_ask(
+    certificates: Sequence[CertRow], *, before: datetime | None, now: datetime, overlap: timedelta
+) -> str | None:
+    """Why a partner with CERTIFICATES should be asked for a new one, or None to leave it be.
+
+    With BEFORE: when, for signing or encryption, nothing is in force, or what is in force
+    expires before BEFORE with no later-expiring replacement scheduled. Without: always.
+    """
+    if before is None:
+        return "every partner was asked"
+    for usage, state in in_force_by_usage(certificates, at=now, overlap=overlap).items():
+        active = state.active
+        if active is None:
+            return f"no {usage} certificate in force"
+        if active.not_after >= before:
+            continue
+        if any(c.not_after > active.not_after for c in state.scheduled):
+            continue  # a replacement is already scheduled
+        return f"its {usage} certificate expires on {active.not_after:%Y-%m-%d}"
+    return None

@@ -69,6 +69,20 @@ class WindowProposer(StrEnum):
     STAFF = "staff"
 
 
+class CampaignKind(StrEnum):
+    """What a campaign asks of the partners it reaches."""
+
+    # Install our new certificate by T (and, when asked, send theirs).
+    ROTATION = "rotation"
+    # Send us their new certificate, in force by T (their current one expires soon).
+    PARTNER_CERTIFICATES = "partner_certificates"
+
+    @property
+    def label(self) -> str:
+        """The kind as a list shows it."""
+        return "Our new certificate" if self is CampaignKind.ROTATION else "Partners' certificates"
+
+
 class OutboxKind(StrEnum):
     """How an outbox message is delivered."""
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.domain import campaigns as rules
+from portal.domain.vocab import CampaignKind, SubmissionStatus
 from portal.models import (
     Acknowledgement,
     Campaign,
@@ -88,7 +89,7 @@ def board(session: Session, campaign: Campaign, *, now: datetime, risk_window: t
             .order_by(Partner.name, Partner.id)
         )
     ]  # fmt: skip
-    counts = dict.fromkeys(rules.states_of(campaign.request_upload), 0)
+    counts = dict.fromkeys(rules.states_of(campaign.asks), 0)
     for row in rows:
         counts[row.state] = counts.get(row.state, 0) + 1
     return Board(
@@ -119,8 +120,8 @@ def _row(
         partner_id=record.partner_id, as2_id=record.as2_id, name=record.name,
         link_id=record.link_id, link_revoked=record.revoked_at is not None,
         unreachable=record.unreachable, email_sent_at=record.sent_at, facts=facts,
-        state=rules.partner_state(facts, request_upload=campaign.request_upload, now=now),
-        at_risk=rules.at_risk(facts, activate_at=campaign.activate_at,
+        state=rules.partner_state(facts, asks=campaign.asks, now=now),
+        at_risk=rules.at_risk(facts, asks=campaign.asks, activate_at=campaign.activate_at,
                               risk_window=risk_window, now=now),
     )  # fmt: skip
 
@@ -129,7 +130,7 @@ def _newest_submissions(
     session: Session, campaign: Campaign
 ) -> dict[str | None, tuple[str, datetime | None]]:
     """Link id -> (status, activate_at of its certificate) of the newest submission through it."""
-    if not campaign.request_upload:
+    if not campaign.asks.upload:
         return {}
     found: dict[str | None, tuple[str, datetime | None]] = {}
     for link_id, status, activate_at, withdrawn_at in session.execute(
@@ -145,7 +146,12 @@ def _newest_submissions(
 
 
 def not_included(session: Session, campaign: Campaign) -> list[Partner]:
-    """Partners of the identity who are not in the campaign (added since it started)."""
+    """Partners of the identity who are not in a rotation campaign (added since it started).
+
+    A request for partners' certificates asked those its selection chose; it offers none.
+    """
+    if not campaign.is_rotation:
+        return []
     included = select(CampaignPartner.partner_id).where(CampaignPartner.campaign_id == campaign.id)
     return list(
         session.scalars(
@@ -195,13 +201,27 @@ def at_risk_counts(
         )
         .exists()
     )
+    uploaded = (
+        select(Submission.id)
+        .where(
+            Submission.link_id == CampaignPartner.link_id,
+            Submission.status != SubmissionStatus.REJECTED.value,
+        )
+        .exists()
+    )
+    # The same judgement as rules.at_risk: a rotation waits for the acknowledgement, a
+    # request for partners' certificates for their upload.
+    not_done = or_(
+        and_(Campaign.kind == CampaignKind.ROTATION.value, ~acknowledged),
+        and_(Campaign.kind == CampaignKind.PARTNER_CERTIFICATES.value, ~uploaded),
+    )
     found = session.execute(
         select(Campaign, func.count(CampaignPartner.id))
         .join(CampaignPartner, CampaignPartner.campaign_id == Campaign.id)
         .where(
             Campaign.activate_at <= now + risk_window,
             Campaign.activate_at > now - LINK_AFTER_SWITCH,
-            ~acknowledged,
+            not_done,
         )
         .group_by(Campaign.id)
         .order_by(Campaign.activate_at, Campaign.id)
@@ -218,7 +238,7 @@ def member_facts(session: Session, campaign: Campaign, row: CampaignPartner) -> 
         )
     )
     upload: tuple[str, datetime | None] | None = None
-    if campaign.request_upload and row.link_id is not None:
+    if campaign.asks.upload and row.link_id is not None:
         newest = session.execute(
             select(Submission.status, Certificate.activate_at, Certificate.withdrawn_at)
             .outerjoin(Certificate, Certificate.id == Submission.certificate_id)

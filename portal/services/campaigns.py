@@ -94,7 +94,7 @@ def start(session: Session, actor: Actor, wanted: StartRequest, *, now: datetime
     schedule.schedule_identity_certificate(
         session, actor, certificate, activate_at=wanted.activate_at, now=now
     )
-    _reach(session, actor, campaign, partners, max_uploads=wanted.max_uploads, now=now)
+    reach(session, actor, campaign, partners, max_uploads=wanted.max_uploads, now=now)
     audit.record(
         session, actor, "campaign.started", object_type="campaign", object_id=campaign.id,
         summary=f"Started campaign #{campaign.id}: {identity.as2_id} to certificate "
@@ -166,7 +166,7 @@ def _refuse_second(session: Session, certificate: Certificate) -> None:
         )
 
 
-def _reach(
+def reach(
     session: Session,
     actor: Actor,
     campaign: Campaign,
@@ -175,21 +175,28 @@ def _reach(
     max_uploads: int,
     now: datetime,
 ) -> None:
-    """For each partner: link, proposed window, email, campaign row and audit rows, in bulk."""
+    """For each partner: link, proposed window (rotations), email, campaign row and audit rows.
+
+    Rows are inserted in bulk; a partner without contacts gets its link but no email and is
+    marked unreachable.
+    """
     expires_at = campaign.activate_at + LINK_AFTER_SWITCH
-    upload = campaign.request_upload
+    asks = campaign.asks
     link_ids = {partner.id: new_link_id() for partner in partners}
     session.execute(
         insert(ShareLink),
         [
-            {"id": link_ids[p.id], "partner_id": p.id, "can_download": True, "can_upload": upload,
-             "expires_at": expires_at, "max_uploads": max_uploads if upload else 0,
+            {"id": link_ids[p.id], "partner_id": p.id, "can_download": asks.install,
+             "can_upload": asks.upload, "expires_at": expires_at,
+             "max_uploads": max_uploads if asks.upload else 0,
              "uploads_used": 0, "opened_count": 0, "download_count": 0,
              "created_by_id": actor.user_id, "created_at": now}
             for p in partners
         ],
     )  # fmt: skip
-    window_ids = _propose_windows(session, campaign, partners, link_ids)
+    window_ids = (
+        _propose_windows(session, campaign, partners, link_ids) if campaign.is_rotation else {}
+    )
     reachable = [p for p in partners if p.contact_emails]
     message_ids = _queue_emails(session, campaign, reachable, link_ids, expires_at, now=now)
     session.execute(
@@ -259,8 +266,10 @@ def _email_row(
 ) -> dict[str, Any]:
     local = campaign.activate_at.astimezone(ZoneInfo(partner.timezone))
     email = emails.render(
-        "campaign_started", identity=campaign.identity, certificate=campaign.certificate,
-        partner=partner, request_upload=campaign.request_upload, message=campaign.message,
+        "campaign_started" if campaign.is_rotation else "campaign_request",
+        identity=campaign.identity, certificate=campaign.certificate, partner=partner,
+        request_upload=campaign.request_upload, message=campaign.message,
+        expiring_before=campaign.expiring_before,
         local_time=f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
         utc_time=f"{campaign.activate_at:%Y-%m-%d %H:%M}", expires_at=expires_at,
     )  # fmt: skip
@@ -285,7 +294,12 @@ def _audit_partners(
     window_ids: dict[int, int],
 ) -> None:
     """Per partner, the events creating a link, proposing a window and emailing would record."""
-    purposes = "download, upload" if campaign.request_upload else "download"
+    asks = campaign.asks
+    purposes = ", ".join(
+        purpose
+        for purpose, wanted in (("download", asks.install), ("upload", asks.upload))
+        if wanted
+    )
     who = {"actor_id": actor.user_id, "actor": actor.label, "object_type": "partner",
            "client_address": actor.client_address, "user_agent": actor.user_agent}  # fmt: skip
     rows: list[dict[str, Any]] = []
@@ -295,10 +309,11 @@ def _audit_partners(
         rows.append({**who, "action": "link.created", "object_id": str(p.id),
                      "summary": f"Campaign #{campaign.id}: created link {link_id} ({purposes})",
                      "details": {**details, "purposes": purposes}})  # fmt: skip
-        rows.append({**who, "action": "window.proposed", "object_id": str(p.id),
-                     "summary": f"Campaign #{campaign.id}: proposed the change window "
-                     f"{campaign.activate_at:%Y-%m-%d %H:%M} UTC ({p.timezone})",
-                     "details": {**details, "window_id": window_ids[p.id]}})  # fmt: skip
+        if p.id in window_ids:
+            rows.append({**who, "action": "window.proposed", "object_id": str(p.id),
+                         "summary": f"Campaign #{campaign.id}: proposed the change window "
+                         f"{campaign.activate_at:%Y-%m-%d %H:%M} UTC ({p.timezone})",
+                         "details": {**details, "window_id": window_ids[p.id]}})  # fmt: skip
         if p.id in message_ids:
             summary = f"Campaign #{campaign.id}: queued link {link_id} by email to " + ", ".join(
                 p.contact_emails
@@ -375,7 +390,7 @@ def include(
     max_uploads: int,
     now: datetime,
 ) -> CampaignPartner:
-    """Bring a partner added since the start into the campaign: its link, window and email."""
+    """Bring a partner added since a rotation started into it: its link, window and email."""
     partner = session.get(Partner, partner_id, options=[selectinload(Partner.contacts)])
     if partner is None or partner.id not in {p.id for p in not_included(session, campaign)}:
         raise NotFoundError("That partner is not one the campaign could include.")
@@ -383,7 +398,7 @@ def include(
         raise ServiceError(
             "The switch has passed; give this partner a link from its own page instead."
         )
-    _reach(session, actor, campaign, [partner], max_uploads=max_uploads, now=now)
+    reach(session, actor, campaign, [partner], max_uploads=max_uploads, now=now)
     audit.record(
         session, actor, "campaign.included", object_type="campaign", object_id=campaign.id,
         summary=f"Included {partner.name} ({partner.as2_id}) in campaign #{campaign.id}",
@@ -449,3 +464,42 @@ def resend_at_risk(
         details={"partners": len(chosen), "skipped": len(skipped)},
     )  # fmt: skip
     return Resent(sent=len(chosen), skipped=skipped)
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What revoking the links of every partner at risk did."""
+
+    revoked: list[str]  # the links revoked
+    skipped: int  # partners at risk whose link was already revoked, expired or used up
+
+
+def revoke_at_risk(
+    session: Session, actor: Actor, campaign: Campaign, *, now: datetime, risk_window: timedelta
+) -> Revoked:
+    """Revoke the working campaign link of every partner at risk (each audited, and a summary).
+
+    For when the partners at risk are to be handled another way (a call, a new link made by
+    hand); their board rows stay, marked revoked.
+    """
+    rows = board(session, campaign, now=now, risk_window=risk_window).rows
+    at_risk = {r.partner_id for r in rows if r.at_risk}
+    found = session.scalars(
+        select(CampaignPartner)
+        .options(selectinload(CampaignPartner.link))
+        .where(CampaignPartner.campaign_id == campaign.id)
+        .order_by(CampaignPartner.id)
+    )
+    working = [
+        m.link for m in found
+        if m.partner_id in at_risk and m.link is not None
+        and links.link_state(m.link, now) is links.LinkState.ACTIVE
+    ]  # fmt: skip
+    for link in working:
+        links.revoke(session, actor, link, now)
+    audit.record(
+        session, actor, "campaign.revoked_at_risk", object_type="campaign", object_id=campaign.id,
+        summary=f"Revoked the links of {len(working)} partners at risk in campaign #{campaign.id}",
+        details={"links": [link.id for link in working], "skipped": len(at_risk) - len(working)},
+    )  # fmt: skip
+    return Revoked(revoked=[link.id for link in working], skipped=len(at_risk) - len(working))

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from portal.domain import campaigns as rules
 from portal.domain.reports import DIGEST_BUCKETS, Expiring
 from portal.domain.roles import Role
-from portal.domain.vocab import SubmissionStatus
+from portal.domain.vocab import CampaignKind, SubmissionStatus
 from portal.models import (
     Acknowledgement,
     Campaign,
@@ -100,7 +100,10 @@ def plan_reminders(session: Session, *, now: datetime, offsets: Sequence[int]) -
             ShareLink.revoked_at.is_(None),
             ShareLink.expires_at > now,
             exists().where(PartnerContact.partner_id == CampaignPartner.partner_id),
-            or_(~acknowledged, and_(Campaign.request_upload, ~uploaded)),
+            or_(
+                and_(Campaign.kind == CampaignKind.ROTATION.value, ~acknowledged),
+                and_(Campaign.request_upload, ~uploaded),
+            ),
         )
         .order_by(CampaignPartner.id)
     ).all()
@@ -147,15 +150,11 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
     if "until" not in effect.payload or now >= until:
         return  # the next reminder (or the switch) has come: this one is stale
     facts = campaign_board.member_facts(session, campaign, member)
-    if not rules.needs_reminder(facts, request_upload=campaign.request_upload):
+    if not rules.needs_reminder(facts, asks=campaign.asks):
         return  # they acted since it was planned
     partner = member.partner
     link = member.link
-    why_not = None
-    if link is None or links.link_state(link, now) is not links.LinkState.ACTIVE:
-        why_not = "its campaign link no longer works"
-    elif not partner.contact_emails:
-        why_not = "it has no contact email"
+    why_not = _why_not_remind(member, now)
     if why_not is not None or link is None:
         audit.record(
             session, SCHEDULER, "campaign.reminder_unsent", object_type="partner",
@@ -167,11 +166,12 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         return
     local = campaign.activate_at.astimezone(ZoneInfo(partner.timezone))
     emails.queue(
-        session, "campaign_reminder", recipients=list(dict.fromkeys(partner.contact_emails)),
+        session, "campaign_reminder" if campaign.is_rotation else "campaign_request_reminder",
+        recipients=list(dict.fromkeys(partner.contact_emails)),
         dedupe_key=effect.key, link_id=link.id,
         identity=campaign.identity, certificate=campaign.certificate, partner=partner,
-        days=offset, awaiting_ack=facts.acknowledged_at is None,
-        awaiting_upload=campaign.request_upload
+        days=offset, awaiting_ack=campaign.asks.install and facts.acknowledged_at is None,
+        awaiting_upload=campaign.asks.upload
         and facts.submission_status in (None, SubmissionStatus.REJECTED.value),
         local_time=f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
         utc_time=f"{campaign.activate_at:%Y-%m-%d %H:%M}", expires_at=link.expires_at,
@@ -183,6 +183,16 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         details={"campaign_id": campaign.id, "link_id": link.id, "offset": offset,
                  "side_effect": effect.key},
     )  # fmt: skip
+
+
+def _why_not_remind(member: CampaignPartner, now: datetime) -> str | None:
+    """Why a reminder due to MEMBER cannot go, or None when it can."""
+    link = member.link
+    if link is None or links.link_state(link, now) is not links.LinkState.ACTIVE:
+        return "its campaign link no longer works"
+    if not member.partner.contact_emails:
+        return "it has no contact email"
+    return None
 
 
 # The staff's daily digest --------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Rotation campaigns: the list, starting one, the per-partner board, its CSV, resend, revoke."""
+"""Campaigns: the list, starting one (a rotation or a request for partners' certificates), the
+per-partner board, its CSV, resend and revoke (one partner, or every partner at risk)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
@@ -13,27 +14,27 @@ from portal.domain.campaigns import states_of
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Campaign
-from portal.services import campaign_board, campaigns, directory
+from portal.services import campaign_board, campaign_requests, campaigns, directory
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web.access import current_actor, requires
 from portal.web.forms import attach_error, page_arg
 from portal.web.staff.blueprint import bp
-from portal.web.staff.forms import CampaignForm, ConfirmForm
+from portal.web.staff.forms import CampaignForm, CertificateRequestForm, ConfirmForm
 from portal.web.staff.pages import Rendered
 
 # Besides the states, the board filters these.
 FLAGS = ("at risk", "unreachable")
 CSV_FIELDS = ("as2_id", "name", "state", "at_risk", "unreachable", "link_id", "link_revoked",
-              "opened", "downloaded", "acknowledged_at", "email_sent_at")  # fmt: skip
+              "opened", "downloaded", "acknowledged_at", "upload", "email_sent_at")  # fmt: skip
 
 
 @bp.get("/campaigns")
 @requires(Permission.VIEW)
 def campaigns_list() -> Rendered:
     """Every campaign, newest first; operators start one here."""
-    return _list_page(_start_form())
+    return _list_page(_start_form(), _request_form())
 
 
 @bp.post("/campaigns")
@@ -58,7 +59,34 @@ def campaign_start() -> Rendered:
                     "success",
                 )
                 return redirect(url_for("staff.campaign_view", campaign_id=campaign.id))
-    return _list_page(form, status=422)
+    return _list_page(form, _request_form(), status=422)
+
+
+@bp.post("/campaigns/requests")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_request_start() -> Rendered:
+    """Ask partners for new certificates; a refusal is the form again, field marked (422)."""
+    form = _request_form()
+    if form.validate_on_submit():
+        moment = _switch_moment(form)
+        if moment is not None:
+            try:
+                started = campaign_requests.request_certificates(
+                    db.session, current_actor(), _certificate_request(form, moment),
+                    now=request_now(), overlap=settings().certificate_overlap,
+                )  # fmt: skip
+            except ServiceError as error:
+                attach_error(form, error)
+            else:
+                flash(
+                    f"Campaign {started.campaign.id} started: {started.partners} partners asked "
+                    "for their new certificates.",
+                    "success",
+                )
+                if started.left_out:
+                    flash(_left_out(started.left_out), "warning")
+                return redirect(url_for("staff.campaign_view", campaign_id=started.campaign.id))
+    return _list_page(_start_form(), form, status=422)
 
 
 @bp.get("/campaigns/<id:campaign_id>")
@@ -76,7 +104,7 @@ def campaign_view(campaign_id: int) -> Rendered:
     )
     return render_template(
         "staff/campaign.html", campaign=campaign, board=board, page=page, state=state, q=query,
-        filters=(*states_of(campaign.request_upload), *FLAGS), confirm_form=ConfirmForm(),
+        filters=(*states_of(campaign.asks), *FLAGS), confirm_form=ConfirmForm(),
         at_risk_days=settings().campaign_at_risk.days,
     )  # fmt: skip
 
@@ -99,7 +127,8 @@ def campaign_csv(campaign_id: int) -> Response:
             for value in (
                 row.as2_id, row.name, row.state.value, row.at_risk, row.unreachable,
                 row.link_id or "", row.link_revoked, row.facts.opened, row.facts.downloaded,
-                _iso(row.facts.acknowledged_at), _iso(row.email_sent_at),
+                _iso(row.facts.acknowledged_at), row.facts.submission_status or "",
+                _iso(row.email_sent_at),
             )
         )  # fmt: skip
     response = Response(out.getvalue(), mimetype="text/csv")
@@ -183,6 +212,23 @@ def campaign_resend_at_risk(campaign_id: int) -> Rendered:
     return _back_to_board(campaign)
 
 
+@bp.post("/campaigns/<id:campaign_id>/revoke-at-risk")
+@requires(Permission.MANAGE_PARTNERS)
+def campaign_revoke_at_risk(campaign_id: int) -> Rendered:
+    """Revoke the working link of every partner at risk."""
+    campaign = campaigns.get_campaign(db.session, campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    done = campaigns.revoke_at_risk(
+        db.session, current_actor(), campaign, now=request_now(),
+        risk_window=settings().campaign_at_risk,
+    )  # fmt: skip
+    flash(f"Revoked the links of {len(done.revoked)} partners at risk.", "success")
+    if done.skipped:
+        flash(f"{done.skipped} partners at risk had no working link to revoke.", "warning")
+    return _back_to_board(campaign)
+
+
 def _back_to_board(campaign: Campaign) -> Response:
     wanted = {key: request.args[key] for key in ("state", "q", "page") if request.args.get(key)}
     return redirect(url_for("staff.campaign_view", campaign_id=campaign.id, **wanted))
@@ -190,20 +236,30 @@ def _back_to_board(campaign: Campaign) -> Response:
 
 def _filters(campaign: Campaign) -> tuple[str, str]:
     state = request.args.get("state", "")
-    allowed = {s.value for s in states_of(campaign.request_upload)} | set(FLAGS)
+    allowed = {s.value for s in states_of(campaign.asks)} | set(FLAGS)
     return (state if state in allowed else ""), request.args.get("q", "")[:200]
 
 
 def _start_form() -> CampaignForm:
     form = CampaignForm()
-    form.identity.choices = [
-        (identity.id, f"{identity.name} ({identity.as2_id}, {identity.environment})")
-        for identity in directory.all_identities(db.session)
-    ]
+    form.identity.choices = _identity_choices()
     return form
 
 
-def _switch_moment(form: CampaignForm) -> datetime | None:
+def _request_form() -> CertificateRequestForm:
+    form = CertificateRequestForm(prefix="request")
+    form.identity.choices = _identity_choices()
+    return form
+
+
+def _identity_choices() -> list[tuple[int, str]]:
+    return [
+        (identity.id, f"{identity.name} ({identity.as2_id}, {identity.environment})")
+        for identity in directory.all_identities(db.session)
+    ]
+
+
+def _switch_moment(form: CampaignForm | CertificateRequestForm) -> datetime | None:
     """The switch as UTC from date, time and zone; None after marking the form."""
     zone = form.timezone.data or ""
     if form.date.data is None or form.time.data is None:
@@ -227,11 +283,31 @@ def _start_request(form: CampaignForm, moment: datetime) -> campaigns.StartReque
     )  # fmt: skip
 
 
-def _list_page(form: CampaignForm, *, status: int = 200) -> Rendered:
+def _certificate_request(
+    form: CertificateRequestForm, moment: datetime
+) -> campaign_requests.CertificateRequest:
+    limit = form.expiring_before.data
+    return campaign_requests.CertificateRequest(
+        identity=directory.get_identity(db.session, form.identity.data or 0), due_at=moment,
+        expiring_before=datetime.combine(limit, time(0), tzinfo=UTC) if limit else None,
+        message=form.message.data, max_uploads=settings().link_default_max_uploads,
+    )  # fmt: skip
+
+
+def _left_out(names: list[str]) -> str:
+    shown = "; ".join(names[:20]) + ("; …" if len(names) > 20 else "")
+    return f"Not asked again ({len(names)}): {shown}"
+
+
+def _list_page(
+    form: CampaignForm, request_form: CertificateRequestForm, *, status: int = 200
+) -> Rendered:
     page = campaigns.list_campaigns(
         db.session, page=page_arg(request.args.get("page")), per_page=settings().page_size
     )
-    return render_template("staff/campaigns.html", page=page, form=form), status
+    return render_template(
+        "staff/campaigns.html", page=page, form=form, request_form=request_form
+    ), status
 
 
 def _iso(moment: datetime | None) -> str:

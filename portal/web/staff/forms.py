@@ -311,3 +311,27 @@ class CampaignForm(PortalForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.timezone.choices = timezone_choices()
+
+
+class CertificateRequestForm(PortalForm):
+    """Ask many partners of an identity for their new certificates, in force by a date."""
+
+    identity = SelectField("Identity", coerce=int, validate_choice=True)
+    expiring_before = DateField(
+        "Partners whose certificate in force expires before",
+        validators=[Optional()],
+        description="Partners with no certificate in force are asked too; those with a "
+        "replacement scheduled are not. Leave empty to ask every partner of the identity.",
+    )
+    date = DateField("New certificate in force by", validators=[Optional()])
+    time = TimeField("At", validators=[Optional()])
+    timezone = SelectField("Time zone", default=default_timezone)
+    message = TextAreaField(
+        "Note to the partners (optional)",
+        validators=[Optional(), Length(max=2000)],
+        description="Plain text, shown as typed in every email.",
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = timezone_choices()
