@@ -141,7 +141,7 @@ def test_a_dry_run_lists_whom_and_why_and_changes_nothing(runner, session, partn
 
     assert result.exit_code == 0, result.output
     assert re.search(r"SOON\s+Soon GmbH: its signing certificate expires on", result.output)
-    assert re.search(r"NONE\s+Nothing Yet SA: no signing certificate in force", result.output)
+    assert re.search(r"NONE\s+Nothing Yet SA: no certificate in force", result.output)
     assert "LATER" not in result.output
     assert "Would ask 3 partners; nothing was changed." in result.output
     assert session.scalar(select(func.count()).select_from(Campaign)) == 0

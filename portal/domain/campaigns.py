@@ -187,7 +187,10 @@ def why_ask(
     """
     if before is None:
         return "every partner was asked"
-    for usage, state in in_force_by_usage(certificates, at=now, overlap=overlap).items():
+    states = in_force_by_usage(certificates, at=now, overlap=overlap)
+    if all(state.active is None for state in states.values()):
+        return "no certificate in force"
+    for usage, state in states.items():
         active = state.active
         if active is None:
             return f"no {usage} certificate in force"

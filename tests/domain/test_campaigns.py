@@ -131,7 +131,7 @@ def test_who_to_ask_for_a_new_certificate() -> None:
     )
     assert ask([later], before=BEFORE, now=NOW, overlap=OVERLAP) is None
     assert ask([soon, successor], before=BEFORE, now=NOW, overlap=OVERLAP) is None
-    assert ask([], before=BEFORE, now=NOW, overlap=OVERLAP) == "no signing certificate in force"
+    assert ask([], before=BEFORE, now=NOW, overlap=OVERLAP) == "no certificate in force"
     assert ask([later], before=None, now=NOW, overlap=OVERLAP) == "every partner was asked"
 
 
