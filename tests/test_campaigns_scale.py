@@ -90,3 +90,31 @@ def test_5000_partners_delivered_to_loopback_smtp(app, session, runner, smtp_ser
 
     assert result.exit_code == 0, result.output
     assert len(handler.messages) == PARTNERS - PARTNERS // 10
+
+
+def test_a_request_for_5000_partners_certificates_reaches_every_one(session) -> None:
+    from portal.services import campaign_requests
+
+    identity = factories.identity(session)
+    seed_partners(session, identity, PARTNERS)
+    session.commit()
+    now = utcnow()
+    wanted = campaign_requests.CertificateRequest(
+        identity, due_at=now + timedelta(days=20), expiring_before=now + timedelta(days=60)
+    )
+
+    started = campaign_requests.request_certificates(
+        session, factories.ACTOR, wanted, now=now, overlap=timedelta(days=7)
+    )
+    session.commit()
+    board = campaign_board.board(session, started.campaign, now=now, risk_window=timedelta(days=3))
+
+    assert started.partners == PARTNERS  # none has a certificate in force
+    assert len(board.rows) == PARTNERS
+    assert board.unreachable == PARTNERS // 10
+    assert (
+        session.scalar(
+            select(func.count()).select_from(ShareLink).where(ShareLink.can_download.is_(False))
+        )
+        == PARTNERS
+    )
