@@ -28,6 +28,7 @@ from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web import urls
 from portal.web.forms import attach_error, default_timezone
+from portal.web.partner import zones
 from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
@@ -101,6 +102,18 @@ def link_page(token: str) -> Rendered:
     # within links.OPEN_RECOUNT writes nothing.
     links.record_open(db.session, _actor(link), link, request_now())
     return page
+
+
+@bp.get("/time-zones.json")
+def time_zones() -> Response:
+    """Every time zone for the partner page's picker; the same for everyone, cached long."""
+    body, version = zones.all_zones_json()
+    response = Response(body, mimetype="application/json")
+    response.set_etag(version)
+    # The page links it with ?v=<version>: that address never changes content.
+    lifetime = 365 * 24 * 3600 if request.args.get("v") == version else 24 * 3600
+    response.headers["Cache-Control"] = f"public, max-age={lifetime}"
+    return response.make_conditional(request)
 
 
 @bp.get("/s/<token>/certificates/<sha256>.<fmt>")
@@ -445,5 +458,7 @@ def _link_page_context(
         "base_url": urls.base_url(),
         "contact_email": settings().contact_email,
         "zone": partner.timezone,
+        "zones": zones.suggested_zones(partner.timezone),
+        "zones_url": url_for("partner.time_zones", v=zones.all_zones_json()[1]),
         "now": now,
     }
