@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from portal.domain.inforce import in_force_by_usage
@@ -137,6 +138,15 @@ def resolve_for_page(session: Session, signer: LinkSigner, token: str) -> PageLo
     link_id = signer.unsign(token)
     if link_id is None:
         return None
+    row = session.execute(_page_query(), {"link_id": link_id}).one_or_none()
+    if row is None:
+        return None
+    return PageLoad(link=row[0], window=row[1], acknowledgement=row[2])
+
+
+@cache
+def _page_query() -> Select[tuple[ShareLink, ChangeWindow, Acknowledgement]]:
+    """resolve_for_page's statement, built once: building it costs more than running it."""
     latest_window = (
         select(ChangeWindow.id)
         .where(
@@ -156,16 +166,13 @@ def resolve_for_page(session: Session, signer: LinkSigner, token: str) -> PageLo
         .correlate(ShareLink)
         .scalar_subquery()
     )
-    row = session.execute(
+    return (
         select(ShareLink, ChangeWindow, Acknowledgement)
         .options(joinedload(ShareLink.partner, innerjoin=True).joinedload(Partner.identity))
         .outerjoin(ChangeWindow, ChangeWindow.id == latest_window)
         .outerjoin(Acknowledgement, Acknowledgement.id == latest_acknowledgement)
-        .where(ShareLink.id == link_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    return PageLoad(link=row[0], window=row[1], acknowledgement=row[2])
+        .where(ShareLink.id == bindparam("link_id"))
+    )
 
 
 def links_of_partner(session: Session, partner: Partner) -> list[ShareLink]:
