@@ -96,6 +96,7 @@ PUBLIC = {
     "partner.accept_window",
     "partner.window_calendar",
     "partner.certificates_feed",
+    "partner.time_zones",
     # The API takes no account either: an API token is the credential (test_api_tokens.py).
     "api.whoami",
     "api.config",

@@ -80,24 +80,35 @@ def test_page_shows_who_asks_what_and_our_certificates(client, session) -> None:
     assert steps == sorted(steps)
 
 
-def test_get_counts_the_visit_consumes_nothing_and_is_audited(client, session) -> None:
+def test_get_counts_a_visit_once_per_interval_consumes_nothing_and_audits_the_first(
+    client, session, clock
+) -> None:
     shared = share(session, max_uploads=2)
+    clock.set(utcnow())
 
-    for _ in range(2):
+    for _ in range(2):  # a reload within the interval writes nothing
         response = client.get(shared.page, headers={"User-Agent": BROWSER})
         assert response.status_code == 200
 
     session.refresh(shared.link)
-    assert shared.link.opened_count == 2
-    assert shared.link.last_opened_at is not None
+    assert shared.link.opened_count == 1
+    first_seen = shared.link.last_opened_at
+    assert first_seen is not None
     assert shared.link.uploads_used == 0
     assert shared.link.download_count == 0
     opened = audit_events(session, "link.opened", shared.link)
-    assert len(opened) == 2
+    assert len(opened) == 1
     assert {(e.client_address, e.user_agent) for e in opened} == {("127.0.0.1", BROWSER)}
     assert opened[0].object_id == str(shared.partner.id)
     assert shared.link.id in opened[0].actor
     assert "2 uploads left" in response.get_data(as_text=True)
+
+    clock.advance(links.OPEN_RECOUNT)  # a later visit counts again, without an audit row
+    assert client.get(shared.page).status_code == 200
+    session.refresh(shared.link)
+    assert shared.link.opened_count == 2
+    assert shared.link.last_opened_at > first_seen
+    assert len(audit_events(session, "link.opened", shared.link)) == 1
 
 
 def test_page_headers_and_nothing_from_another_origin(app, client, session) -> None:

@@ -7,7 +7,7 @@ from portal.models.accounts import ApiToken, StaffSession, User
 from portal.models.audit import AuditEvent
 from portal.models.base import NAMING_CONVENTION, Base, BigIntId, UTCDateTime, one_of
 from portal.models.campaigns import Campaign, CampaignPartner
-from portal.models.certificates import Certificate, PendingKey
+from portal.models.certificates import Certificate, ConfigRevision, PendingKey
 from portal.models.delivery import (
     OutboxMessage,
     SideEffect,
@@ -29,6 +29,7 @@ __all__ = [
     "CampaignPartner",
     "Certificate",
     "ChangeWindow",
+    "ConfigRevision",
     "Identity",
     "OutboxMessage",
     "Partner",

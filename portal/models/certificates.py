@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -104,3 +105,17 @@ class PendingKey(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     identity: Mapped[Identity] = relationship()
+
+
+class ConfigRevision(Base):
+    """One row counting changes to certificates, partners and identities.
+
+    Database triggers (migration 0014) bump `value` in the transaction of every change, so
+    a process may cache what the config API answers for as long as the value stays the same.
+    """
+
+    __tablename__ = "config_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

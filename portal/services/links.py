@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from portal.domain.inforce import in_force_by_usage
 from portal.domain.tokens import LinkSigner, new_link_id
+from portal.domain.vocab import WindowStatus
 from portal.models import (
+    Acknowledgement,
     Certificate,
+    ChangeWindow,
     Partner,
     ShareLink,
     Submission,
@@ -22,6 +26,8 @@ from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
 
 MAX_UPLOADS_LIMIT = 20
+# A link's page counts a visit at most once in this time: reloading it writes nothing.
+OPEN_RECOUNT = timedelta(minutes=30)
 
 
 class LinkState(StrEnum):
@@ -114,6 +120,61 @@ def resolve(session: Session, signer: LinkSigner, token: str) -> ShareLink | Non
     return session.get(ShareLink, link_id)
 
 
+@dataclass(frozen=True)
+class PageLoad:
+    """What the link page reads with its link: the latest window and acknowledgement."""
+
+    link: ShareLink
+    window: ChangeWindow | None
+    acknowledgement: Acknowledgement | None
+
+
+def resolve_for_page(session: Session, signer: LinkSigner, token: str) -> PageLoad | None:
+    """resolve() for the page: link, partner, identity, window and acknowledgement in one query.
+
+    The window is windows.latest_window's (newest not superseded), the acknowledgement
+    acknowledgements.latest_acknowledgement's (newest), each a correlated subquery on an index.
+    """
+    link_id = signer.unsign(token)
+    if link_id is None:
+        return None
+    row = session.execute(_page_query(), {"link_id": link_id}).one_or_none()
+    if row is None:
+        return None
+    return PageLoad(link=row[0], window=row[1], acknowledgement=row[2])
+
+
+@cache
+def _page_query() -> Select[tuple[ShareLink, ChangeWindow, Acknowledgement]]:
+    """resolve_for_page's statement, built once: building it costs more than running it."""
+    latest_window = (
+        select(ChangeWindow.id)
+        .where(
+            ChangeWindow.partner_id == ShareLink.partner_id,
+            ChangeWindow.status != WindowStatus.SUPERSEDED.value,
+        )
+        .order_by(ChangeWindow.id.desc())
+        .limit(1)
+        .correlate(ShareLink)
+        .scalar_subquery()
+    )
+    latest_acknowledgement = (
+        select(Acknowledgement.id)
+        .where(Acknowledgement.partner_id == ShareLink.partner_id)
+        .order_by(Acknowledgement.id.desc())
+        .limit(1)
+        .correlate(ShareLink)
+        .scalar_subquery()
+    )
+    return (
+        select(ShareLink, ChangeWindow, Acknowledgement)
+        .options(joinedload(ShareLink.partner, innerjoin=True).joinedload(Partner.identity))
+        .outerjoin(ChangeWindow, ChangeWindow.id == latest_window)
+        .outerjoin(Acknowledgement, Acknowledgement.id == latest_acknowledgement)
+        .where(ShareLink.id == bindparam("link_id"))
+    )
+
+
 def links_of_partner(session: Session, partner: Partner) -> list[ShareLink]:
     """A partner's links, newest first."""
     return list(
@@ -141,13 +202,30 @@ def revoke(session: Session, actor: Actor, link: ShareLink, now: datetime) -> No
     )
 
 
-def record_open(session: Session, actor: Actor, link: ShareLink, now: datetime) -> None:
-    """Count a visit (a GET consumes nothing; counting is for the staff's status view)."""
-    session.execute(
+def record_open(session: Session, actor: Actor, link: ShareLink, now: datetime) -> bool:
+    """Count a visit at most once per OPEN_RECOUNT and audit only the first; True if written.
+
+    A reload within OPEN_RECOUNT of the last counted visit sends no statement at all (the
+    loaded last_opened_at says so). Otherwise one conditional UPDATE: of two first visits
+    at once only one finds last_opened_at empty, so "Link ... opened" is audited once.
+    """
+    seen = link.last_opened_at
+    if seen is not None and now - seen < OPEN_RECOUNT:
+        return False
+    due = (
+        ShareLink.last_opened_at.is_(None)
+        if seen is None
+        else ShareLink.last_opened_at <= now - OPEN_RECOUNT
+    )
+    result = session.execute(
         update(ShareLink)
-        .where(ShareLink.id == link.id)
+        .where(ShareLink.id == link.id, due)
         .values(opened_count=ShareLink.opened_count + 1, last_opened_at=now)
     )
+    if getattr(result, "rowcount", 0) != 1:
+        return False  # another request counted this visit
+    if seen is not None:
+        return True  # only the first open is audited
     audit.record(
         session,
         actor,
@@ -157,6 +235,7 @@ def record_open(session: Session, actor: Actor, link: ShareLink, now: datetime) 
         summary=f"Link {link.id} opened",
         details={"link_id": link.id},
     )
+    return True
 
 
 def record_download(

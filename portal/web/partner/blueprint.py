@@ -14,7 +14,8 @@ bp = Blueprint("partner", __name__)
 @bp.after_request
 def _partner_headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
+    if request.endpoint != "partner.time_zones":  # the one answer without a token in it
+        response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    HiddenField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields import TimeField
-from wtforms.validators import Email, Length, Optional
+from wtforms.validators import Email, Length, Optional, ValidationError
 
 from portal.domain.vocab import Usage
-from portal.web.forms import USAGE_CHOICES, PortalForm, timezone_choices
+from portal.web.forms import USAGE_CHOICES, PortalForm
+from portal.web.partner.zones import ZONE_HINT, canonical_zone, is_known_zone
+
+
+def _zone_field(label: str, **options: object) -> StringField:
+    """A time zone typed or picked from the page's suggestions (<datalist id="zones">)."""
+    return StringField(
+        label,
+        filters=[canonical_zone],
+        description=ZONE_HINT,
+        render_kw={"list": "zones", "autocomplete": "off", "spellcheck": "false"},
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _known_zone(_form: object, field: Field) -> None:
+    """Refuse a zone this machine does not know (empty means the default zone)."""
+    if field.data and not is_known_zone(field.data):
+        raise ValidationError(f"Not a valid choice: {ZONE_HINT[0].lower()}{ZONE_HINT[1:]}")
 
 
 class _ContactMixin:
@@ -28,11 +54,7 @@ class UploadForm(_ContactMixin, PortalForm):
     window_date = DateField("Proposed change date", validators=[Optional()])
     window_time = TimeField("Time", validators=[Optional()])
     # Checked in the view, and only when a window is proposed.
-    window_timezone = SelectField("Time zone", validate_choice=False)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.window_timezone.choices = timezone_choices()
+    window_timezone = _zone_field("Time zone", validators=[Optional(), Length(max=64)])
 
 
 class WindowForm(_ContactMixin, PortalForm):
@@ -40,11 +62,7 @@ class WindowForm(_ContactMixin, PortalForm):
 
     date = DateField("Date")
     time = TimeField("Time")
-    timezone = SelectField("Time zone")
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.timezone.choices = timezone_choices()
+    timezone = _zone_field("Time zone", validators=[Length(max=64), _known_zone])
 
 
 class AcknowledgeForm(PortalForm):

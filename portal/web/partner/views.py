@@ -28,6 +28,7 @@ from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web import urls
 from portal.web.forms import attach_error, default_timezone
+from portal.web.partner import zones
 from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
@@ -58,7 +59,11 @@ def _actor(link: ShareLink) -> Actor:
 
 def _open(token: str, *, as_json: bool = False) -> ShareLink:
     """The link for TOKEN if it works; 404 (unknown) or 410 (expired, revoked) otherwise."""
-    link = links.resolve(db.session, link_signer(), token)
+    return _usable(links.resolve(db.session, link_signer(), token), as_json=as_json)
+
+
+def _usable(link: ShareLink | None, *, as_json: bool = False) -> ShareLink:
+    """LINK if it works; abort with 404 (no such link) or 410 (expired, revoked) otherwise."""
     contact = settings().contact_email
     if link is None:
         message = (
@@ -88,11 +93,27 @@ def _json_error(message: str, status: int) -> str:
 @limited
 def link_page(token: str) -> Rendered:
     """The partner's page: who asks what, our certificates, upload, window, acknowledgement."""
-    link = _open(token)
-    page = _render_page(link, token)
-    # Written after rendering, so the write is the request's last step before its commit.
+    # One query for the link, its partner, identity, window and acknowledgement; the page
+    # adds one for our certificates and one for the partner's submissions.
+    loaded = links.resolve_for_page(db.session, link_signer(), token)
+    link = _usable(loaded.link if loaded is not None else None)
+    page = _render_page(link, token, loaded=loaded)
+    # After rendering, so a write is the request's last step before its commit. A reload
+    # within links.OPEN_RECOUNT writes nothing.
     links.record_open(db.session, _actor(link), link, request_now())
     return page
+
+
+@bp.get("/time-zones.json")
+def time_zones() -> Response:
+    """Every time zone for the partner page's picker; the same for everyone, cached long."""
+    body, version = zones.all_zones_json()
+    response = Response(body, mimetype="application/json")
+    response.set_etag(version)
+    # The page links it with ?v=<version>: that address never changes content.
+    lifetime = 365 * 24 * 3600 if request.args.get("v") == version else 24 * 3600
+    response.headers["Cache-Control"] = f"public, max-age={lifetime}"
+    return response.make_conditional(request)
 
 
 @bp.get("/s/<token>/certificates/<sha256>.<fmt>")
@@ -378,6 +399,7 @@ def _render_page(
     too_large: bool = False,
     page_error: str | None = None,
     status: int = 200,
+    loaded: links.PageLoad | None = None,
 ) -> tuple[str, int]:
     """The link page, with a refused form, an upload's report or an error shown on it."""
     partner = link.partner
@@ -392,13 +414,19 @@ def _render_page(
         outcome=outcome,
         too_large=too_large,
         page_error=page_error,
-        **_link_page_context(link, token, request_now()),
+        **_link_page_context(link, token, request_now(), loaded),
     )
     return page, status
 
 
-def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, object]:
-    """What the link page shows besides its forms: who asks, our certificates, the state."""
+def _link_page_context(
+    link: ShareLink, token: str, now: datetime, loaded: links.PageLoad | None
+) -> dict[str, object]:
+    """What the link page shows besides its forms: who asks, our certificates, the state.
+
+    LOADED carries the window and acknowledgement read with the link (a GET); a form's
+    answer reads them afresh, after what it changed.
+    """
     partner = link.partner
     ours = (
         links.certificates_for_partner(
@@ -416,8 +444,12 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "identity": partner.identity,
         "ours": ours,
         "submissions": partner_submissions,
-        "window": windows.latest_window(db.session, partner),
-        "acknowledgement": acknowledgements.latest_acknowledgement(db.session, partner),
+        "window": loaded.window if loaded else windows.latest_window(db.session, partner),
+        "acknowledgement": (
+            loaded.acknowledgement
+            if loaded
+            else acknowledgements.latest_acknowledgement(db.session, partner)
+        ),
         "received": next((s for s in partner_submissions if s.id == received), None),
         "acknowledged": request.args.get("acknowledged") == "1",
         "uploads_left": max(0, link.max_uploads - link.uploads_used),
@@ -426,5 +458,7 @@ def _link_page_context(link: ShareLink, token: str, now: datetime) -> dict[str, 
         "base_url": urls.base_url(),
         "contact_email": settings().contact_email,
         "zone": partner.timezone,
+        "zones": zones.suggested_zones(partner.timezone),
+        "zones_url": url_for("partner.time_zones", v=zones.all_zones_json()[1]),
         "now": now,
     }

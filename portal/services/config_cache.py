@@ -1,0 +1,131 @@
+"""What GET /api/v1/config answers, cached per process and kept right by the database.
+
+The database keeps a revision (`config_revision.value`) that triggers raise in the same
+transaction as any change to certificates, partners or identities (migration 0014). A plan
+(the rule applied, no bytes loaded: config_export.plan) is cached under the revision, the
+selection and the overlap, and serves every moment from the one it was made for until its
+earliest `next_change_at` (an activation or the end of an overlap): in between the answer
+cannot change. The rendered body is cached under its version (the ETag), `generated_at`
+excepted, which is written afresh for each request. Each process reads the revision on
+every request, so any number of processes stay right without telling each other; the
+answer is at least as new as the revision it is filed under, never older.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from portal.models import ConfigRevision
+from portal.services import config_export
+from portal.services.config_export import Plan, Selection
+
+# The triggers migration 0014 creates, by dialect: without all of them nothing is cached.
+TRIGGERS = {
+    "sqlite": {
+        f"config_revision_{table}_{event}"
+        for table in ("certificates", "partners", "identities")
+        for event in ("insert", "update", "delete")
+    },
+    "postgresql": {
+        f"config_revision_{table}" for table in ("certificates", "partners", "identities")
+    },
+}
+_TRIGGER_NAMES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'config_rev%'",
+    "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'config_rev%'",
+}
+_PREFIX = b'{"generated_at":'
+
+
+@dataclass(frozen=True)
+class _Entry:
+    plan: Plan
+    valid_from: datetime
+    valid_until: datetime | None  # the earliest next_change_at; None: no change ahead
+
+    def covers(self, at: datetime) -> bool:
+        return self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
+
+
+class ConfigCache:
+    """Plans by (revision, selection, overlap) and bodies by version; thread-safe, bounded."""
+
+    def __init__(self, *, plans: int = 16, bodies: int = 8) -> None:
+        self._lock = threading.Lock()
+        self._plans: OrderedDict[tuple[int, Selection, timedelta], _Entry] = OrderedDict()
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._plan_limit = plans
+        self._body_limit = bodies
+        self._enabled: bool | None = None  # decided by the first request (the triggers)
+
+    def plan(
+        self, session: Session, *, at: datetime, overlap: timedelta, selection: Selection
+    ) -> Plan:
+        """config_export.plan at AT, from the cache when nothing it depends on changed."""
+        revision = self._revision(session)
+        if revision is None:
+            return config_export.plan(session, at=at, overlap=overlap, selection=selection)
+        key = (revision, selection, overlap)
+        with self._lock:
+            entry = self._plans.get(key)
+            if entry is not None and entry.covers(at):
+                self._plans.move_to_end(key)
+                return entry.plan
+        plan = config_export.plan(session, at=at, overlap=overlap, selection=selection)
+        with self._lock:
+            self._plans[key] = _Entry(plan, at, _next_change(plan))
+            self._plans.move_to_end(key)
+            while len(self._plans) > self._plan_limit:
+                self._plans.popitem(last=False)
+        return plan
+
+    def body(self, session: Session, plan: Plan, at: datetime) -> bytes:
+        """The document's JSON for PLAN, generated at AT; rendered once per version."""
+        with self._lock:
+            rest = self._bodies.get(plan.version)
+            if rest is not None:
+                self._bodies.move_to_end(plan.version)
+        if rest is None:
+            whole = plan.render(session).to_json()
+            # generated_at is the first key (orjson keeps the order): keep what follows it.
+            rest = whole[whole.index(b",", len(_PREFIX)) :]
+            with self._lock:
+                self._bodies[plan.version] = rest
+                while len(self._bodies) > self._body_limit:
+                    self._bodies.popitem(last=False)
+        return _PREFIX + orjson.dumps(config_export.iso(at)) + rest
+
+    def _revision(self, session: Session) -> int | None:
+        """The database's revision, or None when caching is off (no triggers, no row)."""
+        if self._enabled is None:
+            self._enabled = _triggers_present(session)
+        if not self._enabled:
+            return None
+        return session.scalar(select(ConfigRevision.value).where(ConfigRevision.id == 1))
+
+
+def _triggers_present(session: Session) -> bool:
+    """Whether every trigger that raises the revision exists in this database."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _TRIGGER_NAMES:
+        return False
+    names = set(session.scalars(text(_TRIGGER_NAMES[dialect])))
+    return TRIGGERS[dialect] <= names
+
+
+def _next_change(plan: Plan) -> datetime | None:
+    """The first moment after the plan's at at which any usage of any owner changes."""
+    moments = [
+        state.next_change_at
+        for owner in (*plan.identities, *plan.partners)
+        for state in owner.states.values()
+        if state.next_change_at is not None
+    ]
+    return min(moments, default=None)
