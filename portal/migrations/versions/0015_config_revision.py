@@ -1,7 +1,7 @@
 """Config revision: a counter the database bumps on every change to what the config API says
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-30 03:10:00
 
 One row, `config_revision.value`, raised by triggers after any insert, update or delete on
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
