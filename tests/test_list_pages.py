@@ -152,6 +152,7 @@ def test_bad_cursors_answer_400_never_500(viewer_client, session, cursor) -> Non
     ):
         response = viewer_client.get(url + cursor)
         assert response.status_code == 400, url
+        assert "Start again from the first page" in response.get_data(as_text=True)
 
 
 def test_an_empty_cursor_is_the_first_page(viewer_client, session) -> None:

@@ -11,8 +11,10 @@ from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.services import audit, campaign_board, dashboard, directory, drafts, users
 from portal.services.errors import ServiceError
+from portal.services.pagination import CursorError
 from portal.settings import settings
 from portal.web.access import current_actor, requires
+from portal.web.errors import error_page
 from portal.web.forms import attach_error, default_timezone, page_arg
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
@@ -29,6 +31,12 @@ from portal.web.staff.pages import (
     identity_page_context,
     render_partner_page,
 )
+
+
+@bp.errorhandler(CursorError)
+def bad_cursor(error: CursorError) -> Rendered:
+    """An edited or broken "next page" address: 400, saying how to start again."""
+    return error_page(400, "Bad page address", error.message)
 
 
 def _per_page() -> int:
