@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -137,4 +137,4 @@ def list_events(
         per_page=per_page,
     )
     total = capped_count(session, _filtered(select(AuditEvent.id), filters))
-    return KeysetPage(page.items, per_page, page.next_cursor, page.prev_cursor, total)
+    return replace(page, total=total)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -204,7 +204,7 @@ def browse_partners(
         per_page=per_page,
     )
     total = capped_count(session, _partner_filters(session, select(Partner.id), query, identity_id))
-    return KeysetPage(page.items, per_page, page.next_cursor, page.prev_cursor, total)
+    return replace(page, total=total)
 
 
 def count_partners(session: Session, identity_id: int) -> int:
