@@ -5,10 +5,11 @@ Revises: 0013
 Create Date: 2026-11-30 03:20:00
 
 Keyset pages read these indexes in order from a cursor, so a deep page costs what the first
-page costs: partners by (name, id), one identity's partners by (identity_id, name, id), a
-partner's links by (partner_id, created_at, id), audit events by each filter then id. On
-PostgreSQL, lower(name) and lower(as2_id) get GIN trigram indexes (pg_trgm, created when
-missing) so a search for text anywhere in them is indexed.
+page costs: partners by (name, id), one identity's partners by (identity_id, name, id) (both
+with as2_id, so SQLite's search filters inside the index), a partner's links by (partner_id,
+created_at, id), audit events by each filter then id. On PostgreSQL, lower(name) and
+lower(as2_id) get GIN trigram indexes (pg_trgm, created when missing) so a search for text
+anywhere in them is indexed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ TRIGRAM_INDEXES = {"ix_partners_name_trgm": "name", "ix_partners_as2_id_trgm": "
 
 def upgrade() -> None:
     """Apply this revision."""
-    op.create_index("ix_partners_name_id", "partners", ["name", "id"])
-    op.create_index("ix_partners_identity_name", "partners", ["identity_id", "name", "id"])
+    # as2_id rides along: SQLite's search (LIKE '%text%') then filters inside the index.
+    op.create_index("ix_partners_name_id", "partners", ["name", "id", "as2_id"])
+    op.create_index(
+        "ix_partners_identity_name", "partners", ["identity_id", "name", "id", "as2_id"]
+    )
     op.drop_index("ix_partners_identity_id", table_name="partners")
     op.create_index(
         "ix_share_links_partner_created", "share_links", ["partner_id", "created_at", "id"]
