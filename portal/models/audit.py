@@ -24,7 +24,10 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index(None, "occurred_at"),
-        Index("ix_audit_events_object", "object_type", "object_id"),
+        # The audit page's filters, each ending in the id it is ordered by (newest first).
+        Index("ix_audit_events_object", "object_type", "object_id", "id"),
+        Index("ix_audit_events_action", "action", "id"),
+        Index("ix_audit_events_actor", "actor", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -59,7 +60,10 @@ class Partner(Base):
             ondelete="RESTRICT",
         ),
         CheckConstraint(one_of("environment", Environment), name="environment"),
-        Index(None, "identity_id"),
+        # The lists: by name (id breaks ties), all partners or one identity's. The AS2 ID
+        # rides along so a search on SQLite filters in the index, not row by row.
+        Index("ix_partners_name_id", "name", "id", "as2_id"),
+        Index("ix_partners_identity_name", "identity_id", "name", "id", "as2_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,6 +87,17 @@ class Partner(Base):
     def contact_emails(self) -> list[str]:
         """The partner's contact addresses in the order they were entered."""
         return [contact.email for contact in self.contacts]
+
+
+# Search (lower(column) LIKE '%text%') on PostgreSQL: GIN trigram indexes (pg_trgm; the
+# migration installs it). Other databases go without (SQLite reads ix_partners_name_id).
+for _column in (Partner.name, Partner.as2_id):
+    Index(
+        f"ix_partners_{_column.key}_trgm",
+        func.lower(_column).label(f"lower_{_column.key}"),
+        postgresql_using="gin",
+        postgresql_ops={f"lower_{_column.key}": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
 
 
 class PartnerContact(Base):

@@ -40,7 +40,8 @@ class ShareLink(Base):
         CheckConstraint(
             "uploads_used >= 0 AND uploads_used <= max_uploads", name="uploads_in_limit"
         ),
-        Index(None, "partner_id"),
+        # A partner's links, newest first.
+        Index("ix_share_links_partner_created", "partner_id", "created_at", "id"),
     )
 
     # Opaque random id; the URL token is a signature over it.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.domain.as2 import as2_id_problem
@@ -15,8 +16,19 @@ from portal.models import Identity, Partner, PartnerContact
 from portal.services import audit, unique
 from portal.services.actor import Actor
 from portal.services.errors import ConflictError, NotFoundError, ServiceError
-from portal.services.pagination import Page, like_pattern, paginate
+from portal.services.pagination import (
+    Keyset,
+    KeysetPage,
+    Page,
+    capped_count,
+    keyset_paginate,
+    like_pattern,
+    paginate,
+)
 from portal.timeutil import is_valid_timezone
+
+# Partners by name; the id breaks ties (ix_partners_name_id, ix_partners_identity_name).
+BY_NAME = Keyset((Partner.name, Partner.id))
 
 
 @dataclass(frozen=True)
@@ -129,17 +141,76 @@ def list_partners(
         .options(selectinload(Partner.identity), selectinload(Partner.contacts))
         .order_by(Partner.name, Partner.id)
     )
-    if query.strip():
-        pattern = like_pattern(query.strip())
-        stmt = stmt.where(
-            or_(
-                Partner.name.ilike(pattern, escape="\\"),
-                Partner.as2_id.ilike(pattern, escape="\\"),
-            )
+    stmt = _partner_filters(session, stmt, query, identity_id)
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def partner_matches(query: str, dialect: str = "postgresql") -> ColumnElement[bool] | None:
+    """Partners whose name or AS2 ID holds QUERY anywhere, any case; None for an empty query.
+
+    On PostgreSQL lower(column) LIKE lower(pattern), which the trigram indexes on lower(name)
+    and lower(as2_id) (pg_trgm) answer. SQLite's LIKE already ignores case exactly as its
+    lower() does (ASCII letters), and is ten times faster without lower() on every row.
+    """
+    text = query.replace("\x00", "").strip()
+    if not text:
+        return None
+    pattern = like_pattern(text)
+    if dialect == "sqlite":
+        return or_(
+            Partner.name.like(pattern, escape="\\"),
+            Partner.as2_id.like(pattern, escape="\\"),
         )
+    return or_(
+        func.lower(Partner.name).like(func.lower(pattern), escape="\\"),
+        func.lower(Partner.as2_id).like(func.lower(pattern), escape="\\"),
+    )
+
+
+def _partner_filters(
+    session: Session, stmt: Select[Any], query: str, identity_id: int | None
+) -> Select[Any]:
+    if (matches := partner_matches(query, session.get_bind().dialect.name)) is not None:
+        stmt = stmt.where(matches)
     if identity_id is not None:
         stmt = stmt.where(Partner.identity_id == identity_id)
-    return paginate(session, stmt, page=page, per_page=per_page)
+    return stmt
+
+
+def browse_partners(
+    session: Session,
+    *,
+    query: str = "",
+    identity_id: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int,
+    with_details: bool = True,
+) -> KeysetPage[Partner]:
+    """Partners by name, filtered by part of the name or AS2 ID and by identity, a keyset page.
+
+    The total is counted up to a cap. WITH_DETAILS loads each partner's identity and contacts
+    (one query each for the whole page).
+    """
+    stmt = select(Partner)
+    if with_details:
+        stmt = stmt.options(selectinload(Partner.identity), selectinload(Partner.contacts))
+    page = keyset_paginate(
+        session,
+        _partner_filters(session, stmt, query, identity_id),
+        BY_NAME,
+        after=after,
+        before=before,
+        per_page=per_page,
+    )
+    total = capped_count(session, _partner_filters(session, select(Partner.id), query, identity_id))
+    return replace(page, total=total)
+
+
+def count_partners(session: Session, identity_id: int) -> int:
+    """How many partners trade with the identity (one indexed count)."""
+    stmt = select(func.count()).select_from(Partner).where(Partner.identity_id == identity_id)
+    return session.scalar(stmt) or 0
 
 
 def create_identity(session: Session, actor: Actor, data: IdentityData) -> Identity:

@@ -24,6 +24,7 @@ from portal.models import (
 from portal.services import audit, emails, inforce
 from portal.services.actor import Actor
 from portal.services.errors import NotFoundError, ServiceError
+from portal.services.pagination import Keyset, KeysetPage, keyset_paginate
 
 MAX_UPLOADS_LIMIT = 20
 # A link's page counts a visit at most once in this time: reloading it writes nothing.
@@ -183,6 +184,25 @@ def links_of_partner(session: Session, partner: Partner) -> list[ShareLink]:
             .where(ShareLink.partner_id == partner.id)
             .order_by(ShareLink.created_at.desc(), ShareLink.id)
         )
+    )
+
+
+# A partner's links newest first (ix_share_links_partner_created).
+NEWEST_LINKS = Keyset((ShareLink.created_at, ShareLink.id), descending=True)
+
+
+def browse_links(
+    session: Session,
+    partner: Partner,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int,
+) -> KeysetPage[ShareLink]:
+    """One keyset page of a partner's links, newest first."""
+    stmt = select(ShareLink).where(ShareLink.partner_id == partner.id)
+    return keyset_paginate(
+        session, stmt, NEWEST_LINKS, after=after, before=before, per_page=per_page
     )
 
 

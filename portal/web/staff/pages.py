@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, render_template
+from flask import Response, render_template, request
 
 from portal.domain import certs
 from portal.domain.vocab import usages_served
 from portal.extensions import db, link_signer
-from portal.models import AuditEvent, Certificate, Identity, Partner
-from portal.services import acknowledgements, audit, certificates, inforce, links, windows
+from portal.models import AuditEvent, Certificate, Identity, Partner, ShareLink
+from portal.services import (
+    acknowledgements,
+    audit,
+    certificates,
+    directory,
+    inforce,
+    links,
+    windows,
+)
 from portal.settings import settings
 from portal.web import urls
 from portal.web.staff.forms import (
@@ -31,6 +39,20 @@ from portal.web.staff.forms import (
 
 Rendered = str | tuple[str, int] | Response
 
+IDENTITY_PARTNERS_PER_PAGE = 50
+PARTNER_LINKS_PER_PAGE = 20
+
+
+def cursor_args(prefix: str = "") -> dict[str, str | None]:
+    """The keyset cursors of a list from the query string (`after`, `before`, optionally prefixed).
+
+    Services check them: an edited or garbage cursor is a 400, never a 500.
+    """
+    return {
+        "after": request.args.get(f"{prefix}after") or None,
+        "before": request.args.get(f"{prefix}before") or None,
+    }
+
 
 # Partner page -------------------------------------------------------------------------
 
@@ -45,13 +67,16 @@ def render_partner_page(
     status: int = 200,
 ) -> tuple[str, int]:
     """The partner page, optionally with a refused link, window or upload form shown again."""
-    history = audit.events_for(db.session, "partner", partner.id, page=1, per_page=30)
+    link_page = links.browse_links(
+        db.session, partner, **cursor_args("links_"), per_page=PARTNER_LINKS_PER_PAGE
+    )
     return render_template(
         "staff/partner.html",
         partner=partner,
-        history=history.items,
+        history=audit.latest_for(db.session, "partner", partner.id, limit=30),
         certificates=certificates.partner_certificates(db.session, partner),
-        link_rows=link_rows(partner, now),
+        link_rows=link_rows(link_page.items, now),
+        link_page=link_page,
         link_form=link_form or new_link_form(),
         confirm_form=ConfirmForm(),
         submissions=links.submissions_of_partner(db.session, partner),
@@ -62,8 +87,8 @@ def render_partner_page(
     ), status
 
 
-def link_rows(partner: Partner, now: datetime) -> list[dict[str, object]]:
-    """The partner's links with their state and URL, for the partner page."""
+def link_rows(shown: list[ShareLink], now: datetime) -> list[dict[str, object]]:
+    """Links with their state and URL, for the partner page."""
     base_url = urls.base_url()
     return [
         {
@@ -71,7 +96,7 @@ def link_rows(partner: Partner, now: datetime) -> list[dict[str, object]]:
             "state": links.link_state(link, now).value,
             "url": links.link_url(base_url, link_signer().sign(link.id)),
         }
-        for link in links.links_of_partner(db.session, partner)
+        for link in shown
     ]
 
 
@@ -88,14 +113,29 @@ def new_link_form() -> LinkForm:
 
 
 def identity_page_context(identity: Identity) -> dict[str, object]:
-    """What the identity page shows about certificates, with empty action forms."""
+    """What the identity page shows: certificates, empty action forms, a page of partners."""
     return {
+        **identity_partners_context(identity),
         "certificates": certificates.identity_certificates(db.session, identity),
         "open_csrs": certificates.open_csrs(db.session, identity),
         "generate_form": GenerateCertificateForm(prefix="generate"),
         "csr_form": CsrForm(prefix="csr"),
         "complete_form": CompleteCsrForm(prefix="complete"),
     }
+
+
+def identity_partners_context(identity: Identity) -> dict[str, object]:
+    """One page of the identity's partners by name, filtered by the `q` search box."""
+    query = request.args.get("q", "")[:200]
+    page = directory.browse_partners(
+        db.session,
+        query=query,
+        identity_id=identity.id,
+        **cursor_args(),
+        per_page=IDENTITY_PARTNERS_PER_PAGE,
+        with_details=False,
+    )
+    return {"partner_page": page, "q": query}
 
 
 # Certificate page ---------------------------------------------------------------------
@@ -158,5 +198,5 @@ def _certificate_history(certificate: Certificate) -> list[AuditEvent]:
     """The owner's audit events that concern this certificate."""
     owner_type = "identity" if certificate.identity_id else "partner"
     owner_id = certificate.identity_id or certificate.partner_id
-    events = audit.events_for(db.session, owner_type, owner_id, page=1, per_page=200).items
+    events = audit.latest_for(db.session, owner_type, owner_id, limit=200)
     return [event for event in events if event.details.get("certificate_id") == certificate.id]

@@ -11,8 +11,10 @@ from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
 from portal.services import audit, campaign_board, dashboard, directory, drafts, users
 from portal.services.errors import ServiceError
+from portal.services.pagination import CursorError
 from portal.settings import settings
 from portal.web.access import current_actor, requires
+from portal.web.errors import error_page
 from portal.web.forms import attach_error, default_timezone, page_arg
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
@@ -23,7 +25,18 @@ from portal.web.staff.forms import (
     UserEditForm,
     split_emails,
 )
-from portal.web.staff.pages import Rendered, identity_page_context, render_partner_page
+from portal.web.staff.pages import (
+    Rendered,
+    cursor_args,
+    identity_page_context,
+    render_partner_page,
+)
+
+
+@bp.errorhandler(CursorError)
+def bad_cursor(error: CursorError) -> Rendered:
+    """An edited or broken "next page" address: 400, saying how to start again."""
+    return error_page(400, "Bad page address", error.message)
 
 
 def _per_page() -> int:
@@ -112,13 +125,12 @@ def identity_new() -> Rendered:
 @bp.get("/identities/<id:identity_id>")
 @requires(Permission.VIEW)
 def identity_view(identity_id: int) -> Rendered:
-    """One identity, its partners and its history."""
+    """One identity, one page of its partners (searchable) and its history."""
     identity = directory.get_identity(db.session, identity_id)
-    history = audit.events_for(db.session, "identity", identity.id, page=1, per_page=20)
     return render_template(
         "staff/identity.html",
         identity=identity,
-        history=history.items,
+        history=audit.latest_for(db.session, "identity", identity.id, limit=20),
         **identity_page_context(identity),
     )
 
@@ -137,7 +149,10 @@ def identity_edit(identity_id: int) -> Rendered:
         else:
             flash(f"Identity {identity.name} saved.", "success")
             return redirect(url_for("staff.identity_view", identity_id=identity.id))
-    return render_template("staff/identity_form.html", form=form, identity=identity), _status(form)
+    partner_count = directory.count_partners(db.session, identity.id)
+    return render_template(
+        "staff/identity_form.html", form=form, identity=identity, partner_count=partner_count
+    ), _status(form)
 
 
 def _identity_data(form: IdentityForm) -> directory.IdentityData:
@@ -156,16 +171,12 @@ def _identity_data(form: IdentityForm) -> directory.IdentityData:
 @bp.get("/partners")
 @requires(Permission.VIEW)
 def partners() -> Rendered:
-    """Paginated, searchable list of partners, optionally of one identity."""
+    """Searchable list of partners by name, optionally of one identity; keyset pages."""
     query = request.args.get("q", "")[:200]
     identity_arg = request.args.get("identity", "")
-    identity_id = int(identity_arg) if identity_arg.isdigit() else None
-    page = directory.list_partners(
-        db.session,
-        query=query,
-        identity_id=identity_id,
-        page=page_arg(request.args.get("page")),
-        per_page=_per_page(),
+    identity_id = int(identity_arg) if identity_arg.isdigit() and len(identity_arg) < 10 else None
+    page = directory.browse_partners(
+        db.session, query=query, identity_id=identity_id, **cursor_args(), per_page=_per_page()
     )
     return render_template(
         "staff/partners.html",
@@ -325,8 +336,13 @@ def user_reset_password(user_id: int) -> Rendered:
 @bp.get("/audit")
 @requires(Permission.VIEW)
 def audit_log() -> Rendered:
-    """Every recorded action, newest first."""
-    page = audit.recent_events(
-        db.session, page=page_arg(request.args.get("page")), per_page=_per_page()
-    )
-    return render_template("staff/audit.html", page=page)
+    """Every recorded action, newest first, filtered; keyset pages ("newer" / "older")."""
+    args = request.args
+    filters = audit.AuditFilter(
+        action=args.get("action", ""),
+        actor=args.get("actor", ""),
+        object_type=args.get("object_type", ""),
+        object_id=args.get("object_id", ""),
+    ).cleaned()
+    page = audit.list_events(db.session, filters, **cursor_args(), per_page=_per_page())
+    return render_template("staff/audit.html", page=page, filters=filters)
