@@ -1,7 +1,7 @@
 """Indexes for the big staff lists: every filter and sort they use, and trigram search
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-30 03:20:00
 
 Keyset pages read these indexes in order from a cursor, so a deep page costs what the first
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
