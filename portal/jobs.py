@@ -56,9 +56,9 @@ NO_BASE_URL = (
     "cannot reach; emails wait in the outbox until it is set"
 )
 
-# Sends (recipients, subject, text body, HTML body); answers the recipients the server
-# refused, if any.
-Send = Callable[[list[str], str, str, str], Mapping[str, tuple[int, bytes]] | None]
+# Sends (recipients, subject, text body, HTML body), and attachments=[outbox.Attachment]
+# for a message that has some; answers the recipients the server refused, if any.
+Send = Callable[..., Mapping[str, tuple[int, bytes]] | None]
 Post = Callable[[str, bytes, Mapping[str, str]], webhook_http.Answer]
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class RunResult:
     sent: int = 0
     unsent: int = 0
     last_error: str | None = None  # why the last email that could not be sent failed
+    refused: int = 0  # emails sent, but refused by the server for some recipients
+    refused_error: str | None = None  # the last such email's last_error ("refused: ...")
     email_off: bool = False  # no mail relay configured: nothing was sent
     waiting: int = 0  # emails left in the outbox when email is off
     posted: int = 0  # webhook deliveries that landed
@@ -89,6 +91,15 @@ class Delivery:
     sent: int
     failed: int
     last_error: str | None = None  # why the last failed message failed
+    refused: int = 0  # of those sent, how many the server refused for some recipients
+    refused_error: str | None = None  # the last one's last_error ("refused: ...")
+
+
+@dataclass(frozen=True)
+class PartlyRefused:
+    """A message sent, refused for some recipients: REASON names them (its last_error)."""
+
+    reason: str
 
 
 def run_once(
@@ -138,8 +149,9 @@ def run_once(
         finally:
             mailer.close()
         return replace(
-            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error
-        )
+            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error,
+            refused=delivery.refused, refused_error=delivery.refused_error,
+        )  # fmt: skip
     finally:
         session.rollback()
 
@@ -249,27 +261,32 @@ def deliver_outbox(
 def _drain(
     session: Session,
     next_ids: Callable[[set[int]], list[int]],
-    deliver: Callable[[int], bool | str | None],
+    deliver: Callable[[int], bool | str | PartlyRefused | None],
 ) -> Delivery:
     """Deliver batches of NEXT_IDS (skipping those tried) until none is left; tally outcomes.
 
-    DELIVER answers True (delivered), a reason (failed, retried later) or None (another
-    runner had it). The read that picks a batch is committed before delivering, so each
-    delivery runs in its own short transactions.
+    DELIVER answers True (delivered), PartlyRefused (delivered, some recipients refused), a
+    reason (failed, retried later) or None (another runner had it). The read that picks a
+    batch is committed before delivering, so each delivery runs in its own short transactions.
     """
-    sent = failed = 0
+    sent = failed = refused = 0
     last_error: str | None = None
+    refused_error: str | None = None
     tried: set[int] = set()
     while True:
         ids = next_ids(tried)
         session.commit()
         if not ids:
-            return Delivery(sent, failed, last_error)
+            return Delivery(sent, failed, last_error, refused, refused_error)
         tried.update(ids)
         for item_id in ids:
             outcome = deliver(item_id)
             if outcome is True:
                 sent += 1
+            elif isinstance(outcome, PartlyRefused):
+                sent += 1
+                refused += 1
+                refused_error = outcome.reason
             elif isinstance(outcome, str):
                 failed += 1
                 last_error = outcome
@@ -282,11 +299,11 @@ def deliver_one(
     message_id: int,
     *,
     now: datetime,
-) -> Literal[True] | str | None:
+) -> Literal[True] | PartlyRefused | str | None:
     """Claim, send and record one message: True sent, its error if failed, None taken by another.
 
     Sent to some recipients and refused for others, it is sent (never again to those who
-    have it) and its last_error names the refused ones, for the Outbox page.
+    have it) and its last_error names the refused ones, for the Outbox page: PartlyRefused.
     """
     message = outbox.claim_message(session, message_id, now=now)
     if message is None:
@@ -294,12 +311,15 @@ def deliver_one(
         return None
     try:
         url = url_for_link(message.link_id) if message.link_id is not None else None
-        refused = send(
+        parts = (
             message.recipients,
             message.subject,
             outbox.render_body(message.body, url),
             outbox.render_html(message, url),
         )
+        attachments = outbox.attachments_of(message)
+        # Only a message with attachments passes them: a sender may take just the four parts.
+        refused = send(*parts, attachments=attachments) if attachments else send(*parts)
     except Exception as error:  # any failure is recorded: one bad message must not block others
         reason = outbox.record_failure(session, message, error, now=now)
         session.commit()
@@ -307,6 +327,8 @@ def deliver_one(
     if refused:
         reason = outbox.record_refused(session, message_id, refused)
         log.warning("Email #%s went out, but %s", message_id, reason)
+        session.commit()
+        return PartlyRefused(reason)
     session.commit()
     return True
 

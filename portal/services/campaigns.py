@@ -257,6 +257,9 @@ def _queue_emails(
 def _email_row(
     campaign: Campaign, partner: Partner, link_id: str, expires_at: datetime, dedupe_key: str
 ) -> dict[str, Any]:
+    # Imported here so that this change stays inside _email_row (hoist it when merging).
+    from portal.services import invitations
+
     local = campaign.activate_at.astimezone(ZoneInfo(partner.timezone))
     email = emails.render(
         "campaign_started", identity=campaign.identity, certificate=campaign.certificate,
@@ -264,11 +267,15 @@ def _email_row(
         local_time=f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
         utc_time=f"{campaign.activate_at:%Y-%m-%d %H:%M}", expires_at=expires_at,
     )  # fmt: skip
+    # The switch as an .ics invitation, its UID the same in every email of the campaign.
+    invitation = invitations.campaign_invitation(campaign, partner, stamp=campaign.created_at)
     return {
         "kind": OutboxKind.EMAIL.value,
         "recipients": list(dict.fromkeys(partner.contact_emails)),
         "subject": " ".join(email.subject.split())[:300],
         "body": outbox.compose_body(email.body, link_id),
+        "html_body": outbox.compose_body(email.html, link_id) if email.html is not None else None,
+        "attachments": outbox.stored_attachments([invitation]),
         "link_id": link_id,
         "dedupe_key": dedupe_key,
         "attempts": 0,

@@ -41,7 +41,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, campaign_board, dashboard, emails, links
+from portal.services import audit, campaign_board, dashboard, emails, invitations, links, windows
 from portal.services.actor import Actor
 
 REMINDER = "campaign.reminder"
@@ -166,9 +166,14 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         )  # fmt: skip
         return
     local = campaign.activate_at.astimezone(ZoneInfo(partner.timezone))
+    window = windows.latest_window(session, partner)
+    agreed = window is not None and window.starts_at == campaign.activate_at
+    invitation = invitations.campaign_invitation(
+        campaign, partner, stamp=now, status=window.status if window and agreed else "proposed"
+    )
     emails.queue(
         session, "campaign_reminder", recipients=list(dict.fromkeys(partner.contact_emails)),
-        dedupe_key=effect.key, link_id=link.id,
+        dedupe_key=effect.key, link_id=link.id, attachments=[invitation],
         identity=campaign.identity, certificate=campaign.certificate, partner=partner,
         days=offset, awaiting_ack=facts.acknowledged_at is None,
         awaiting_upload=campaign.request_upload

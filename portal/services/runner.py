@@ -229,6 +229,7 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
             recipients=recipients,
             subject=email.subject,
             body=email.body,
+            html=email.html,
             dedupe_key=f"{effect.key}:{audience}",
         )
     audit.record(
