@@ -43,7 +43,8 @@ from sqlalchemy.orm import Session
 
 from portal import exporter
 from portal.domain.keys import KeyRing
-from portal.services import links, outbox, reminders, webhook_http, webhooks
+from portal.domain.tokens import LinkSigner, parse_duration
+from portal.services import drafts, links, outbox, reminders, webhook_http, webhooks
 from portal.services import runner as effects
 from portal.services.actor import Actor
 from portal.services.mailer import Mailer
@@ -105,7 +106,7 @@ class PartlyRefused:
 def run_once(
     session: Session,
     settings: Settings,
-    sign_link: Callable[[str], str],
+    signer: LinkSigner,
     keyring: KeyRing,
     *,
     now: datetime,
@@ -113,13 +114,16 @@ def run_once(
     """Perform the side effects due at NOW, refresh the export directory, post due webhooks,
     then send the outbox's emails.
 
-    SIGN_LINK makes a link's token from its id; KEYRING opens webhook secrets and our keys
-    when the export holds them; SETTINGS give the mail relay, base URL, webhook timeout and
-    export directory.
+    SIGNER, the app's link signer (PORTAL_LINK_SIGNING_KEYS), makes a link's token from its
+    id, for the emails' URLs and the links automatic upload requests create; KEYRING opens
+    webhook secrets and our keys when the export holds them; SETTINGS give the mail relay,
+    base URL, webhook timeout, export directory and what the runner reminds of.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = run_due(session, now=now, runner=name, policy=reminder_policy(settings))
+        result = run_due(
+            session, now=now, runner=name, policy=reminder_policy(settings), signer=signer
+        )
         post = partial(
             webhook_http.post,
             timeout=settings.webhook_timeout,
@@ -143,7 +147,7 @@ def run_once(
             delivery = deliver_outbox(
                 session,
                 mailer.send,
-                lambda link_id: links.link_url(base_url, sign_link(link_id)),
+                lambda link_id: links.link_url(base_url, signer.sign(link_id)),
                 now=now,
             )
         finally:
@@ -186,11 +190,19 @@ def refresh_export(
 
 
 def reminder_policy(settings: Settings) -> reminders.Policy:
-    """The reminders SETTINGS ask for."""
+    """The reminders (and automatic upload requests) SETTINGS ask for."""
+    auto = None
+    if settings.draft_requests_auto_send:
+        # The link the dashboard's button makes: the default lifetime and uploads.
+        auto = drafts.AutoSend(
+            lifetime=parse_duration(settings.link_default_expiry),
+            max_uploads=settings.link_default_max_uploads,
+        )
     return reminders.Policy(
         offsets=settings.reminder_offsets,
         digest=settings.digest_enabled,
         overlap=settings.certificate_overlap,
+        draft_requests=auto,
     )
 
 
@@ -201,14 +213,20 @@ def run_due(
     runner: str,
     batch: int = BATCH,
     policy: reminders.Policy = reminders.DEFAULT_POLICY,
+    signer: LinkSigner | None = None,
 ) -> RunResult:
-    """Plan and perform every side effect due at NOW; commits the plan, then once per batch."""
+    """Plan and perform every side effect due at NOW; commits the plan, then once per batch.
+
+    SIGNER signs the links effects create (automatic upload requests need it).
+    """
     planned = effects.plan(session, now=now, policy=policy)
     session.commit()
     performed = 0
     failed: set[int] = set()
     while True:
-        done, looked_at = perform_batch(session, now=now, runner=runner, batch=batch, skip=failed)
+        done, looked_at = perform_batch(
+            session, now=now, runner=runner, batch=batch, skip=failed, signer=signer
+        )
         session.commit()
         performed += done
         if looked_at < batch:
@@ -216,7 +234,13 @@ def run_due(
 
 
 def perform_batch(
-    session: Session, *, now: datetime, runner: str, batch: int, skip: set[int]
+    session: Session,
+    *,
+    now: datetime,
+    runner: str,
+    batch: int,
+    skip: set[int],
+    signer: LinkSigner | None = None,
 ) -> tuple[int, int]:
     """Claim and perform up to BATCH due effects, uncommitted; returns (performed, looked at).
 
@@ -227,7 +251,7 @@ def perform_batch(
     for effect in due:
         if not effects.claim_effect(session, effect, now=now, runner=runner):
             continue  # another runner did it first
-        if effects.perform_effect(session, effect, now=now):
+        if effects.perform_effect(session, effect, now=now, signer=signer):
             done += 1
         else:
             skip.add(effect.id)

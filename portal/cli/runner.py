@@ -142,4 +142,4 @@ def one_line(text: str | None) -> str:
 
 def _run_once(now: datetime) -> jobs.RunResult:
     """One run of portal.jobs at NOW with this app's settings, session and link signer."""
-    return jobs.run_once(db.session, settings(), link_signer().sign, keyring(), now=now)
+    return jobs.run_once(db.session, settings(), link_signer(), keyring(), now=now)

@@ -41,7 +41,16 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, campaign_board, dashboard, emails, invitations, links, windows
+from portal.services import (
+    audit,
+    campaign_board,
+    dashboard,
+    drafts,
+    emails,
+    invitations,
+    links,
+    windows,
+)
 from portal.services.actor import Actor
 
 REMINDER = "campaign.reminder"
@@ -59,6 +68,8 @@ class Policy:
     offsets: tuple[int, ...] = DEFAULT_OFFSETS  # days before a campaign's switch
     digest: bool = True  # the staff's daily expiry digest
     overlap: timedelta = timedelta(days=7)  # PORTAL_CERTIFICATE_OVERLAP_DAYS (what is in force)
+    # PORTAL_DRAFT_REQUESTS_AUTO_SEND: send 60-day upload requests (None: staff do, by hand)
+    draft_requests: drafts.AutoSend | None = None
 
 
 DEFAULT_POLICY = Policy()
