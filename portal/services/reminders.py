@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 from portal.domain import campaigns as rules
 from portal.domain.reports import DIGEST_BUCKETS, Expiring
 from portal.domain.roles import Role
-from portal.domain.vocab import SubmissionStatus
+from portal.domain.vocab import SubmissionStatus, WindowStatus
 from portal.models import (
     Acknowledgement,
     Campaign,
     CampaignPartner,
+    Partner,
     PartnerContact,
     ShareLink,
     SideEffect,
@@ -49,6 +50,7 @@ from portal.services import (
     emails,
     invitations,
     links,
+    outbox,
     windows,
 )
 from portal.services.actor import Actor
@@ -177,14 +179,9 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         )  # fmt: skip
         return
     local = campaign.activate_at.astimezone(ZoneInfo(partner.timezone))
-    window = windows.latest_window(session, partner)
-    agreed = window is not None and window.starts_at == campaign.activate_at
-    invitation = invitations.campaign_invitation(
-        campaign, partner, stamp=now, status=window.status if window and agreed else "proposed"
-    )
     emails.queue(
         session, "campaign_reminder", recipients=list(dict.fromkeys(partner.contact_emails)),
-        dedupe_key=effect.key, link_id=link.id, attachments=[invitation],
+        dedupe_key=effect.key, link_id=link.id, attachments=[_ics(session, campaign, partner, now)],
         identity=campaign.identity, certificate=campaign.certificate, partner=partner,
         days=offset, awaiting_ack=facts.acknowledged_at is None,
         awaiting_upload=campaign.request_upload
@@ -199,6 +196,16 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         details={"campaign_id": campaign.id, "link_id": link.id, "offset": offset,
                  "side_effect": effect.key},
     )  # fmt: skip
+
+
+def _ics(
+    session: Session, campaign: Campaign, partner: Partner, now: datetime
+) -> outbox.Attachment:
+    """The campaign's .ics for PARTNER: confirmed once the partner accepted the window at T."""
+    window = windows.latest_window(session, partner)
+    agreed = window is not None and window.starts_at == campaign.activate_at
+    status = window.status if window is not None and agreed else WindowStatus.PROPOSED.value
+    return invitations.campaign_invitation(campaign, partner, stamp=now, status=status)
 
 
 # The staff's daily digest --------------------------------------------------------------------
