@@ -84,3 +84,17 @@ def test_several_partly_refused_messages_are_counted_in_one_line(app, runner, se
         "2 messages partly refused; the last: gone@globex.example (550 5.1.1 no such user "
         "here) (the other recipients have them)"
     ]
+
+
+def test_the_scheduler_says_so_on_stderr_and_keeps_going(app, runner, session) -> None:
+    handler = RefusingHandler({"gone@globex.example"})
+    port = free_port()
+    reconfigure(app, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    queue(session, recipients=["edi@globex.example", "gone@globex.example"])
+
+    with smtp_on(handler, port):
+        result = runner.invoke(args=["scheduler", "--iterations", "1", "--interval", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert "sent 1, unsent 0" in result.stdout
+    assert "1 message partly refused: gone@globex.example (550 5.1.1" in result.stderr
