@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "CAMPAIGN_AT_RISK_DAYS": 3,  # a campaign partner not acknowledged this close to T is at risk
     "REMINDER_OFFSETS_DAYS": "14,3,1",  # days before a campaign's switch: partner reminders
     "DIGEST_ENABLED": True,  # the staff's daily digest of certificates expiring unreplaced
+    # True: the runner sends a partner's 60-day upload request itself (once per certificate)
+    "DRAFT_REQUESTS_AUTO_SEND": False,
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
     "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets for a whole delivery
     "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
@@ -147,6 +149,8 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("PORTAL_FOUR_EYES_ALWAYS must be true or false")
     if not isinstance(config["DIGEST_ENABLED"], bool):
         raise ConfigError("PORTAL_DIGEST_ENABLED must be true or false")
+    if not isinstance(config["DRAFT_REQUESTS_AUTO_SEND"], bool):
+        raise ConfigError("PORTAL_DRAFT_REQUESTS_AUTO_SEND must be true or false")
     try:
         reminder_offsets(config["REMINDER_OFFSETS_DAYS"])
     except ValueError:

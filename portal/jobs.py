@@ -43,7 +43,8 @@ from sqlalchemy.orm import Session
 
 from portal import exporter
 from portal.domain.keys import KeyRing
-from portal.services import links, outbox, reminders, webhook_http, webhooks
+from portal.domain.tokens import LinkSigner, parse_duration
+from portal.services import drafts, links, outbox, reminders, webhook_http, webhooks
 from portal.services import runner as effects
 from portal.services.actor import Actor
 from portal.services.mailer import Mailer
@@ -56,9 +57,9 @@ NO_BASE_URL = (
     "cannot reach; emails wait in the outbox until it is set"
 )
 
-# Sends (recipients, subject, text body, HTML body); answers the recipients the server
-# refused, if any.
-Send = Callable[[list[str], str, str, str], Mapping[str, tuple[int, bytes]] | None]
+# Sends (recipients, subject, text body, HTML body), and attachments=[outbox.Attachment]
+# for a message that has some; answers the recipients the server refused, if any.
+Send = Callable[..., Mapping[str, tuple[int, bytes]] | None]
 Post = Callable[[str, bytes, Mapping[str, str]], webhook_http.Answer]
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class RunResult:
     sent: int = 0
     unsent: int = 0
     last_error: str | None = None  # why the last email that could not be sent failed
+    refused: int = 0  # emails sent, but refused by the server for some recipients
+    refused_error: str | None = None  # the last such email's last_error ("refused: ...")
     email_off: bool = False  # no mail relay configured: nothing was sent
     waiting: int = 0  # emails left in the outbox when email is off
     posted: int = 0  # webhook deliveries that landed
@@ -89,12 +92,21 @@ class Delivery:
     sent: int
     failed: int
     last_error: str | None = None  # why the last failed message failed
+    refused: int = 0  # of those sent, how many the server refused for some recipients
+    refused_error: str | None = None  # the last one's last_error ("refused: ...")
+
+
+@dataclass(frozen=True)
+class PartlyRefused:
+    """A message sent, refused for some recipients: REASON names them (its last_error)."""
+
+    reason: str
 
 
 def run_once(
     session: Session,
     settings: Settings,
-    sign_link: Callable[[str], str],
+    signer: LinkSigner,
     keyring: KeyRing,
     *,
     now: datetime,
@@ -102,13 +114,16 @@ def run_once(
     """Perform the side effects due at NOW, refresh the export directory, post due webhooks,
     then send the outbox's emails.
 
-    SIGN_LINK makes a link's token from its id; KEYRING opens webhook secrets and our keys
-    when the export holds them; SETTINGS give the mail relay, base URL, webhook timeout and
-    export directory.
+    SIGNER, the app's link signer (PORTAL_LINK_SIGNING_KEYS), makes a link's token from its
+    id, for the emails' URLs and the links automatic upload requests create; KEYRING opens
+    webhook secrets and our keys when the export holds them; SETTINGS give the mail relay,
+    base URL, webhook timeout, export directory and what the runner reminds of.
     """
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = run_due(session, now=now, runner=name, policy=reminder_policy(settings))
+        result = run_due(
+            session, now=now, runner=name, policy=reminder_policy(settings), signer=signer
+        )
         post = partial(
             webhook_http.post,
             timeout=settings.webhook_timeout,
@@ -132,14 +147,15 @@ def run_once(
             delivery = deliver_outbox(
                 session,
                 mailer.send,
-                lambda link_id: links.link_url(base_url, sign_link(link_id)),
+                lambda link_id: links.link_url(base_url, signer.sign(link_id)),
                 now=now,
             )
         finally:
             mailer.close()
         return replace(
-            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error
-        )
+            result, sent=delivery.sent, unsent=delivery.failed, last_error=delivery.last_error,
+            refused=delivery.refused, refused_error=delivery.refused_error,
+        )  # fmt: skip
     finally:
         session.rollback()
 
@@ -174,11 +190,19 @@ def refresh_export(
 
 
 def reminder_policy(settings: Settings) -> reminders.Policy:
-    """The reminders SETTINGS ask for."""
+    """The reminders (and automatic upload requests) SETTINGS ask for."""
+    auto = None
+    if settings.draft_requests_auto_send:
+        # The link the dashboard's button makes: the default lifetime and uploads.
+        auto = drafts.AutoSend(
+            lifetime=parse_duration(settings.link_default_expiry),
+            max_uploads=settings.link_default_max_uploads,
+        )
     return reminders.Policy(
         offsets=settings.reminder_offsets,
         digest=settings.digest_enabled,
         overlap=settings.certificate_overlap,
+        draft_requests=auto,
     )
 
 
@@ -189,14 +213,20 @@ def run_due(
     runner: str,
     batch: int = BATCH,
     policy: reminders.Policy = reminders.DEFAULT_POLICY,
+    signer: LinkSigner | None = None,
 ) -> RunResult:
-    """Plan and perform every side effect due at NOW; commits the plan, then once per batch."""
+    """Plan and perform every side effect due at NOW; commits the plan, then once per batch.
+
+    SIGNER signs the links effects create (automatic upload requests need it).
+    """
     planned = effects.plan(session, now=now, policy=policy)
     session.commit()
     performed = 0
     failed: set[int] = set()
     while True:
-        done, looked_at = perform_batch(session, now=now, runner=runner, batch=batch, skip=failed)
+        done, looked_at = perform_batch(
+            session, now=now, runner=runner, batch=batch, skip=failed, signer=signer
+        )
         session.commit()
         performed += done
         if looked_at < batch:
@@ -204,7 +234,13 @@ def run_due(
 
 
 def perform_batch(
-    session: Session, *, now: datetime, runner: str, batch: int, skip: set[int]
+    session: Session,
+    *,
+    now: datetime,
+    runner: str,
+    batch: int,
+    skip: set[int],
+    signer: LinkSigner | None = None,
 ) -> tuple[int, int]:
     """Claim and perform up to BATCH due effects, uncommitted; returns (performed, looked at).
 
@@ -215,7 +251,7 @@ def perform_batch(
     for effect in due:
         if not effects.claim_effect(session, effect, now=now, runner=runner):
             continue  # another runner did it first
-        if effects.perform_effect(session, effect, now=now):
+        if effects.perform_effect(session, effect, now=now, signer=signer):
             done += 1
         else:
             skip.add(effect.id)
@@ -249,27 +285,32 @@ def deliver_outbox(
 def _drain(
     session: Session,
     next_ids: Callable[[set[int]], list[int]],
-    deliver: Callable[[int], bool | str | None],
+    deliver: Callable[[int], bool | str | PartlyRefused | None],
 ) -> Delivery:
     """Deliver batches of NEXT_IDS (skipping those tried) until none is left; tally outcomes.
 
-    DELIVER answers True (delivered), a reason (failed, retried later) or None (another
-    runner had it). The read that picks a batch is committed before delivering, so each
-    delivery runs in its own short transactions.
+    DELIVER answers True (delivered), PartlyRefused (delivered, some recipients refused), a
+    reason (failed, retried later) or None (another runner had it). The read that picks a
+    batch is committed before delivering, so each delivery runs in its own short transactions.
     """
-    sent = failed = 0
+    sent = failed = refused = 0
     last_error: str | None = None
+    refused_error: str | None = None
     tried: set[int] = set()
     while True:
         ids = next_ids(tried)
         session.commit()
         if not ids:
-            return Delivery(sent, failed, last_error)
+            return Delivery(sent, failed, last_error, refused, refused_error)
         tried.update(ids)
         for item_id in ids:
             outcome = deliver(item_id)
             if outcome is True:
                 sent += 1
+            elif isinstance(outcome, PartlyRefused):
+                sent += 1
+                refused += 1
+                refused_error = outcome.reason
             elif isinstance(outcome, str):
                 failed += 1
                 last_error = outcome
@@ -282,11 +323,11 @@ def deliver_one(
     message_id: int,
     *,
     now: datetime,
-) -> Literal[True] | str | None:
+) -> Literal[True] | PartlyRefused | str | None:
     """Claim, send and record one message: True sent, its error if failed, None taken by another.
 
     Sent to some recipients and refused for others, it is sent (never again to those who
-    have it) and its last_error names the refused ones, for the Outbox page.
+    have it) and its last_error names the refused ones, for the Outbox page: PartlyRefused.
     """
     message = outbox.claim_message(session, message_id, now=now)
     if message is None:
@@ -294,12 +335,15 @@ def deliver_one(
         return None
     try:
         url = url_for_link(message.link_id) if message.link_id is not None else None
-        refused = send(
+        parts = (
             message.recipients,
             message.subject,
             outbox.render_body(message.body, url),
             outbox.render_html(message, url),
         )
+        attachments = outbox.attachments_of(message)
+        # Only a message with attachments passes them: a sender may take just the four parts.
+        refused = send(*parts, attachments=attachments) if attachments else send(*parts)
     except Exception as error:  # any failure is recorded: one bad message must not block others
         reason = outbox.record_failure(session, message, error, now=now)
         session.commit()
@@ -307,6 +351,8 @@ def deliver_one(
     if refused:
         reason = outbox.record_refused(session, message_id, refused)
         log.warning("Email #%s went out, but %s", message_id, reason)
+        session.commit()
+        return PartlyRefused(reason)
     session.commit()
     return True
 

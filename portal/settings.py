@@ -40,6 +40,7 @@ class Settings:
     export_dir: str | None = None  # None: the runner keeps no export directory
     reminder_offsets: tuple[int, ...] = (14, 3, 1)  # days before a campaign's T: reminders
     digest_enabled: bool = True  # the staff's daily digest of unreplaced expiring certificates
+    draft_requests_auto_send: bool = False  # the runner sends 60-day upload requests itself
     # None: no private keys in the export directory; never shown in a repr or a log.
     export_key_passphrase: str | None = field(default=None, repr=False)
 
@@ -69,6 +70,7 @@ class Settings:
             export_dir=config.get("EXPORT_DIR") or None,
             reminder_offsets=reminder_offsets(config["REMINDER_OFFSETS_DAYS"]),
             digest_enabled=bool(config["DIGEST_ENABLED"]),
+            draft_requests_auto_send=bool(config["DRAFT_REQUESTS_AUTO_SEND"]),
             export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
         )
 

@@ -14,6 +14,7 @@ from portal.cli.export import export_line
 from portal.clock import command_now
 from portal.config import EMAIL_OFF
 from portal.extensions import db, keyring, link_signer
+from portal.services.outbox import REFUSED
 from portal.settings import settings
 
 
@@ -40,11 +41,19 @@ def run_due_command() -> None:
         click.echo(export_line(result.export))
     if result.unsent:
         click.echo(f"Last error: {one_line(result.last_error)}", err=True)
+    if result.refused:
+        click.echo(refused_line(result), err=True)
     if result.unposted:
         click.echo(f"Last webhook error: {one_line(result.webhook_error)}", err=True)
     if result.export_error is not None:
         click.echo(f"Export directory not written: {one_line(result.export_error)}", err=True)
-    if result.failed or result.unsent or result.unposted or result.export_error is not None:
+    if (
+        result.failed
+        or result.unsent
+        or result.refused
+        or result.unposted
+        or result.export_error is not None
+    ):
         sys.exit(1)
 
 
@@ -82,6 +91,8 @@ def scheduler_command(interval: int, iterations: int) -> None:
                 click.echo(f"{stamp} {webhooks_line(result)}")
             if result.unsent:
                 click.echo(f"{stamp} last error: {one_line(result.last_error)}", err=True)
+            if result.refused:
+                click.echo(f"{stamp} {refused_line(result)}", err=True)
             if result.unposted:
                 click.echo(
                     f"{stamp} last webhook error: {one_line(result.webhook_error)}", err=True
@@ -107,6 +118,15 @@ def email_off_line(waiting: int) -> str:
     return f"{EMAIL_OFF}: {messages} in the outbox"
 
 
+def refused_line(result: jobs.RunResult) -> str:
+    """What to say of emails the server took for some recipients and refused for others."""
+    count = "1 message" if result.refused == 1 else f"{result.refused} messages"
+    last = one_line(result.refused_error).removeprefix(REFUSED)
+    if result.refused == 1:
+        return f"{count} partly refused: {last} (the other recipients have it)"
+    return f"{count} partly refused; the last: {last} (the other recipients have them)"
+
+
 def webhooks_line(result: jobs.RunResult) -> str:
     """What a run did with webhooks."""
     return (
@@ -122,4 +142,4 @@ def one_line(text: str | None) -> str:
 
 def _run_once(now: datetime) -> jobs.RunResult:
     """One run of portal.jobs at NOW with this app's settings, session and link signer."""
-    return jobs.run_once(db.session, settings(), link_signer().sign, keyring(), now=now)
+    return jobs.run_once(db.session, settings(), link_signer(), keyring(), now=now)

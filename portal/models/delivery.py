@@ -60,6 +60,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # After a failed try, not before this (exponential backoff); None: at the next run.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Files sent with it (an .ics invitation): [{filename, content_type, content}], text
+    # only and small (outbox.Attachment); None: none.
+    attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
 
 class SideEffect(Base):

@@ -34,7 +34,7 @@ from portal.models import (
     Partner,
     ShareLink,
 )
-from portal.services import audit, emails, links, outbox, schedule, unique, windows
+from portal.services import audit, emails, invitations, links, outbox, schedule, unique, windows
 from portal.services.actor import Actor
 from portal.services.campaign_board import LINK_AFTER_SWITCH, board, not_included
 from portal.services.errors import NotFoundError, ServiceError
@@ -273,11 +273,20 @@ def _email_row(
         local_time=f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
         utc_time=f"{campaign.activate_at:%Y-%m-%d %H:%M}", expires_at=expires_at,
     )  # fmt: skip
+    # A rotation's switch as an .ics invitation, its UID the same in every email of the
+    # campaign; a request for partners' certificates proposes no moment.
+    invitations_ = (
+        [invitations.campaign_invitation(campaign, partner, stamp=campaign.created_at)]
+        if campaign.is_rotation
+        else []
+    )
     return {
         "kind": OutboxKind.EMAIL.value,
         "recipients": list(dict.fromkeys(partner.contact_emails)),
         "subject": " ".join(email.subject.split())[:300],
         "body": outbox.compose_body(email.body, link_id),
+        "html_body": outbox.compose_body(email.html, link_id) if email.html is not None else None,
+        "attachments": outbox.stored_attachments(invitations_),
         "link_id": link_id,
         "dedupe_key": dedupe_key,
         "attempts": 0,

@@ -93,9 +93,11 @@ def queue(
     recipients: Sequence[str],
     dedupe_key: str | None = None,
     link_id: str | None = None,
+    attachments: Sequence[outbox.Attachment] = (),
     **context: object,
 ) -> OutboxMessage | None:
-    """Render templates/emails/NAME.txt with CONTEXT and queue it in the outbox."""
+    """Render templates/emails/NAME.txt with CONTEXT and queue it in the outbox, with
+    ATTACHMENTS."""
     email = render(name, **context)
     return outbox.queue_email(
         session,
@@ -105,6 +107,7 @@ def queue(
         dedupe_key=dedupe_key,
         link_id=link_id,
         html=email.html,
+        attachments=attachments,
     )
 
 

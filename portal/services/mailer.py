@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
+
+from portal.services.outbox import Attachment
 
 # Recipients the server refused while taking the message for the others: address -> (code, reply)
 Refused = dict[str, tuple[int, bytes]]
@@ -59,10 +62,16 @@ class Mailer:
             self._smtp = None
 
     def send(
-        self, recipients: list[str], subject: str, body: str, html: str | None = None
+        self,
+        recipients: list[str],
+        subject: str,
+        body: str,
+        html: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Refused:
         """Send one email, plain text with HTML as its alternative (multipart/alternative)
-        when HTML is given; the recipients the server refused (the others have it).
+        when HTML is given, and ATTACHMENTS after them (then multipart/mixed); answers the
+        recipients the server refused (the others have it).
 
         Raises smtplib/OSError errors for the caller to record: SMTPRecipientsRefused when
         the server refused every recipient, TimeoutError when it is slower than the timeout.
@@ -78,6 +87,8 @@ class Mailer:
         message.set_content(body)
         if html is not None:
             message.add_alternative(html, subtype="html")
+        for attachment in attachments:
+            attach(message, attachment)
         if self._smtp is None:
             self._smtp = self._connect()
         try:
@@ -107,3 +118,17 @@ class Mailer:
         if settings.user:
             smtp.login(settings.user, settings.password or "")
         return smtp
+
+
+def attach(message: EmailMessage, attachment: Attachment) -> None:
+    """Add ATTACHMENT (text) to MESSAGE, its content type's parameters kept (method=PUBLISH)."""
+    kind, *parameters = (part.strip() for part in attachment.content_type.split(";"))
+    subtype = kind.partition("/")[2] or "plain"
+    params = dict(
+        (name.strip().lower(), value.strip().strip('"'))
+        for name, _, value in (p.partition("=") for p in parameters if "=" in p)
+        if name.strip().lower() != "charset"
+    )
+    message.add_attachment(
+        attachment.content, subtype=subtype, filename=attachment.filename, params=params
+    )

@@ -13,11 +13,15 @@ stored as typed, less any LINK_MARK character, so it can never become a URL.
 Every email also has an HTML alternative: from the email's .html template (stored, escaped,
 with the same mark), else made from the text at delivery. Either way the mark becomes
 a link element whose address is the signed URL, escaped; nothing typed becomes markup.
+
+A message may carry small text attachments (a campaign's .ics invitation), stored with it
+in the same transaction (Attachment, the attachments column) and attached when it is sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from html import escape
@@ -41,6 +45,46 @@ REFUSED = "refused: "  # how last_error starts on a message sent to all but thes
 # every text part, so the only one in a body is the one the composer placed.
 LINK_MARK: Final = "\ufffc"
 LINK_GONE = "(this link no longer exists; ask us for a new one)"
+MAX_ATTACHMENT_CHARS = 64_000  # an attachment is a small text file (an .ics), never a payload
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A small text file sent with a message: stored as it is, attached when it is sent."""
+
+    filename: str
+    content_type: str  # text/*, parameters allowed: "text/calendar; method=PUBLISH"
+    content: str
+
+    def __post_init__(self) -> None:
+        """Refuse what a message must not carry: non-text, a big file, a name with a path."""
+        if not self.content_type.startswith("text/"):
+            raise ValueError("an outbox attachment is text (text/...)")
+        if len(self.content) > MAX_ATTACHMENT_CHARS:
+            raise ValueError(f"an attachment holds at most {MAX_ATTACHMENT_CHARS} characters")
+        if not self.filename or any(c in self.filename for c in '/\\"\r\n'):
+            raise ValueError("an attachment's file name is a plain name")
+
+    def stored(self) -> dict[str, str]:
+        """The form kept in OutboxMessage.attachments."""
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "content": self.content,
+        }
+
+
+def stored_attachments(attachments: Sequence[Attachment]) -> list[dict[str, str]] | None:
+    """ATTACHMENTS as the attachments column keeps them (None for none)."""
+    return [a.stored() for a in attachments] or None
+
+
+def attachments_of(message: OutboxMessage) -> list[Attachment]:
+    """The files MESSAGE carries."""
+    return [
+        Attachment(row["filename"], row["content_type"], row["content"])
+        for row in message.attachments or ()
+    ]
 
 
 class LinkSlot(Enum):
@@ -70,13 +114,14 @@ def queue_email(
     link_id: str | None = None,
     dedupe_key: str | None = None,
     html: Body | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> OutboxMessage | None:
     """Queue an email; with DEDUPE_KEY, a message already queued under it is not repeated.
 
     BODY is text, or parts of text with LINK once where the URL of LINK_ID goes (a message
     with LINK_ID must place it; one without must not). HTML, when given, is the HTML
     alternative, already escaped (emails.render makes it), placing LINK the same way;
-    without it, delivery makes one from the text.
+    without it, delivery makes one from the text. ATTACHMENTS are sent with it.
     """
     if not recipients:
         return None
@@ -97,6 +142,7 @@ def queue_email(
         html_body=stored_html,
         link_id=link_id,
         dedupe_key=dedupe_key,
+        attachments=stored_attachments(attachments),
     )
     if not unique.try_add(session, message):
         # A concurrent writer queued the same key first: theirs is the one.
@@ -176,6 +222,23 @@ def message_state(message: OutboxMessage) -> OutboxState:
     return OutboxState.WAITING
 
 
+def partly_refused(message: OutboxMessage) -> bool:
+    """Sent, but the server refused some of its recipients (last_error names them)."""
+    return message.sent_at is not None and (message.last_error or "").startswith(REFUSED)
+
+
+def needs_attention(message: OutboxMessage) -> bool:
+    """Failed, or sent but partly refused: what an admin should look at."""
+    return message_state(message) is OutboxState.FAILED or partly_refused(message)
+
+
+def _needing_attention() -> ColumnElement[bool]:
+    return or_(
+        _in_state(OutboxState.FAILED),
+        and_(OutboxMessage.sent_at.is_not(None), OutboxMessage.last_error.like(f"{REFUSED}%")),
+    )
+
+
 def _in_state(state: OutboxState) -> ColumnElement[bool]:
     if state is OutboxState.SENT:
         return OutboxMessage.sent_at.is_not(None)
@@ -185,13 +248,27 @@ def _in_state(state: OutboxState) -> ColumnElement[bool]:
 
 
 def list_messages(
-    session: Session, *, state: OutboxState | None, page: int, per_page: int
+    session: Session,
+    *,
+    state: OutboxState | None,
+    page: int,
+    per_page: int,
+    attention: bool = False,
 ) -> Page[OutboxMessage]:
-    """Messages, newest first, optionally only those in STATE."""
+    """Messages, newest first, optionally only those in STATE, or (ATTENTION) only those
+    that need attention: failed, or sent but partly refused."""
     stmt = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
     if state is not None:
         stmt = stmt.where(_in_state(state))
+    if attention:
+        stmt = stmt.where(_needing_attention())
     return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def count_needing_attention(session: Session) -> int:
+    """How many messages failed or were partly refused."""
+    query = select(func.count()).select_from(OutboxMessage).where(_needing_attention())
+    return session.scalar(query) or 0
 
 
 def pending_messages(session: Session, *, page: int, per_page: int) -> Page[OutboxMessage]:

@@ -30,18 +30,29 @@ from sqlalchemy.orm import Session
 from portal.domain import campaigns as rules
 from portal.domain.reports import DIGEST_BUCKETS, Expiring
 from portal.domain.roles import Role
-from portal.domain.vocab import CampaignKind, SubmissionStatus
+from portal.domain.vocab import CampaignKind, SubmissionStatus, WindowStatus
 from portal.models import (
     Acknowledgement,
     Campaign,
     CampaignPartner,
+    Partner,
     PartnerContact,
     ShareLink,
     SideEffect,
     Submission,
     User,
 )
-from portal.services import audit, campaign_board, dashboard, emails, links
+from portal.services import (
+    audit,
+    campaign_board,
+    dashboard,
+    drafts,
+    emails,
+    invitations,
+    links,
+    outbox,
+    windows,
+)
 from portal.services.actor import Actor
 
 REMINDER = "campaign.reminder"
@@ -59,6 +70,8 @@ class Policy:
     offsets: tuple[int, ...] = DEFAULT_OFFSETS  # days before a campaign's switch
     digest: bool = True  # the staff's daily expiry digest
     overlap: timedelta = timedelta(days=7)  # PORTAL_CERTIFICATE_OVERLAP_DAYS (what is in force)
+    # PORTAL_DRAFT_REQUESTS_AUTO_SEND: send 60-day upload requests (None: staff do, by hand)
+    draft_requests: drafts.AutoSend | None = None
 
 
 DEFAULT_POLICY = Policy()
@@ -169,6 +182,8 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         session, "campaign_reminder" if campaign.is_rotation else "campaign_request_reminder",
         recipients=list(dict.fromkeys(partner.contact_emails)),
         dedupe_key=effect.key, link_id=link.id,
+        # A rotation's switch is a moment in the partner's calendar; a request has no window.
+        attachments=[_ics(session, campaign, partner, now)] if campaign.is_rotation else [],
         identity=campaign.identity, certificate=campaign.certificate, partner=partner,
         days=offset, awaiting_ack=campaign.asks.install and facts.acknowledged_at is None,
         awaiting_upload=campaign.asks.upload
@@ -193,6 +208,16 @@ def _why_not_remind(member: CampaignPartner, now: datetime) -> str | None:
     if not member.partner.contact_emails:
         return "it has no contact email"
     return None
+
+
+def _ics(
+    session: Session, campaign: Campaign, partner: Partner, now: datetime
+) -> outbox.Attachment:
+    """The campaign's .ics for PARTNER: confirmed once the partner accepted the window at T."""
+    window = windows.latest_window(session, partner)
+    agreed = window is not None and window.starts_at == campaign.activate_at
+    status = window.status if window is not None and agreed else WindowStatus.PROPOSED.value
+    return invitations.campaign_invitation(campaign, partner, stamp=now, status=status)
 
 
 # The staff's daily digest --------------------------------------------------------------------

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain.certs import short_fingerprint
 from portal.domain.roles import Permission, role_allows
+from portal.domain.tokens import LinkSigner
 from portal.domain.vocab import SubmissionStatus, WebhookEvent
 from portal.models import (
     Acknowledgement,
@@ -33,7 +34,7 @@ from portal.models import (
     Submission,
     User,
 )
-from portal.services import audit, emails, outbox, reminders, webhooks
+from portal.services import audit, drafts, emails, outbox, reminders, webhooks
 from portal.services.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,17 @@ def plan(
     """Insert the side effects that have become due; existing keys are left alone.
 
     POLICY says which reminders are due (portal.services.reminders); a reminder skipped
-    by it is inserted already done, so it is never sent.
+    by it is inserted already done, so it is never sent. With policy.draft_requests, the
+    60-day upload requests are planned too (portal.services.drafts).
     """
     planned = reminders.plan_reminders(session, now=now, offsets=policy.offsets)
     if policy.digest:
         planned += reminders.plan_digest(session, now=now, overlap=policy.overlap)
+    if policy.draft_requests is not None:
+        requests = drafts.plan_automatic(
+            session, now=now, overlap=policy.overlap, policy=policy.draft_requests
+        )
+        planned += [reminders.Planned(k, drafts.AUTO_SEND, now, p) for k, p in requests]
     rows = [
         *_activations(session, now),
         *_fulfilled_links(session, now),
@@ -184,11 +191,22 @@ def claim_effect(session: Session, effect: SideEffect, *, now: datetime, runner:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-def perform_effect(session: Session, effect: SideEffect, *, now: datetime) -> bool:
-    """Perform a claimed effect in a savepoint; a failure puts it back with its error (False)."""
+def perform_effect(
+    session: Session, effect: SideEffect, *, now: datetime, signer: LinkSigner | None = None
+) -> bool:
+    """Perform a claimed effect in a savepoint; a failure puts it back with its error (False).
+
+    SIGNER signs the links some effects create (an automatic upload request); a runner
+    given none fails those, which later runs retry.
+    """
     try:
         with session.begin_nested():
-            PERFORMERS[effect.kind](session, effect, now)
+            if effect.kind in SIGNING_PERFORMERS:
+                if signer is None:
+                    raise RuntimeError("this runner has no link signer to create links with")
+                SIGNING_PERFORMERS[effect.kind](session, effect, now, signer)
+            else:
+                PERFORMERS[effect.kind](session, effect, now)
     except Exception as error:  # one bad effect must not stop the others
         log.exception("side effect %s failed", effect.key)
         _release(session, effect, error)
@@ -229,6 +247,7 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
             recipients=recipients,
             subject=email.subject,
             body=email.body,
+            html=email.html,
             dedupe_key=f"{effect.key}:{audience}",
         )
     audit.record(
@@ -268,4 +287,8 @@ PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime], None]] = {
     LINK_FULFILLED: _revoke_fulfilled_link,
     reminders.REMINDER: reminders.remind,
     reminders.DIGEST: reminders.send_digest,
+}
+# Effects that create links, so need the link signer the runner's entry point gives.
+SIGNING_PERFORMERS: dict[str, Callable[[Session, SideEffect, datetime, LinkSigner], None]] = {
+    drafts.AUTO_SEND: drafts.send_automatically,
 }

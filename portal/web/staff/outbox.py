@@ -16,16 +16,20 @@ from portal.web.staff.forms import ConfirmForm
 from portal.web.staff.pages import Rendered
 
 STATES = tuple(state.value for state in outbox.OutboxState)
+ATTENTION = "attention"  # the filter: failed, or sent but refused for some recipients
+FILTERS = (*STATES, ATTENTION)
 
 
 @bp.get("/outbox")
 @requires(Permission.MANAGE_OUTBOX)
 def outbox_list() -> Rendered:
-    """Outgoing emails, newest first, filtered by state (all by default)."""
+    """Outgoing emails, newest first, filtered by state (all by default) or to those that
+    need attention (failed, or partly refused)."""
     state = _state_arg()
     page = outbox.list_messages(
         db.session,
-        state=None if state == "all" else outbox.OutboxState(state),
+        state=None if state in ("all", ATTENTION) else outbox.OutboxState(state),
+        attention=state == ATTENTION,
         page=page_arg(request.args.get("page")),
         per_page=settings().page_size,
     )
@@ -35,6 +39,8 @@ def outbox_list() -> Rendered:
         state=state,
         states=STATES,
         state_of=outbox.message_state,
+        partly_refused=outbox.partly_refused,
+        attention_count=outbox.count_needing_attention(db.session),
         max_attempts=outbox.MAX_ATTEMPTS,
         email_on=settings().email_is_on,
         retry_form=ConfirmForm(),
@@ -50,6 +56,7 @@ def outbox_message(message_id: int) -> Rendered:
         "staff/outbox_message.html",
         message=message,
         state=outbox.message_state(message),
+        partly_refused=outbox.partly_refused(message),
         body=outbox.display_body(message),
         max_attempts=outbox.MAX_ATTEMPTS,
         email_on=settings().email_is_on,
@@ -76,4 +83,4 @@ def outbox_retry(message_id: int) -> Rendered:
 def _state_arg() -> str:
     """The state filter of the query string; anything odd means all."""
     state = request.args.get("state", "all")
-    return state if state in STATES else "all"
+    return state if state in FILTERS else "all"
