@@ -18,7 +18,6 @@ from portal.services import drafts, reminders, runner
 from portal.timeutil import utcnow
 from tests import factories
 from tests.conftest import reconfigure
-from tests.test_draft_requests import partner_certificate
 
 DAY = timedelta(days=1)
 BASE = "http://portal.test"
@@ -36,10 +35,12 @@ def seed(session):
     due = factories.partner(session, identity, name="Due GmbH", contact_emails=["edi@due.example"])
     far = factories.partner(session, identity, name="Far Ltd")
     replaced = factories.partner(session, identity, name="Replaced Inc")
-    partner_certificate(session, due, now=now, expires_in=100 * DAY, n=1)
-    partner_certificate(session, far, now=now, expires_in=300 * DAY, n=2)
-    partner_certificate(session, replaced, now=now, expires_in=100 * DAY, n=3)
-    partner_certificate(session, replaced, now=now, expires_in=500 * DAY, n=4, activate_in=70 * DAY)
+    factories.partner_certificate_row(session, due, now=now, expires_in=100 * DAY, n=1)
+    factories.partner_certificate_row(session, far, now=now, expires_in=300 * DAY, n=2)
+    factories.partner_certificate_row(session, replaced, now=now, expires_in=100 * DAY, n=3)
+    factories.partner_certificate_row(
+        session, replaced, now=now, expires_in=500 * DAY, n=4, activate_in=70 * DAY
+    )
     session.commit()
     return now + 100 * DAY, due
 

@@ -50,6 +50,19 @@ def contexts() -> dict[str, dict[str, Any]]:
         },
         "campaign_started": {**campaign, "request_upload": True, "message": f"{EVIL}\nline 2"},
         "campaign_reminder": {**campaign, "days": 3, "awaiting_ack": True, "awaiting_upload": True},
+        "campaign_request": {
+            **campaign,
+            "certificate": None,
+            "expiring_before": WHEN,
+            "message": f"{EVIL}\nline 2",
+        },
+        "campaign_request_reminder": {
+            **campaign,
+            "certificate": None,
+            "days": 3,
+            "awaiting_ack": False,
+            "awaiting_upload": True,
+        },
         "certificate_in_force": {"certificate": certificate},
         "certificate_in_force_ours": {"certificate": ours},
         "expiry_digest": {
@@ -97,7 +110,10 @@ def test_each_email_delivered_has_an_html_part_with_its_link_and_typed_text_esca
             link_id=link.id if places_link else None, **context,
         )  # fmt: skip
     session.commit()
-    assert with_link == {"share_link", "campaign_started", "campaign_reminder"}
+    assert with_link == {
+        "share_link", "campaign_started", "campaign_reminder", "campaign_request",
+        "campaign_request_reminder",
+    }  # fmt: skip
     url = f"{BASE}/s/{link.id}.signed-token"
     mailer = Mailer(
         SmtpSettings(host="127.0.0.1", port=port, tls="none", user=None, password=None,
