@@ -77,6 +77,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.campaign_include": ("POST", EDITORS),
     "staff.campaign_resend_at_risk": ("POST", EDITORS),
     "staff.upload_request_send": ("POST", EDITORS),
+    "staff.expiring_list": ("GET", ALL),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }

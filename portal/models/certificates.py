@@ -41,6 +41,11 @@ class Certificate(Base):
         UniqueConstraint("partner_id", "usage", "sha256"),
         Index(None, "sha256"),
         Index(None, "partner_id"),
+        # The dashboard and the expiring list (portal.services.expiring): the in-force rule
+        # probes an owner's certificates; expiry ranges and upcoming activations are ranges.
+        Index(None, "identity_id"),
+        Index(None, "not_after"),
+        Index(None, "activate_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -71,7 +71,8 @@ class Filter:
 
 @dataclass(frozen=True)
 class Cursor:
-    """A position in the list: the last row shown, by (not_after, id, usage)."""
+    """A position in the list: the last row shown, by (not_after, id, usage descending:
+    signing before encryption, as the domain rule lists them)."""
 
     not_after: datetime
     id: int
@@ -179,7 +180,7 @@ def _leg(
         ~superseded,
     ]
     if after is not None:
-        same_time_next = c.id >= after.id if usage > after.usage else c.id > after.id
+        same_time_next = c.id >= after.id if usage < after.usage else c.id > after.id
         conditions.append(
             or_(c.not_after > after.not_after, and_(c.not_after == after.not_after, same_time_next))
         )
@@ -229,7 +230,8 @@ def listed(
     after: Cursor | None = None,
     owner_id: int | None = None,
 ) -> list[Expiring]:
-    """The rows matching WHERE, soonest expiry first (then id, usage), at most LIMIT."""
+    """The rows matching WHERE, soonest expiry first (then id; signing before encryption),
+    at most LIMIT."""
     rows = in_force_rows(now=now, within=where.within, owner=where.owner, after=after)
     replacement = aliased(Certificate, name="replacement")
     stmt = (
@@ -238,7 +240,7 @@ def listed(
         )
         .outerjoin(replacement, replacement.id == rows.c.replacement_id)
         .where(*_filtered(rows, where.replacement))
-        .order_by(rows.c.not_after, rows.c.id, rows.c.usage)
+        .order_by(rows.c.not_after, rows.c.id, rows.c.usage.desc())
     )
     if owner_id is not None:
         stmt = stmt.where(rows.c.owner_id == owner_id)

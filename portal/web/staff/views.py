@@ -25,6 +25,8 @@ from portal.web.staff.forms import (
 )
 from portal.web.staff.pages import Rendered, identity_page_context, render_partner_page
 
+DRAFTS_SHOWN = 10  # draft upload requests on the dashboard
+
 
 def _per_page() -> int:
     return settings().page_size
@@ -39,18 +41,16 @@ def _status(form: FlaskForm) -> int:
 @requires(Permission.VIEW)
 def overview() -> Rendered:
     """The dashboard: what expires, what waits, what happens next, the latest activity."""
-    session = db.session
+    session, now, overlap = db.session, request_now(), settings().certificate_overlap
     return render_template(
         "staff/overview.html",
-        identities=directory.list_identities(session, page=1, per_page=1).total,
-        partners=directory.list_partners(session, page=1, per_page=1).total,
-        user_count=users.count_users(session),
-        events=audit.recent_events(session, page=1, per_page=10).items,
-        board=dashboard.build(session, now=request_now(), overlap=settings().certificate_overlap),
+        board=dashboard.build(session, now=now, overlap=overlap),
         campaigns_at_risk=campaign_board.at_risk_counts(
-            session, now=request_now(), risk_window=settings().campaign_at_risk
+            session, now=now, risk_window=settings().campaign_at_risk
         ),
-        drafts=drafts.drafts(session, now=request_now(), overlap=settings().certificate_overlap),
+        drafts=drafts.drafts(session, now=now, overlap=overlap, limit=DRAFTS_SHOWN),
+        drafts_count=drafts.count_drafts(session, now=now),
+        draft_days=drafts.DRAFT_DAYS,
         confirm_form=ConfirmForm(),
     )
 
