@@ -45,12 +45,19 @@ def drafts(
 ) -> list[Draft]:
     """The drafts at NOW, soonest expiry first, one per partner (at most LIMIT; only
     PARTNER_ID's when given). OVERLAP does not change what is in force, only previous."""
-    stmt = _drafts(now, partner_id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
+    return _load(session, now, _drafts(now, partner_id).limit(limit))[0]
+
+
+def first_drafts(session: Session, *, now: datetime, limit: int) -> tuple[list[Draft], int]:
+    """The first LIMIT drafts at NOW (as drafts() orders them) and how many there are."""
+    stmt = _drafts(now).add_columns(func.count().over().label("total")).limit(limit)
+    return _load(session, now, stmt)
+
+
+def _load(session: Session, now: datetime, stmt: Select[Any]) -> tuple[list[Draft], int]:
     found = session.execute(stmt).all()
     if not found:
-        return []
+        return [], 0
     partners = {
         p.id: p
         for p in session.scalars(
@@ -59,16 +66,12 @@ def drafts(
             .where(Partner.id.in_({row.owner_id for row in found}))
         )
     }
-    return [
+    made = [
         Draft(partners[row.owner_id], row.id, row.not_after, (row.not_after - now).days)
         for row in found
         if row.owner_id in partners
     ]
-
-
-def count_drafts(session: Session, *, now: datetime) -> int:
-    """How many partners have a draft at NOW."""
-    return session.scalar(select(func.count()).select_from(_drafts(now).subquery())) or 0
+    return made, int(getattr(found[0], "total", len(found)))
 
 
 def _drafts(now: datetime, partner_id: int | None = None) -> Select[Any]:

@@ -42,14 +42,15 @@ def _status(form: FlaskForm) -> int:
 def overview() -> Rendered:
     """The dashboard: what expires, what waits, what happens next, the latest activity."""
     session, now, overlap = db.session, request_now(), settings().certificate_overlap
+    drafts_shown, drafts_count = drafts.first_drafts(session, now=now, limit=DRAFTS_SHOWN)
     return render_template(
         "staff/overview.html",
         board=dashboard.build(session, now=now, overlap=overlap),
         campaigns_at_risk=campaign_board.at_risk_counts(
             session, now=now, risk_window=settings().campaign_at_risk
         ),
-        drafts=drafts.drafts(session, now=now, overlap=overlap, limit=DRAFTS_SHOWN),
-        drafts_count=drafts.count_drafts(session, now=now),
+        drafts=drafts_shown,
+        drafts_count=drafts_count,
         draft_days=drafts.DRAFT_DAYS,
         confirm_form=ConfirmForm(),
     )
