@@ -168,6 +168,20 @@ def test_the_dashboard_lists_the_most_urgent_and_links_the_rest(
     assert "First page" in rest
 
 
+def test_the_dashboard_shows_ten_drafts_and_their_total(app, session, make_user, login) -> None:
+    now = utcnow()
+    ours = factories.identity(session)
+    partners = [factories.partner(session, ours) for _ in range(12)]
+    bulk_certificates(
+        session, [(p.id, now + timedelta(days=40 + i)) for i, p in enumerate(partners)]
+    )
+    page = login(make_user("operator")).get("/").get_data(as_text=True)
+    assert "Upload requests to send (12)" in page
+    assert page.count("Send upload request") == 10
+    assert "And 2 more:" in page
+    assert 'href="/expiring?within=60&amp;owner=partner&amp;replacement=none"' in page
+
+
 def test_the_expiring_list_filters_by_owner_and_replacement(app, session, make_user, login) -> None:
     seed(session, make_user("approver"))
     client = login(make_user("viewer"))
