@@ -196,8 +196,8 @@ def test_the_expiring_list_filters_by_owner_and_replacement(app, session, make_u
 
 @pytest.mark.parametrize(
     "query",
-    ["within=x", "within=-1", "within=99999", "owner=them", "replacement=maybe", "after=junk",
-     "after=20261399T000000.000000~1~signing"],
+    ["within=x", "within=-1", "within=99999", "within=%C2%B2", "owner=them",
+     "replacement=maybe", "after=junk", "after=20261399T000000.000000~1~signing"],
 )  # fmt: skip
 def test_bad_filters_are_a_400(viewer_client, query) -> None:
     assert viewer_client.get(f"/expiring?{query}").status_code == 400

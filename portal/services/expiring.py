@@ -107,7 +107,7 @@ def parse_filter(within: str | None, owner: str | None, replacement: str | None)
     """A Filter from query arguments (ValueError with a message for a bad one)."""
     days = 90
     if within not in (None, ""):
-        if not within.isdigit() or int(within) > MAX_WITHIN:
+        if not (within.isascii() and within.isdigit()) or int(within) > MAX_WITHIN:
             raise ValueError(f"within must be a number of days from 0 to {MAX_WITHIN}.")
         days = int(within)
     kind: Kind | None = None
@@ -132,17 +132,12 @@ def _rule_key(certificate: Any) -> ColumnElement[Any]:
     return func.coalesce(certificate.approved_at, certificate.activate_at)
 
 
-def _leg(
-    kind: Kind, usage: str, *, now: datetime, within: int, after: Cursor | None
-) -> Select[Any]:
-    """Rows of KIND's certificates active for USAGE at NOW expiring within WITHIN days."""
-    c = aliased(Certificate, name="c")
+def _superseded(c: Any, kind: Kind, served: tuple[str, ...], now: datetime) -> Any:
+    """Whether another started certificate of C's owner for the usage comes after C in the
+    rule's order (then C is not active)."""
     later = aliased(Certificate, name="later")
-    nxt = aliased(Certificate, name="nxt")
-    served = (usage, Usage.BOTH.value)
-    owner = _owner(c, kind)
-    superseded = exists().where(
-        _owner(later, kind) == owner,
+    return exists().where(
+        _owner(later, kind) == _owner(c, kind),
         later.withdrawn_at.is_(None),
         later.usage.in_(served),
         later.activate_at <= now,
@@ -157,10 +152,16 @@ def _leg(
             ),
         ),
     )
-    replacement = (
+
+
+def _replacement(c: Any, kind: Kind, served: tuple[str, ...], now: datetime) -> Any:
+    """The id of C's replacement: the first scheduled certificate of its owner for the usage
+    (in the rule's order) that expires after C; NULL when none."""
+    nxt = aliased(Certificate, name="nxt")
+    return (
         select(nxt.id)
         .where(
-            _owner(nxt, kind) == owner,
+            _owner(nxt, kind) == _owner(c, kind),
             nxt.withdrawn_at.is_(None),
             nxt.usage.in_(served),
             nxt.activate_at > now,
@@ -170,6 +171,15 @@ def _leg(
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _leg(
+    kind: Kind, usage: str, *, now: datetime, within: int, after: Cursor | None
+) -> Select[Any]:
+    """Rows of KIND's certificates active for USAGE at NOW expiring within WITHIN days."""
+    c = aliased(Certificate, name="c")
+    served = (usage, Usage.BOTH.value)
+    owner = _owner(c, kind)
     named = Identity if kind == "identity" else Partner
     conditions = [
         owner.is_not(None),
@@ -177,7 +187,7 @@ def _leg(
         c.usage.in_(served),
         c.activate_at <= now,
         c.not_after < now + timedelta(days=within),
-        ~superseded,
+        ~_superseded(c, kind, served, now),
     ]
     if after is not None:
         same_time_next = c.id >= after.id if usage < after.usage else c.id > after.id
@@ -193,7 +203,7 @@ def _leg(
             literal_column(f"'{usage}'", String).label("usage"),
             c.not_after.label("not_after"),
             c.activate_at.label("activate_at"),
-            replacement.label("replacement_id"),
+            _replacement(c, kind, served, now).label("replacement_id"),
         )
         .join(named, named.id == owner)
         .where(*conditions)
