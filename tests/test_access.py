@@ -79,6 +79,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.campaign_revoke_at_risk": ("POST", EDITORS),
     "staff.campaign_request_start": ("POST", EDITORS),
     "staff.upload_request_send": ("POST", EDITORS),
+    "staff.expiring_list": ("GET", ALL),
     "auth.change_password": ("GET", ALL),
     "auth.logout": ("POST", ALL),
 }

@@ -11,8 +11,9 @@ from portal.domain.inforce import in_force
 from portal.domain.vocab import USAGES_IN_FORCE
 
 BUCKETS = (7, 30, 90)
-# The staff's daily digest looks closer (portal.services.reminders).
+# The staff's daily digest looks closer (portal.services.reminders), and so does the dashboard.
 DIGEST_BUCKETS = (1, 7, 14, 30, 90)
+DASHBOARD_BUCKETS = DIGEST_BUCKETS
 WEEKS = 52
 
 
@@ -70,12 +71,50 @@ def expiring_soon(
             if active is None:
                 continue
             days_left = (active.not_after - now).days
-            bucket = next((b for b in buckets if days_left < b), None)
-            if bucket is None:
+            if days_left >= max(buckets):
                 continue
+            bucket = bucket_of(days_left, buckets)
             replacement = next((c for c in state.scheduled if c.not_after > active.not_after), None)
             found.append(Expiring(active, usage, days_left, bucket, replacement))
     return sorted(found, key=lambda e: (e.certificate.not_after, e.certificate.owner_name))
+
+
+def bucket_of(days_left: int, buckets: Sequence[int] = BUCKETS) -> int:
+    """The smallest of BUCKETS (days) that DAYS_LEFT is within (the largest when none is)."""
+    ordered = sorted(buckets)
+    return next((b for b in ordered if days_left < b), ordered[-1])
+
+
+@dataclass(frozen=True)
+class ExpiryLine:
+    """One line of the dashboard's expiry table: in force, expiring within DAYS (0: expired)."""
+
+    days: int
+    replaced: int  # with a replacement scheduled
+    unreplaced: int  # with none: at risk
+
+    @property
+    def total(self) -> int:
+        """Both together."""
+        return self.replaced + self.unreplaced
+
+
+def expiry_lines(
+    counts: dict[tuple[int, bool], int], buckets: Sequence[int] = DASHBOARD_BUCKETS
+) -> list[ExpiryLine]:
+    """Cumulative lines (expired, then within each of BUCKETS) from COUNTS per
+    (smallest bucket, 0 for expired; replaced?): "within 7 days" includes the expired."""
+    lines = []
+    for days in (0, *sorted(buckets)):
+        included = [b for b in (0, *buckets) if b <= days]
+        lines.append(
+            ExpiryLine(
+                days,
+                sum(counts.get((b, True), 0) for b in included),
+                sum(counts.get((b, False), 0) for b in included),
+            )
+        )
+    return lines
 
 
 def weekly_timeline(

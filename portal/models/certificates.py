@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -42,6 +43,18 @@ class Certificate(Base):
         UniqueConstraint("partner_id", "usage", "sha256"),
         Index(None, "sha256"),
         Index(None, "partner_id"),
+        # The dashboard and the expiring list (portal.services.expiring): the in-force rule
+        # probes an owner's certificates; expiry ranges and upcoming activations are ranges.
+        # Partial: most certificates are partners', and SQLite's statistics over an index
+        # full of NULLs would make it look useless to the planner.
+        Index(
+            None,
+            "identity_id",
+            sqlite_where=text("identity_id IS NOT NULL"),
+            postgresql_where=text("identity_id IS NOT NULL"),
+        ),
+        Index(None, "not_after"),
+        Index(None, "activate_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,86 +1,179 @@
-"""The dashboard: what expires, what waits, what happens next."""
+"""The dashboard: what expires, what waits, what happens next.
+
+Every part is a SQL aggregate or a bounded list over light columns, so the page sends the
+same statements and renders about the same bytes at 100 partners and at 10,000: counts per
+expiry bucket and the most urgent rows (the expiring list page shows the rest, keyset-paged),
+the timeline as counts per week, and short lists with their totals.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
 
 from portal.domain.reports import (
     BUCKETS,
-    CertRow,
+    DASHBOARD_BUCKETS,
+    WEEKS,
     Expiring,
+    ExpiryLine,
     Week,
-    expiring_soon,
+    expiry_lines,
     timeline_svg,
-    weekly_timeline,
 )
 from portal.domain.vocab import SubmissionStatus
-from portal.models import Acknowledgement, Certificate, Partner, Submission
-from portal.services import schedule
+from portal.models import (
+    Acknowledgement,
+    AuditEvent,
+    Certificate,
+    Identity,
+    Partner,
+    Submission,
+    User,
+)
+from portal.services import expiring as rows
+
+MOST_URGENT = 20  # expiring rows on the dashboard; the list page has the others
+SHORT_LIST = 10  # waiting submissions, schedules, latest events
+UNACKNOWLEDGED_SHOWN = 15
+UPCOMING_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Totals:
+    """How many identities, partners and staff accounts exist."""
+
+    identities: int
+    partners: int
+    users: int
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A certificate scheduled to take effect (ours or a partner's)."""
+
+    id: int
+    owner_name: str
+    usage: str
+    activate_at: datetime
+
+
+@dataclass(frozen=True)
+class WaitingSubmission:
+    """A partner's upload waiting for approval."""
+
+    id: int
+    partner_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WaitingSchedule:
+    """One of our certificates whose proposed schedule waits for a second approver."""
+
+    id: int
+    identity_name: str
+    usage: str
+    proposed_activate_at: datetime
 
 
 @dataclass(frozen=True)
 class Unacknowledged:
     """A partner that has not confirmed installing our upcoming certificate."""
 
-    partner: Partner
-    certificate: Certificate
+    partner_id: int
+    partner_name: str
+    identity_as2_id: str
 
 
 @dataclass(frozen=True)
 class Dashboard:
-    """Everything the dashboard shows."""
+    """Everything the dashboard shows; every list is bounded, each with its total."""
 
-    expiring: list[Expiring]
-    upcoming: list[Certificate]
+    totals: Totals
+    expiry: list[ExpiryLine]  # expired, then within 1/7/14/30/90 days (cumulative)
+    expiring: list[Expiring]  # the MOST_URGENT rows within 90 days, soonest first
+    expiring_total: int
+    upcoming: list[Activation]
     unacknowledged: list[Unacknowledged]
-    waiting: list[Submission]
+    unacknowledged_count: int
+    waiting: list[WaitingSubmission]
     waiting_count: int
-    # Our certificates whose proposed schedule waits for a second approver.
-    schedules_waiting: list[Certificate]
+    schedules_waiting: list[WaitingSchedule]
     schedules_waiting_count: int
+    events: list[AuditEvent]  # the latest SHORT_LIST; the audit page has the rest
     weeks: list[Week]
     timeline_svg: str
 
-    def in_bucket(self, days: int) -> list[Expiring]:
-        """The expiring certificates of one bucket (7, 30 or 90 days)."""
-        return [e for e in self.expiring if e.bucket == days]
+    @property
+    def expiring_more(self) -> int:
+        """How many rows within 90 days the dashboard does not show."""
+        return max(0, self.expiring_total - len(self.expiring))
+
+    def line(self, days: int) -> ExpiryLine:
+        """The expiry line of DAYS (0: expired)."""
+        return next(line for line in self.expiry if line.days == days)
 
 
 def build(session: Session, *, now: datetime, overlap: timedelta) -> Dashboard:
-    """Gather the dashboard at NOW."""
-    certificates = _certificates(session)
-    rows = [_row(c) for c in certificates if c.activate_at is not None]
-    upcoming = sorted(
-        (c for c in certificates if c.activate_at is not None and c.activate_at > now),
-        key=lambda c: (c.activate_at, c.id),
-    )
-    weeks = weekly_timeline(
-        (c.not_after for c in certificates if c.activate_at is not None),
-        (c.activate_at for c in upcoming if c.activate_at is not None),
-        start=now,
-    )
-    waiting_query = select(Submission).where(Submission.status == SubmissionStatus.RECEIVED)
-    schedules = schedule.schedules_waiting(session)
+    """Gather the dashboard at NOW (OVERLAP does not change what is active, only previous)."""
+    expiry = expiry_lines(rows.counts(session, now=now, limits=DASHBOARD_BUCKETS))
+    widest = max(DASHBOARD_BUCKETS)
+    waiting = select(Submission.id).where(Submission.status == SubmissionStatus.RECEIVED.value)
+    unacknowledged = _unacknowledged(now)
+    schedules = _schedules_waiting()
+    weeks = _weeks(session, now)
     return Dashboard(
-        expiring=expiring_soon(rows, now=now, overlap=overlap),
-        upcoming=upcoming[:20],
-        unacknowledged=_unacknowledged(session, certificates, now),
-        waiting=list(
-            session.scalars(
-                waiting_query.options(selectinload(Submission.partner))
-                .order_by(Submission.id)
-                .limit(10)
+        totals=_totals(session),
+        expiry=expiry,
+        expiring=rows.listed(session, now=now, where=rows.Filter(widest), limit=MOST_URGENT),
+        expiring_total=next(line.total for line in expiry if line.days == widest),
+        upcoming=_upcoming(session, now),
+        unacknowledged=[
+            Unacknowledged(*row)
+            for row in session.execute(
+                unacknowledged.order_by(Partner.name, Partner.id).limit(UNACKNOWLEDGED_SHOWN)
             )
+        ],
+        unacknowledged_count=_count(session, unacknowledged),
+        waiting=[
+            WaitingSubmission(*row)
+            for row in session.execute(
+                select(Submission.id, Partner.name, Submission.created_at)
+                .join(Partner, Partner.id == Submission.partner_id)
+                .where(Submission.status == SubmissionStatus.RECEIVED.value)
+                .order_by(Submission.id)
+                .limit(SHORT_LIST)
+            )
+        ],
+        waiting_count=_count(session, waiting),
+        schedules_waiting=[
+            WaitingSchedule(*row)
+            for row in session.execute(
+                schedules.order_by(Certificate.proposed_activate_at, Certificate.id).limit(
+                    SHORT_LIST
+                )
+            )
+        ],
+        schedules_waiting_count=_count(session, schedules),
+        events=list(
+            session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(SHORT_LIST))
         ),
-        waiting_count=session.scalar(select(func.count()).select_from(waiting_query.subquery()))
-        or 0,
-        schedules_waiting=schedules[:10],
-        schedules_waiting_count=len(schedules),
         weeks=weeks,
         timeline_svg=timeline_svg(weeks),
     )
@@ -90,73 +183,101 @@ def expiring(
     session: Session, *, now: datetime, overlap: timedelta, buckets: Sequence[int] = BUCKETS
 ) -> list[Expiring]:
     """Certificates in force (ours and partners') expiring within BUCKETS days, as the
-    dashboard lists them (each with its replacement, if one is scheduled)."""
-    rows = [_row(c) for c in _certificates(session) if c.activate_at is not None]
-    return expiring_soon(rows, now=now, overlap=overlap, buckets=buckets)
+    dashboard counts them (each with its replacement, if one is scheduled)."""
+    return rows.expiring(session, now=now, buckets=buckets)
 
 
-def _certificates(session: Session) -> list[Certificate]:
-    return list(
-        session.scalars(
-            select(Certificate)
-            .options(selectinload(Certificate.identity), selectinload(Certificate.partner))
-            .where(Certificate.withdrawn_at.is_(None))
+def _count(session: Session, stmt: Select[Any]) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def _totals(session: Session) -> Totals:
+    def total(model: type[Identity | Partner | User]) -> ColumnElement[int]:
+        return select(func.count()).select_from(model).scalar_subquery()
+
+    found = session.execute(select(total(Identity), total(Partner), total(User))).one()
+    return Totals(*found)
+
+
+def _upcoming(session: Session, now: datetime) -> list[Activation]:
+    """The next certificates to take effect, soonest first."""
+    found = session.execute(
+        select(
+            Certificate.id,
+            func.coalesce(Identity.name, Partner.name),
+            Certificate.usage,
+            Certificate.activate_at,
+        )
+        .outerjoin(Identity, Identity.id == Certificate.identity_id)
+        .outerjoin(Partner, Partner.id == Certificate.partner_id)
+        .where(Certificate.withdrawn_at.is_(None), Certificate.activate_at > now)
+        .order_by(Certificate.activate_at, Certificate.id)
+        .limit(UPCOMING_SHOWN)
+    )
+    return [Activation(id_, name or "?", usage, moment) for id_, name, usage, moment in found]
+
+
+def _unacknowledged(now: datetime) -> Select[tuple[int, str, str]]:
+    """Partners of identities with an upcoming certificate, without an acknowledgement since
+    the newest such certificate was made."""
+    upcoming = (
+        select(
+            Certificate.identity_id.label("identity_id"),
+            func.max(Certificate.created_at).label("since"),
+        )
+        .where(
+            Certificate.identity_id.is_not(None),
+            Certificate.withdrawn_at.is_(None),
+            or_(Certificate.activate_at.is_(None), Certificate.activate_at > now),
+            Certificate.not_after > now,
+        )
+        .group_by(Certificate.identity_id)
+        .subquery("upcoming")
+    )
+    acknowledged = exists().where(
+        Acknowledgement.partner_id == Partner.id, Acknowledgement.created_at >= upcoming.c.since
+    )
+    return (
+        select(Partner.id, Partner.name, Identity.as2_id)
+        .join(upcoming, upcoming.c.identity_id == Partner.identity_id)
+        .join(Identity, Identity.id == Partner.identity_id)
+        .where(~acknowledged)
+    )
+
+
+def _schedules_waiting() -> Select[tuple[int, str, str, datetime | None]]:
+    return (
+        select(Certificate.id, Identity.name, Certificate.usage, Certificate.proposed_activate_at)
+        .join(Identity, Identity.id == Certificate.identity_id)
+        .where(Certificate.proposed_activate_at.is_not(None), Certificate.withdrawn_at.is_(None))
+    )
+
+
+def _weeks(session: Session, now: datetime) -> list[Week]:
+    """Expiries (of dated certificates) and scheduled activations per week, next 52 weeks."""
+    edges = [now + timedelta(weeks=i) for i in range(WEEKS + 1)]
+
+    def week(moment: Any) -> ColumnElement[int]:
+        return case(*((moment < edges[i + 1], i) for i in range(WEEKS)), else_=-1)
+
+    live = Certificate.withdrawn_at.is_(None)
+    expiries = week(Certificate.not_after)
+    activations = week(Certificate.activate_at)
+    stmt: CompoundSelect[Any] = (
+        select(literal_column("'expiry'").label("kind"), expiries.label("week"), func.count())
+        .where(live, Certificate.activate_at.is_not(None))
+        .where(Certificate.not_after >= now, Certificate.not_after < edges[-1])
+        .group_by(expiries)
+        .union_all(
+            select(literal_column("'activation'"), activations, func.count())
+            .where(live, Certificate.activate_at > now, Certificate.activate_at < edges[-1])
+            .group_by(activations)
         )
     )
-
-
-def _row(certificate: Certificate) -> CertRow:
-    owner = certificate.identity or certificate.partner
-    kind = "identity" if certificate.identity_id else "partner"
-    return CertRow(
-        id=certificate.id,
-        owner=f"{kind}:{certificate.identity_id or certificate.partner_id}",
-        owner_name=f"{'our ' if kind == 'identity' else ''}{owner.name if owner else '?'}",
-        usage=certificate.usage,
-        not_after=certificate.not_after,
-        activate_at=certificate.activate_at,
-        withdrawn_at=certificate.withdrawn_at,
-    )
-
-
-def _unacknowledged(
-    session: Session, certificates: list[Certificate], now: datetime
-) -> list[Unacknowledged]:
-    """Partners of identities with an upcoming certificate, without an acknowledgement since."""
-    upcoming: dict[int, Certificate] = {}
-    for certificate in certificates:
-        if certificate.identity_id is None:
-            continue
-        is_upcoming = certificate.activate_at is None or certificate.activate_at > now
-        if is_upcoming and certificate.not_after > now:
-            current = upcoming.get(certificate.identity_id)
-            if current is None or certificate.created_at > current.created_at:
-                upcoming[certificate.identity_id] = certificate
-    if not upcoming:
-        return []
-    partners = session.scalars(
-        select(Partner)
-        .where(Partner.identity_id.in_(upcoming))
-        .options(selectinload(Partner.identity))
-        .order_by(Partner.name)
-    )
-    latest_ack: dict[int, datetime] = {
-        partner_id: moment
-        for partner_id, moment in session.execute(
-            select(Acknowledgement.partner_id, func.max(Acknowledgement.created_at)).group_by(
-                Acknowledgement.partner_id
-            )
-        )
+    counts: dict[tuple[str, int], int] = {
+        (kind, int(index)): int(number) for kind, index, number in session.execute(stmt).tuples()
     }
-    found = []
-    for partner in partners:
-        certificate = upcoming[partner.identity_id]
-        acknowledged = latest_ack.get(partner.id)
-        if acknowledged is None or _aware(acknowledged) < certificate.created_at:
-            found.append(Unacknowledged(partner, certificate))
-    return found
-
-
-def _aware(moment: datetime) -> datetime:
-    # Aggregates can bypass the column type on SQLite, so the value may come back naive UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return [
+        Week(edges[i], counts.get(("expiry", i), 0), counts.get(("activation", i), 0))
+        for i in range(WEEKS)
+    ]

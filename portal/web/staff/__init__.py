@@ -8,6 +8,7 @@ of the others.
 from portal.web.staff import (  # noqa: F401  (importing registers the routes)
     campaigns,
     certificates,
+    expiring,
     links,
     outbox,
     review,

@@ -39,6 +39,9 @@ def bad_cursor(error: CursorError) -> Rendered:
     return error_page(400, "Bad page address", error.message)
 
 
+DRAFTS_SHOWN = 10  # draft upload requests on the dashboard
+
+
 def _per_page() -> int:
     return settings().page_size
 
@@ -52,18 +55,17 @@ def _status(form: FlaskForm) -> int:
 @requires(Permission.VIEW)
 def overview() -> Rendered:
     """The dashboard: what expires, what waits, what happens next, the latest activity."""
-    session = db.session
+    session, now, overlap = db.session, request_now(), settings().certificate_overlap
+    drafts_shown, drafts_count = drafts.first_drafts(session, now=now, limit=DRAFTS_SHOWN)
     return render_template(
         "staff/overview.html",
-        identities=directory.list_identities(session, page=1, per_page=1).total,
-        partners=directory.list_partners(session, page=1, per_page=1).total,
-        user_count=users.count_users(session),
-        events=audit.recent_events(session, page=1, per_page=10).items,
-        board=dashboard.build(session, now=request_now(), overlap=settings().certificate_overlap),
+        board=dashboard.build(session, now=now, overlap=overlap),
         campaigns_at_risk=campaign_board.at_risk_counts(
-            session, now=request_now(), risk_window=settings().campaign_at_risk
+            session, now=now, risk_window=settings().campaign_at_risk
         ),
-        drafts=drafts.drafts(session, now=request_now(), overlap=settings().certificate_overlap),
+        drafts=drafts_shown,
+        drafts_count=drafts_count,
+        draft_days=drafts.DRAFT_DAYS,
         confirm_form=ConfirmForm(),
     )
 
