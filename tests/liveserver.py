@@ -70,12 +70,11 @@ def start_server(
     """Start `portal serve` or gunicorn (as the Docker image runs it) and wait for /healthz."""
     if kind == "serve":
         command = [*portal_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    else:
-        command = [
-            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--threads", str(threads), "--access-logfile", "-",
-            "--logger-class", "portal.logs.GunicornLogger", "portal:create_app()",
-        ]  # fmt: skip
+    else:  # as the Docker image runs it, with its settings file
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf",
+                   "portal:create_app()"]  # fmt: skip
+        env = {**env, "PORTAL_WEB_BIND": f"127.0.0.1:{port}",
+               "PORTAL_WEB_WORKERS": str(workers), "PORTAL_WEB_THREADS": str(threads)}  # fmt: skip
     return start_process(command, env, log, health=f"http://127.0.0.1:{port}/healthz")
 
 
