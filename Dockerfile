@@ -1,5 +1,5 @@
 # Certificate Exchange Portal: gunicorn serving portal:create_app() as a non-root user.
-# The logger class redacts share-link tokens from access logs.
+# Its logger class redacts share-link tokens from access logs.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,4 +27,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
 
-CMD ["sh", "-c", "portal init && exec gunicorn --bind 0.0.0.0:8000 --workers 2 --threads 4 --access-logfile - --logger-class portal.logs.GunicornLogger 'portal:create_app()'"]
+# Gunicorn's settings (workers, threads, timeouts, the token-free access log) are in
+# portal/gunicorn_conf.py, each changeable through PORTAL_WEB_* variables.
+CMD ["sh", "-c", "portal init && exec gunicorn -c python:portal.gunicorn_conf 'portal:create_app()'"]

@@ -302,3 +302,18 @@ def smtp_server() -> Iterator[tuple[CollectingHandler, int]]:
     controller.start()
     yield handler, port
     controller.stop()
+
+
+@pytest.fixture
+def redis_uri() -> str:
+    """Redis on loopback; skipped where none runs, unless PORTAL_REQUIRE_REDIS=1 (.ci/run)."""
+    import redis
+
+    uri = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(uri, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("PORTAL_REQUIRE_REDIS") == "1":
+            raise
+        pytest.skip(f"no Redis at {uri} (set PORTAL_REQUIRE_REDIS=1 to fail instead)")
+    return uri

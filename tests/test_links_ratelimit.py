@@ -6,7 +6,6 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from flask import Flask
 
 from portal import create_app
@@ -48,23 +47,6 @@ def test_valid_links_do_not_use_up_the_budget(tmp_path, database_url, connection
     client = app.test_client()
     for _ in range(10):
         assert client.get(f"/s/{token}").status_code == 200
-
-
-@pytest.fixture
-def redis_uri() -> str:
-    """Redis on loopback; skipped where none runs, unless PORTAL_REQUIRE_REDIS=1 (.ci/run)."""
-    import os
-
-    import redis
-
-    uri = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(uri, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("PORTAL_REQUIRE_REDIS") == "1":
-            raise
-        pytest.skip(f"no Redis at {uri} (set PORTAL_REQUIRE_REDIS=1 to fail instead)")
-    return uri
 
 
 def test_limit_is_shared_by_processes_through_redis(
