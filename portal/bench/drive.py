@@ -22,6 +22,8 @@ class Timings:
 
     seconds: list[float] = field(default_factory=list)
     errors: int = 0
+    # The unexpected statuses and how often each came (0: no answer at all).
+    unexpected: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, answer: Answer, expected: Sequence[int]) -> None:
@@ -30,6 +32,7 @@ class Timings:
             self.seconds.append(answer.seconds)
             if answer.status not in expected:
                 self.errors += 1
+                self.unexpected[answer.status] = self.unexpected.get(answer.status, 0) + 1
 
     def p_ms(self, percent: float) -> float:
         """The PERCENT-th percentile (nearest rank) in milliseconds; 0.0 with no samples."""
@@ -80,6 +83,7 @@ def partner_page(clients: Sequence[Client], tokens: Sequence[str], requests: int
         "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
         "requests": len(real.seconds),
         "errors": real.errors + bare.errors,
+        "unexpected": {**bare.unexpected, **real.unexpected},
     }
 
 

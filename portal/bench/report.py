@@ -119,4 +119,9 @@ def table(doc: dict[str, Any]) -> str:
         lines.append(f"{name:<28}{'':>12}{value:>12}{'':>8}  {goal:<24}{verdict}")
     if doc.get("errors"):
         lines.append(f"\nunexpected answers: {doc['errors']} (see the JSON for each figure)")
+    if doc.get("worker_timeouts"):
+        lines.append(
+            f"gunicorn killed a worker {doc['worker_timeouts']} times for a request over its "
+            "30 s timeout"
+        )
     return "\n".join(lines)

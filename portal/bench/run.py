@@ -20,7 +20,7 @@ from portal.bench import drive, report, work
 from portal.bench.certs import CertMaker, make_keys
 from portal.bench.clients import Client
 from portal.bench.seed import Seeded, Seeder
-from portal.bench.serve import start_server
+from portal.bench.serve import Server, start_server
 from portal.bench.target import Target, open_target
 from portal.domain.keys import KeyRing, generate_key
 from portal.domain.scopes import Scope
@@ -95,6 +95,7 @@ class _Bench:
         self.kek, self.link_key = generate_key(), secrets.token_urlsafe(48)
         self.keyring = KeyRing.from_strings([self.kek])
         self.signer = LinkSigner([self.link_key])
+        self.server: Server | None = None
         self.seeder = Seeder(engine, self.keyring, CertMaker(make_keys()), progress, utcnow())
 
     def env(self) -> dict[str, str]:
@@ -115,7 +116,7 @@ class _Bench:
         self.seeder.grow(small)
         api_secret = self._api_token(seeded)
         self.progress("starting gunicorn (2 workers x 4 threads)")
-        server = start_server(self.env(), self.folder)
+        server = self.server = start_server(self.env(), self.folder)
         try:
             staff = [Client(server.port) for _ in range(drive.CLIENTS)]
             staff[0].sign_in(seeded.admin_email, seeded.admin_password)
@@ -128,13 +129,16 @@ class _Bench:
             self.progress(f"measuring the partner page ({options.partner_requests} requests)")
             tokens = [self.signer.sign(i) for i in seeded.link_ids[:PARTNER_PAGE_TOKENS]]
             partner_page = drive.partner_page(partners, tokens, options.partner_requests)
+            server.sample_rss()
             upload = self._uploads(partners, seeded)
-            rss = server.worker_peak_rss_mb()
+            server.sample_rss()
+            rss = list(server.peaks.values())
             for client in staff + partners:
                 client.close()
         finally:
             server.stop()
         doc = self._document(seeded, partner_page, pages_small, pages_large, upload, rss, small)
+        doc["worker_timeouts"] = server.worker_timeouts()
         doc.update(self._background(seeded, server.base))
         return doc, seeded
 
@@ -173,6 +177,8 @@ class _Bench:
         for name, page in pages.items():
             self.progress(f"measuring {name} at {n} partners ({self.options.requests} requests)")
             timings[name] = drive.time_page(clients, page, self.options.requests)
+            if self.server is not None:
+                self.server.sample_rss()
         return timings
 
     def _uploads(self, clients: list[Client], seeded: Seeded) -> drive.Timings:
@@ -244,6 +250,8 @@ class _Bench:
                 "p50_ms_small": small[name].p_ms(50),
                 "p50_ms_large": timings.p_ms(50),
                 "errors": small[name].errors + timings.errors,
+                "unexpected_small": small[name].unexpected,
+                "unexpected_large": timings.unexpected,
             }
             errors += pages[name]["errors"]
         return {
@@ -258,6 +266,7 @@ class _Bench:
             "upload_p95_ms": upload.p_ms(95),
             "upload_p50_ms": upload.p_ms(50),
             "upload_errors": upload.errors,
+            "upload_unexpected": upload.unexpected,
             "worker_rss_mb": round(max(rss), 1) if rss else 0.0,
             "worker_rss_mb_each": [round(r, 1) for r in rss],
             "seeded": seeded.counts,

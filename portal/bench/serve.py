@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 WORKERS = 2
@@ -31,6 +31,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    # The highest VmHWM seen of each worker pid (a worker gunicorn replaces keeps its figure).
+    peaks: dict[int, float] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -52,9 +54,8 @@ class Server:
                 children.append(int(entry.name))
         return sorted(children)
 
-    def worker_peak_rss_mb(self) -> list[float]:
-        """Each worker's peak resident set (VmHWM) in MB."""
-        peaks = []
+    def sample_rss(self) -> None:
+        """Read each worker's peak resident set (VmHWM) now, keeping the highest per pid."""
         for pid in self.worker_pids():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -62,8 +63,14 @@ class Server:
                 continue
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
-        return peaks
+                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
+
+    def worker_timeouts(self) -> int:
+        """How many times gunicorn killed a worker for a request over its timeout (30 s)."""
+        try:
+            return self.log.read_text(errors="replace").count("WORKER TIMEOUT")
+        except OSError:
+            return 0
 
     def stop(self) -> None:
         """SIGTERM the master (it stops its workers), SIGKILL if it lingers."""
