@@ -98,7 +98,7 @@ def run_due(
     """One jobs.run_once at now, as `portal run-due` does it: seconds and what it did."""
     with Session(engine, expire_on_commit=False) as session:
         started = time.perf_counter()
-        result = jobs.run_once(session, settings, signer.sign, keyring, now=utcnow())
+        result = jobs.run_once(session, settings, signer, keyring, now=utcnow())
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
