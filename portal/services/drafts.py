@@ -73,7 +73,7 @@ def first_drafts(session: Session, *, now: datetime, limit: int) -> tuple[list[D
 
 
 def _load(session: Session, now: datetime, stmt: Select[Any]) -> tuple[list[Draft], int]:
-    found = session.execute(stmt).all()
+    found = session.execute(stmt, expiring.params(now, DRAFT_DAYS)).all()
     if not found:
         return [], 0
     partners = {
@@ -95,7 +95,7 @@ def _load(session: Session, now: datetime, stmt: Select[Any]) -> tuple[list[Draf
 def _drafts(now: datetime, partner_id: int | None = None) -> Select[Any]:
     """Per partner, its soonest unreplaced certificate in force expiring within DRAFT_DAYS
     at NOW, unless an upload link works."""
-    found = expiring.in_force_rows(now=now, within=DRAFT_DAYS, owner="partner")
+    found = expiring.in_force_rows(owner="partner")
     asked = exists().where(
         ShareLink.partner_id == found.c.owner_id,
         ShareLink.can_upload.is_(True),

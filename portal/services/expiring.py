@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -41,12 +43,15 @@ from sqlalchemy.orm import Session, aliased
 
 from portal.domain.reports import BUCKETS, CertRow, Expiring, bucket_of
 from portal.domain.vocab import USAGES_IN_FORCE, Usage
-from portal.models import Certificate, Identity, Partner
+from portal.models import Certificate, Identity, Partner, UTCDateTime
 
 Kind = Literal["identity", "partner"]
 KINDS: tuple[Kind, ...] = ("identity", "partner")
 REPLACEMENT_FILTERS = ("scheduled", "none")
 MAX_WITHIN = 3660  # days: ten years is as far as a filter may look
+# What the rows are computed at: bound per execution, so the statements are built once.
+_NOW = bindparam("in_force_now", type_=UTCDateTime)
+_HORIZON = bindparam("in_force_horizon", type_=UTCDateTime)
 _CURSOR = re.compile(r"^(\d{8}T\d{6}\.\d{6})~(\d{1,18})~([a-z]{1,16})$")
 
 
@@ -132,7 +137,7 @@ def _rule_key(certificate: Any) -> ColumnElement[Any]:
     return func.coalesce(certificate.approved_at, certificate.activate_at)
 
 
-def _superseded(c: Any, kind: Kind, served: tuple[str, ...], now: datetime) -> Any:
+def _superseded(c: Any, kind: Kind, served: tuple[str, ...], now: ColumnElement[datetime]) -> Any:
     """Whether another started certificate of C's owner for the usage comes after C in the
     rule's order (then C is not active)."""
     later = aliased(Certificate, name="later")
@@ -154,7 +159,7 @@ def _superseded(c: Any, kind: Kind, served: tuple[str, ...], now: datetime) -> A
     )
 
 
-def _replacement(c: Any, kind: Kind, served: tuple[str, ...], now: datetime) -> Any:
+def _replacement(c: Any, kind: Kind, served: tuple[str, ...], now: ColumnElement[datetime]) -> Any:
     """The id of C's replacement: the first scheduled certificate of its owner for the usage
     (in the rule's order) that expires after C; NULL when none."""
     nxt = aliased(Certificate, name="nxt")
@@ -173,10 +178,10 @@ def _replacement(c: Any, kind: Kind, served: tuple[str, ...], now: datetime) -> 
     )
 
 
-def _leg(
-    kind: Kind, usage: str, *, now: datetime, within: int, after: Cursor | None
-) -> Select[Any]:
-    """Rows of KIND's certificates active for USAGE at NOW expiring within WITHIN days."""
+def _leg(kind: Kind, usage: str, *, after: Cursor | None) -> Select[Any]:
+    """Rows of KIND's certificates active for USAGE at NOW expiring before HORIZON (both bound
+    parameters: see params)."""
+    now, horizon = _NOW, _HORIZON
     c = aliased(Certificate, name="c")
     served = (usage, Usage.BOTH.value)
     owner = _owner(c, kind)
@@ -186,7 +191,7 @@ def _leg(
         c.withdrawn_at.is_(None),
         c.usage.in_(served),
         c.activate_at <= now,
-        c.not_after < now + timedelta(days=within),
+        c.not_after < horizon,
         ~_superseded(c, kind, served, now),
     ]
     if after is not None:
@@ -210,16 +215,31 @@ def _leg(
     )
 
 
-def in_force_rows(
-    *, now: datetime, within: int, owner: Kind | None = None, after: Cursor | None = None
-) -> Any:
-    """A subquery of the rows (see _leg) of every owner kind and usage asked for."""
+def params(now: datetime, within: int) -> dict[str, datetime]:
+    """The values of in_force_rows' parameters: at NOW, expiring within WITHIN days."""
+    return {_NOW.key: now, _HORIZON.key: now + timedelta(days=within)}
+
+
+def in_force_rows(*, owner: Kind | None = None, after: Cursor | None = None) -> Any:
+    """A subquery of the rows (see _leg) of every owner kind and usage asked for; execute
+    what selects from it with params(now, within).
+
+    Without AFTER it is built once per process: building these statements (aliases adapted
+    column by column) costs more than running them.
+    """
+    if after is None:
+        return _shared_rows(owner)
+    return _rows(owner, after)
+
+
+@lru_cache(maxsize=len(KINDS) + 1)
+def _shared_rows(owner: Kind | None) -> Any:
+    return _rows(owner, None)
+
+
+def _rows(owner: Kind | None, after: Cursor | None) -> Any:
     kinds = KINDS if owner is None else (owner,)
-    legs = [
-        _leg(kind, usage, now=now, within=within, after=after)
-        for kind in kinds
-        for usage in USAGES_IN_FORCE
-    ]
+    legs = [_leg(kind, usage, after=after) for kind in kinds for usage in USAGES_IN_FORCE]
     return union_all(*legs).subquery("in_force")
 
 
@@ -242,7 +262,7 @@ def listed(
 ) -> list[Expiring]:
     """The rows matching WHERE, soonest expiry first (then id; signing before encryption),
     at most LIMIT."""
-    rows = in_force_rows(now=now, within=where.within, owner=where.owner, after=after)
+    rows = in_force_rows(owner=where.owner, after=after)
     replacement = aliased(Certificate, name="replacement")
     stmt = (
         select(
@@ -257,7 +277,8 @@ def listed(
     if limit is not None:
         stmt = stmt.limit(limit)
     buckets = sorted({*BUCKETS, where.within})
-    return [_expiring(row, now, buckets) for row in session.execute(stmt)]
+    found = session.execute(stmt, params(now, where.within))
+    return [_expiring(row, now, buckets) for row in found]
 
 
 def page(
@@ -277,7 +298,7 @@ def counts(
     session: Session, *, now: datetime, limits: Sequence[int]
 ) -> dict[tuple[int, bool], int]:
     """Rows per (smallest limit L with not_after < now + L days, 0 for expired; replaced?)."""
-    rows = in_force_rows(now=now, within=max(limits))
+    rows = in_force_rows()
     bucket = case(
         (rows.c.not_after < now, 0),
         *((rows.c.not_after < now + timedelta(days=days), days) for days in sorted(limits)),
@@ -287,9 +308,8 @@ def counts(
     stmt = select(bucket.label("bucket"), replaced.label("replaced"), func.count()).group_by(
         bucket, replaced
     )
-    return {
-        (int(days), bool(has)): int(number) for days, has, number in session.execute(stmt).tuples()
-    }
+    found = session.execute(stmt, params(now, max(limits))).tuples()
+    return {(int(days), bool(has)): int(number) for days, has, number in found}
 
 
 def _expiring(row: Any, now: datetime, buckets: Sequence[int]) -> Expiring:
