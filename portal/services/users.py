@@ -21,7 +21,11 @@ from portal.services.pagination import Page, like_pattern, paginate
 from portal.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Argon2id at OWASP's recommended setting (19 MiB, 2 passes, 1 lane). The library's default
+# (64 MiB, 3 passes, 4 lanes) made every sign-in raise a web worker's memory by 64 MiB, per
+# concurrent sign-in, the largest part of its peak. Hashes made with other parameters are
+# redone at the next successful sign-in (check_needs_rehash).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified against when the email is unknown, so both failures cost the same time. Made on
 # first use: hashing costs ~0.2 s, which every `portal` command would otherwise pay at import.
 _DUMMY_HASH: str | None = None
