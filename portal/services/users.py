@@ -25,7 +25,10 @@ MIN_PASSWORD_LENGTH = 12
 # (64 MiB, 3 passes, 4 lanes) made every sign-in raise a web worker's memory by 64 MiB, per
 # concurrent sign-in, the largest part of its peak. Hashes made with other parameters are
 # redone at the next successful sign-in (check_needs_rehash).
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_LANES = 2, 19 * 1024, 1
+_hasher = PasswordHasher(
+    time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_LANES
+)
 # Verified against when the email is unknown, so both failures cost the same time. Made on
 # first use: hashing costs ~0.2 s, which every `portal` command would otherwise pay at import.
 _DUMMY_HASH: str | None = None
