@@ -6,15 +6,10 @@ which installs it): then a missing browser fails the run instead of hiding the t
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -22,53 +17,11 @@ from portal.extensions import db, keyring
 from portal.models import Acknowledgement, ChangeWindow, Submission
 from portal.timeutil import utcnow
 from tests import certfactory, factories
-from tests.conftest import reconfigure
-from tests.test_links_live import _link, live_app  # noqa: F401  (fixture reused)
-
-CHROMIUM = os.environ.get("PORTAL_CHROMIUM") or shutil.which("chromium")
-if CHROMIUM is None and os.environ.get("PORTAL_REQUIRE_BROWSER") != "1":
-    pytest.skip("Chromium is not installed (set PORTAL_REQUIRE_BROWSER=1 to fail instead)",
-                allow_module_level=True)  # fmt: skip
-
-# Flags for a sandboxed machine with no network but loopback.
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def server(live_app: Flask) -> Iterator[str]:  # noqa: F811
-    """The app served by waitress on a loopback port."""
-    import waitress
-
-    server = waitress.create_server(live_app, host="127.0.0.1", port=0, threads=4)
-    base = f"http://127.0.0.1:{server.effective_port}"
-    reconfigure(live_app, BASE_URL=base)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield base
-    server.close()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    """A headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
+from tests.test_links_live import _link
 
 
 def test_partner_downloads_uploads_confirms_and_proposes(
-    live_app: Flask,  # noqa: F811
+    live_app: Flask,
     server: str,
     browser,
     tmp_path: Path,
