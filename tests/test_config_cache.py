@@ -186,3 +186,36 @@ def test_without_the_triggers_nothing_is_cached(
     etag = etag_of(client, world).headers["ETag"]
     assert etag_of(client, world, **{"If-None-Match": etag}).status_code == 304
     assert len(plans_made) == 2
+
+
+class _FakePlan:
+    """A plan whose document is SIZE bytes long; counts how often it is rendered."""
+
+    def __init__(self, version: str, size: int) -> None:
+        self.version, self.size, self.renders = version, size, 0
+
+    def render(self, session: object) -> Any:
+        self.renders += 1
+        body = b'{"generated_at":"x","v":"' + b"a" * self.size + b'"}'
+        return type("Document", (), {"to_json": lambda _self: body})()
+
+
+def test_rendered_bodies_are_kept_within_a_byte_budget() -> None:
+    cache = config_cache.ConfigCache(bodies=8, body_bytes=3_000)
+    at = utcnow()
+    first, second, huge = _FakePlan("a", 1_000), _FakePlan("b", 1_000), _FakePlan("c", 5_000)
+
+    for plan in (first, second, first, second):
+        cache.body(None, plan, at)  # type: ignore[arg-type]
+    assert (first.renders, second.renders) == (1, 1)  # both kept: 2 KB within 3 KB
+
+    for _ in range(2):
+        cache.body(None, huge, at)  # type: ignore[arg-type]
+    assert huge.renders == 2  # bigger than the whole budget: never kept
+
+    third = _FakePlan("d", 1_500)
+    cache.body(None, third, at)  # type: ignore[arg-type]
+    cache.body(None, first, at)  # type: ignore[arg-type]
+    # Keeping the third went over the budget: the least recently used (the first) went.
+    assert first.renders == 2
+    assert second.renders == 1

@@ -1,7 +1,7 @@
 """What GET /api/v1/config answers, cached per process and kept right by the database.
 
 The database keeps a revision (`config_revision.value`) that triggers raise in the same
-transaction as any change to certificates, partners or identities (migration 0014). A plan
+transaction as any change to certificates, partners or identities (migration 0015). A plan
 (the rule applied, no bytes loaded: config_export.plan) is cached under the revision, the
 selection and the overlap, and serves every moment from the one it was made for until its
 earliest `next_change_at` (an activation or the end of an overlap): in between the answer
@@ -26,7 +26,7 @@ from portal.models import ConfigRevision
 from portal.services import config_export
 from portal.services.config_export import Plan, Selection
 
-# The triggers migration 0014 creates, by dialect: without all of them nothing is cached.
+# The triggers migration 0015 creates, by dialect: without all of them nothing is cached.
 TRIGGERS = {
     "sqlite": {
         f"config_revision_{table}_{event}"
@@ -42,6 +42,8 @@ _TRIGGER_NAMES = {
     "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'config_rev%'",
 }
 _PREFIX = b'{"generated_at":'
+# What a process keeps of rendered documents, at most.
+BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,15 @@ class _Entry:
 class ConfigCache:
     """Plans by (revision, selection, overlap) and bodies by version; thread-safe, bounded."""
 
-    def __init__(self, *, plans: int = 16, bodies: int = 8) -> None:
+    def __init__(self, *, plans: int = 16, bodies: int = 8, body_bytes: int = BODY_BYTES) -> None:
         self._lock = threading.Lock()
         self._plans: OrderedDict[tuple[int, Selection, timedelta], _Entry] = OrderedDict()
         self._bodies: OrderedDict[str, bytes] = OrderedDict()
         self._plan_limit = plans
         self._body_limit = bodies
+        # Bodies grow with the partners (tens of MB at 10,000): the cache holds a budget of
+        # bytes, not a count, and a body bigger than the budget is never kept.
+        self._body_bytes = body_bytes
         self._enabled: bool | None = None  # decided by the first request (the triggers)
 
     def plan(
@@ -96,11 +101,18 @@ class ConfigCache:
             whole = plan.render(session).to_json()
             # generated_at is the first key (orjson keeps the order): keep what follows it.
             rest = whole[whole.index(b",", len(_PREFIX)) :]
-            with self._lock:
-                self._bodies[plan.version] = rest
-                while len(self._bodies) > self._body_limit:
-                    self._bodies.popitem(last=False)
+            if len(rest) <= self._body_bytes:
+                with self._lock:
+                    self._bodies[plan.version] = rest
+                    self._trim_bodies()
         return _PREFIX + orjson.dumps(config_export.iso(at)) + rest
+
+    def _trim_bodies(self) -> None:
+        """Drop the least recently used bodies beyond the count or the byte budget."""
+        total = sum(len(body) for body in self._bodies.values())
+        while self._bodies and (len(self._bodies) > self._body_limit or total > self._body_bytes):
+            _, dropped = self._bodies.popitem(last=False)
+            total -= len(dropped)
 
     def _revision(self, session: Session) -> int | None:
         """The database's revision, or None when caching is off (no triggers, no row)."""
