@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -229,3 +230,18 @@ def bulk_certificates(session, owned) -> None:
         ],
     )  # fmt: skip
     session.flush()
+
+
+def test_the_timeline_never_prints_two_month_labels_on_top_of_each_other() -> None:
+    from datetime import UTC, datetime
+
+    # Starting on the 28th: November's first week is followed by December's a week later.
+    start = datetime(2026, 11, 28, tzinfo=UTC)
+    weeks = weekly_timeline([], [], start=start)
+    svg = timeline_svg(weeks)
+
+    places = [int(x) for x in re.findall(r'<text x="(\d+)" y="\d+" class="month">', svg)]
+    assert places == sorted(places)
+    assert all(b - a >= 3 * 14 for a, b in itertools.pairwise(places))
+    assert ">Dec<" in svg  # the newer month keeps its label
+    assert 'class="legend"' not in svg  # an empty chart shows no lone scale "1"

@@ -134,6 +134,10 @@ def weekly_timeline(
     ]
 
 
+# Weeks between two month labels at least: closer ones would overlap.
+MONTH_LABEL_GAP = 3
+
+
 def timeline_svg(weeks: Sequence[Week]) -> str:
     """A bar chart of the weeks as inline SVG: expiries above the line, activations below."""
     bar, gap, half = 12, 2, 60
@@ -146,7 +150,7 @@ def timeline_svg(weeks: Sequence[Week]) -> str:
         "per week, next 12 months</title>",
         f'<line x1="30" y1="{half + 10}" x2="{width}" y2="{half + 10}" class="axis"/>',
     ]
-    month = None
+    labels: list[tuple[int, str]] = []  # (x, month) of each month's first week
     for index, week in enumerate(weeks):
         x = 30 + index * (bar + gap)
         label = f"week of {week.start:%Y-%m-%d}"
@@ -163,9 +167,14 @@ def timeline_svg(weeks: Sequence[Week]) -> str:
                 f'class="activation"><title>{escape(label)}: {week.activations} '
                 "activating</title></rect>"
             )
-        if week.start.month != month:
-            month = week.start.month
-            parts.append(f'<text x="{x}" y="{2 * half + 35}" class="month">{week.start:%b}</text>')
-    parts.append(f'<text x="0" y="20" class="legend">{peak}</text>')
+        if not labels or week.start.month != weeks[index - 1].start.month:
+            # A month that began less than three weeks after the last label would print over
+            # it: the newer month keeps the place.
+            if labels and x - labels[-1][0] < MONTH_LABEL_GAP * (bar + gap):
+                labels.pop()
+            labels.append((x, f"{week.start:%b}"))
+    parts += [f'<text x="{x}" y="{2 * half + 35}" class="month">{m}</text>' for x, m in labels]
+    if any(w.expiries or w.activations for w in weeks):
+        parts.append(f'<text x="0" y="20" class="legend">{peak}</text>')  # the scale's top
     parts.append("</svg>")
     return "".join(parts)
