@@ -233,3 +233,14 @@ def test_console_inspect_as_typed(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["acceptable"] is True
+
+
+def test_generation_reads_as_a_sentence_without_internal_values(runner, session) -> None:
+    factories.identity(session, as2_id="WORDS")
+    session.commit()
+
+    result = runner.invoke(args=["identity", "generate", "--as2-id", "WORDS", "--key-size", "2048"])
+
+    assert result.exit_code == 0, result.output
+    assert "Generated a 2048-bit signing and encryption certificate for WORDS" in result.output
+    assert "both" not in result.output

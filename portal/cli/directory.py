@@ -18,7 +18,7 @@ from portal.cli.common import (
 from portal.clock import command_now
 from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
-from portal.domain.vocab import Environment, Usage
+from portal.domain.vocab import Environment, Usage, usage_words
 from portal.extensions import db, keyring
 from portal.services import certificates, directory, schedule
 from portal.services.actor import Actor
@@ -131,7 +131,7 @@ def identity_generate_command(
             now=command_now(),
         )
     click.echo(
-        f"Generated a {key_size}-bit {usage} certificate for {as2_id}, valid until "
+        f"Generated a {key_size}-bit {usage_words(usage)} certificate for {as2_id}, valid until "
         f"{certificate.not_after:%Y-%m-%d %H:%M} UTC; not in force until scheduled."
     )
     click.echo(colon_fingerprint(certificate.sha256))
@@ -194,7 +194,9 @@ def identity_import_command(
             )
     for warning in stored.report.warnings:
         click.echo(f"Warning: {warning.message}", err=True)
-    click.echo(f"Imported a {usage} certificate for {as2_id}; not in force until scheduled.")
+    click.echo(
+        f"Imported a {usage_words(usage)} certificate for {as2_id}; not in force until scheduled."
+    )
     click.echo(colon_fingerprint(stored.certificate.sha256))
 
 

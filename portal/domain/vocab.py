@@ -39,6 +39,14 @@ def usages_served(usage: str) -> tuple[Usage, ...]:
     return Usage(usage).covers
 
 
+def usage_words(usage: str) -> str:
+    """How a certificate usage reads in a sentence: "signing and encryption" for "both"."""
+    try:
+        return " and ".join(usages_served(usage))
+    except ValueError:
+        return usage
+
+
 class Environment(StrEnum):
     """Where an AS2 station and its partners trade."""
 

@@ -27,6 +27,7 @@ from portal.domain.certs import (
     sha256_hex,
 )
 from portal.domain.keys import KeyRing, KeyRingError
+from portal.domain.vocab import usage_words
 from portal.models import Certificate, Identity, Partner, PendingKey
 from portal.services import audit, unique
 from portal.services.actor import Actor
@@ -143,7 +144,9 @@ def generate(
         chain=(),
         actor=actor,
     )
-    _audit_new(session, actor, certificate, f"Generated a {key_size}-bit {usage_} certificate")
+    _audit_new(
+        session, actor, certificate, f"Generated a {key_size}-bit {usage_words(usage_)} certificate"
+    )
     return certificate
 
 

@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter, Map
 from portal.clock import request_now
 from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
 from portal.domain.roles import Permission
-from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus, usages_served
+from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus, usage_words
 from portal.timeutil import format_in_zone
 from portal.web.access import can
 from portal.web.api import bp as api_bp
@@ -70,7 +70,7 @@ def register_web(app: Flask) -> None:
     app.after_request(_security_headers)
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(colon_fingerprint, "fingerprint")
-    app.add_template_filter(_usage_label, "usage_label")
+    app.add_template_filter(usage_words, "usage_label")
     app.add_template_global(can, "can")
     app.add_template_filter(format_in_zone, "in_zone")
     app.context_processor(lambda: {"now": request_now()})
@@ -86,14 +86,6 @@ def _localtime(moment: object) -> str:
         return "—"
     zone = getattr(current_user, "timezone", None) or "UTC"
     return format_in_zone(moment, zone)
-
-
-def _usage_label(usage: str) -> str:
-    """How a certificate usage reads in a sentence."""
-    try:
-        return " and ".join(usages_served(usage))
-    except ValueError:
-        return usage
 
 
 def _security_headers(response: Response) -> Response:
