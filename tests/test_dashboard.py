@@ -245,3 +245,14 @@ def test_the_timeline_never_prints_two_month_labels_on_top_of_each_other() -> No
     assert all(b - a >= 3 * 14 for a, b in itertools.pairwise(places))
     assert ">Dec<" in svg  # the newer month keeps its label
     assert 'class="legend"' not in svg  # an empty chart shows no lone scale "1"
+
+
+def test_staff_are_warned_while_partners_are_told_to_write_to_nobody(app, viewer_client) -> None:
+    from tests.conftest import reconfigure
+
+    reconfigure(app, CONTACT_EMAIL="portal@localhost")
+    warned = viewer_client.get("/").get_data(as_text=True)
+    assert "told to write to <code>portal@localhost</code>" in warned
+
+    reconfigure(app, CONTACT_EMAIL="edi-support@acme.example")
+    assert "which nobody reads" not in viewer_client.get("/").get_data(as_text=True)

@@ -67,7 +67,14 @@ def overview() -> Rendered:
         drafts_count=drafts_count,
         draft_days=drafts.DRAFT_DAYS,
         confirm_form=ConfirmForm(),
+        contact_unset=_unreachable_contact(settings().contact_email),
     )
+
+
+def _unreachable_contact(address: str) -> str | None:
+    """The address partners are told to write to, when nobody can receive mail there."""
+    domain = address.rpartition("@")[2].lower()
+    return address if domain in {"localhost", "example.com", "example.org"} else None
 
 
 @bp.post("/upload-requests/<int:partner_id>")
