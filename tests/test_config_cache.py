@@ -6,6 +6,7 @@ Time is moved with the `clock` fixture; statements are counted with tests/queryc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -191,11 +192,13 @@ def test_without_the_triggers_nothing_is_cached(
 class _FakePlan:
     """A plan whose document is SIZE bytes long; counts how often it is rendered."""
 
-    def __init__(self, version: str, size: int) -> None:
-        self.version, self.size, self.renders = version, size, 0
+    def __init__(self, version: str, size: int, *, hold: float = 0.0) -> None:
+        self.version, self.size, self.renders, self.hold = version, size, 0, hold
 
     def render(self, session: object) -> Any:
         self.renders += 1
+        if self.hold:  # a slow render: the window in which other requests miss too
+            threading.Event().wait(self.hold)
         body = b'{"generated_at":"x","v":"' + b"a" * self.size + b'"}'
         return type("Document", (), {"to_json": lambda _self: body})()
 
@@ -219,3 +222,21 @@ def test_rendered_bodies_are_kept_within_a_byte_budget() -> None:
     # Keeping the third went over the budget: the least recently used (the first) went.
     assert first.renders == 2
     assert second.renders == 1
+
+
+def test_requests_that_miss_together_wait_for_one_render() -> None:
+    cache = config_cache.ConfigCache()
+    plan = _FakePlan("e", 10, hold=0.3)
+    started = threading.Barrier(6)
+
+    def ask() -> None:
+        started.wait()
+        cache.body(None, plan, utcnow())  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert plan.renders == 1

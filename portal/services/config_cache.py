@@ -42,8 +42,9 @@ _TRIGGER_NAMES = {
     "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'config_rev%'",
 }
 _PREFIX = b'{"generated_at":'
-# What a process keeps of rendered documents, at most.
-BODY_BYTES = 64 * 1024 * 1024
+# What a process keeps of rendered documents, at most: one document of 10,000 partners
+# (about 100 MB) fits; keeping none would render it for every engine's full request.
+BODY_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ConfigCache:
 
     def __init__(self, *, plans: int = 16, bodies: int = 8, body_bytes: int = BODY_BYTES) -> None:
         self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
         self._plans: OrderedDict[tuple[int, Selection, timedelta], _Entry] = OrderedDict()
         self._bodies: OrderedDict[str, bytes] = OrderedDict()
         self._plan_limit = plans
@@ -92,20 +94,31 @@ class ConfigCache:
         return plan
 
     def body(self, session: Session, plan: Plan, at: datetime) -> bytes:
-        """The document's JSON for PLAN, generated at AT; rendered once per version."""
-        with self._lock:
-            rest = self._bodies.get(plan.version)
-            if rest is not None:
-                self._bodies.move_to_end(plan.version)
+        """The document's JSON for PLAN, generated at AT; rendered once per version.
+
+        Requests that miss together wait for one render (the render lock) instead of each
+        loading every certificate: at 10,000 partners a document is about 100 MB.
+        """
+        rest = self._kept_body(plan.version)
         if rest is None:
-            whole = plan.render(session).to_json()
-            # generated_at is the first key (orjson keeps the order): keep what follows it.
-            rest = whole[whole.index(b",", len(_PREFIX)) :]
-            if len(rest) <= self._body_bytes:
-                with self._lock:
-                    self._bodies[plan.version] = rest
-                    self._trim_bodies()
+            with self._render_lock:
+                rest = self._kept_body(plan.version)
+                if rest is None:
+                    whole = plan.render(session).to_json()
+                    # generated_at is the first key (orjson keeps the order): keep the rest.
+                    rest = whole[whole.index(b",", len(_PREFIX)) :]
+                    if len(rest) <= self._body_bytes:
+                        with self._lock:
+                            self._bodies[plan.version] = rest
+                            self._trim_bodies()
         return _PREFIX + orjson.dumps(config_export.iso(at)) + rest
+
+    def _kept_body(self, version: str) -> bytes | None:
+        with self._lock:
+            rest = self._bodies.get(version)
+            if rest is not None:
+                self._bodies.move_to_end(version)
+            return rest
 
     def _trim_bodies(self) -> None:
         """Drop the least recently used bodies beyond the count or the byte budget."""
