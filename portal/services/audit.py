@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Select, insert, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction
 
+from portal.domain import audit_chain
 from portal.models import AuditEvent
 from portal.services.actor import Actor
 from portal.services.pagination import (
@@ -18,10 +21,72 @@ from portal.services.pagination import (
     keyset_paginate,
     paginate,
 )
+from portal.timeutil import utcnow
 
 # Newest first. Ids grow with time, so the id alone is the order (and each filter's index
 # ends in it: ix_audit_events_action, _actor, _object).
 NEWEST_FIRST = Keyset((AuditEvent.id,), descending=True)
+
+
+# Writers of the chain take this transaction-scoped advisory lock on PostgreSQL before
+# reading the chain's head, so two transactions never both append after the same event.
+# (On SQLite the head is read FOR UPDATE, which portal.database turns into taking the
+# database's write lock first.) The number is arbitrary and fixed: b"audit" as an int.
+CHAIN_LOCK_KEY = 0x6175646974
+# Where a session remembers the head it appended last, for the rest of its transaction.
+_HEAD_KEY = "portal.audit_head"
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, _transaction: SessionTransaction) -> None:
+    # Any commit, rollback or savepoint end may undo or publish what was appended: read again.
+    session.info.pop(_HEAD_KEY, None)
+
+
+def _lock_and_read_head(connection: Connection) -> tuple[int, str]:
+    """Serialize chain writers, then the newest event's id and hash (0 and GENESIS if none)."""
+    head = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    else:
+        head = head.with_for_update()
+    row = connection.execute(head).first()
+    if row is None:
+        return 0, audit_chain.GENESIS
+    return row.id, row.hash or ""
+
+
+def _head(session: Session) -> tuple[int, str]:
+    cached: tuple[int, str] | None = session.info.get(_HEAD_KEY)
+    if cached is None:
+        cached = _lock_and_read_head(session.connection())
+    return cached
+
+
+def chain_rows(session: Session | Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ROWS (audit event values, oldest first) as the next links of the chain, in bulk.
+
+    Ids, times and hashes are given here, in Python, after the chain is locked and its
+    head read; one executemany inserts them all.
+    """
+    if not rows:
+        return
+    if isinstance(session, Session):
+        head_id, head_hash = _head(session)
+    else:
+        head_id, head_hash = _lock_and_read_head(session)
+    now = utcnow()
+    values = []
+    for n, row in enumerate(rows, start=1):
+        full: dict[str, Any] = {name: None for name in audit_chain.FIELDS}
+        full.update(row, id=head_id + n)
+        full["occurred_at"] = row.get("occurred_at") or now
+        full["details"] = row.get("details") or {}
+        values.append(full)
+    last_hash = audit_chain.chain(values, head_hash)
+    session.execute(insert(AuditEvent), values)
+    if isinstance(session, Session):
+        session.info[_HEAD_KEY] = (head_id + len(values), last_hash)
 
 
 def record(
@@ -34,8 +99,12 @@ def record(
     summary: str,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Add an audit event in the caller's transaction."""
+    """Add an audit event in the caller's transaction, as the chain's next link."""
+    session.flush()  # what was added before stays before
+    head_id, head_hash = _head(session)
     event = AuditEvent(
+        id=head_id + 1,
+        occurred_at=utcnow(),
         actor_id=actor.user_id,
         actor=actor.label,
         action=action,
@@ -45,10 +114,35 @@ def record(
         details=details or {},
         client_address=actor.client_address,
         user_agent=actor.user_agent,
+        prev_hash=head_hash,
     )
+    event.hash = audit_chain.content_hash(_values(event))
     session.add(event)
     session.flush()
+    session.info[_HEAD_KEY] = (event.id, event.hash)
     return event
+
+
+VERIFY_BATCH = 10_000
+
+
+def verify(session: Session, *, batch: int = VERIFY_BATCH) -> audit_chain.Walk:
+    """Walk the whole chain in id order, BATCH events at a time; the first break, if any."""
+    columns = [getattr(AuditEvent, name) for name in (*audit_chain.FIELDS, "hash")]
+    walk = audit_chain.Walk()
+    last_id = None
+    while True:
+        stmt = select(*columns).order_by(AuditEvent.id).limit(batch)
+        if last_id is not None:
+            stmt = stmt.where(AuditEvent.id > last_id)
+        rows = [row._mapping for row in session.execute(stmt)]
+        if not rows or not walk.feed(rows):
+            return walk
+        last_id = rows[-1]["id"]
+
+
+def _values(event: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in audit_chain.FIELDS}
 
 
 def events_for(
