@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Select, insert, select, text
+from sqlalchemy import Connection, Select, func, insert, or_, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.domain import audit_chain
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Identity, Partner
 from portal.services.actor import Actor
 from portal.services.pagination import (
     Keyset,
@@ -135,7 +137,7 @@ def verify(session: Session, *, batch: int = VERIFY_BATCH) -> audit_chain.Walk:
         stmt = select(*columns).order_by(AuditEvent.id).limit(batch)
         if last_id is not None:
             stmt = stmt.where(AuditEvent.id > last_id)
-        rows = [row._mapping for row in session.execute(stmt)]
+        rows = [row._mapping for row in session.connection().execute(stmt)]
         if not rows or not walk.feed(rows):
             return walk
         last_id = rows[-1]["id"]
@@ -179,28 +181,86 @@ def latest_for(
 
 @dataclass(frozen=True)
 class AuditFilter:
-    """What the audit page narrows the trail to; empty fields do not filter."""
+    """What the audit page narrows the trail to; empty fields do not filter.
+
+    PARTNER and IDENTITY are an AS2 ID or a name (exact, any case); DATE_FROM and DATE_TO
+    are days (YYYY-MM-DD, both included) in ZONE, the viewer's time zone.
+    """
 
     action: str = ""
     actor: str = ""
     object_type: str = ""
     object_id: str = ""
+    partner: str = ""
+    identity: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    zone: str = "UTC"
 
     def cleaned(self) -> AuditFilter:
         """The filter with surrounding spaces and NUL characters (never stored) removed."""
-        return AuditFilter(*(value.replace("\x00", "").strip()[:254] for value in self.values()))
+        kept = (value.replace("\x00", "").strip()[:254] for value in self.values())
+        return replace(self, **dict(zip(_FIELDS, kept, strict=True)))
 
-    def values(self) -> tuple[str, str, str, str]:
-        """The four fields in order."""
-        return (self.action, self.actor, self.object_type, self.object_id)
+    def values(self) -> tuple[str, ...]:
+        """The filtering fields in order (the zone only reads the dates)."""
+        return (
+            self.action, self.actor, self.object_type, self.object_id,
+            self.partner, self.identity, self.date_from, self.date_to,
+        )  # fmt: skip
+
+    def query(self) -> dict[str, str]:
+        """The fields that filter, as the page's query arguments."""
+        return {
+            name: value for name, value in zip(FILTER_ARGS, self.values(), strict=True) if value
+        }
 
     @property
     def active(self) -> bool:
         """Whether any field filters."""
         return any(self.values())
 
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The UTC bounds [start, end) of the date range; ValueError for a bad day or zone."""
+        try:
+            zone = ZoneInfo(self.zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        bounds: list[datetime | None] = []
+        for day_text, extra in ((self.date_from, 0), (self.date_to, 1)):
+            if not day_text:
+                bounds.append(None)
+                continue
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:
+                raise ValueError(f"{day_text!r} is not a date (YYYY-MM-DD).") from None
+            local = datetime.combine(day, time(0), tzinfo=zone) + timedelta(days=extra)
+            bounds.append(local.astimezone(UTC))
+        return bounds[0], bounds[1]
 
-def _filtered(stmt: Select[Any], filters: AuditFilter) -> Select[Any]:
+
+_FIELDS = (
+    "action", "actor", "object_type", "object_id", "partner", "identity", "date_from", "date_to",
+)  # fmt: skip
+FILTER_ARGS = (
+    "action", "actor", "object_type", "object_id", "partner", "identity", "from", "to",
+)  # fmt: skip
+# A partner or identity filter matching more than this many (same name) is refused as vague.
+MAX_NAMED = 100
+
+
+def _named(session: Session, model: type[Partner] | type[Identity], name: str) -> list[str]:
+    """Ids (as stored in object_id) of the partners or identities with that AS2 ID or name."""
+    stmt = (
+        select(model.id)
+        .where(or_(model.as2_id == name, func.lower(model.name) == name.lower()))
+        .limit(MAX_NAMED)
+    )
+    return [str(found) for found in session.scalars(stmt)]
+
+
+def _filtered(session: Session, stmt: Select[Any], filters: AuditFilter) -> Select[Any]:
     if filters.action:
         stmt = stmt.where(AuditEvent.action == filters.action)
     if filters.actor:
@@ -209,6 +269,18 @@ def _filtered(stmt: Select[Any], filters: AuditFilter) -> Select[Any]:
         stmt = stmt.where(AuditEvent.object_type == filters.object_type)
     if filters.object_id:
         stmt = stmt.where(AuditEvent.object_id == filters.object_id)
+    for kind, model, named in (
+        ("partner", Partner, filters.partner),
+        ("identity", Identity, filters.identity),
+    ):
+        if named:
+            ids = _named(session, model, named)
+            stmt = stmt.where(AuditEvent.object_type == kind, AuditEvent.object_id.in_(ids))
+    start, end = filters.window()
+    if start is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= start)
+    if end is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < end)
     return stmt
 
 
@@ -220,15 +292,52 @@ def list_events(
     before: str | None = None,
     per_page: int,
 ) -> KeysetPage[AuditEvent]:
-    """Events newest first, filtered, one keyset page; the total is counted up to a cap."""
+    """Events newest first, filtered, one keyset page; the total is counted up to a cap.
+
+    ValueError for a date that is not one (the page answers 400).
+    """
     filters = filters.cleaned()
     page = keyset_paginate(
         session,
-        _filtered(select(AuditEvent), filters),
+        _filtered(session, select(AuditEvent), filters),
         NEWEST_FIRST,
         after=after,
         before=before,
         per_page=per_page,
     )
-    total = capped_count(session, _filtered(select(AuditEvent.id), filters))
+    total = capped_count(session, _filtered(session, select(AuditEvent.id), filters))
     return replace(page, total=total)
+
+
+EXPORT_COLUMNS = (
+    "id", "occurred_at", "actor", "actor_id", "action", "object_type", "object_id",
+    "summary", "details", "client_address", "user_agent", "prev_hash", "hash",
+)  # fmt: skip
+EXPORT_BATCH = 1_000
+
+
+def export_rows(
+    session: Session, filters: AuditFilter, *, batch: int = EXPORT_BATCH
+) -> Iterator[tuple[Any, ...]]:
+    """The filtered events newest first, as EXPORT_COLUMNS tuples, read BATCH at a time.
+
+    Memory stays bounded whatever the trail's size: each batch is a keyset query below
+    the last id read. ValueError for a bad date (raised before the first row).
+    """
+    filters = filters.cleaned()
+    filters.window()
+    columns = [getattr(AuditEvent, name) for name in EXPORT_COLUMNS]
+    return _export_batches(session, _filtered(session, select(*columns), filters), batch)
+
+
+def _export_batches(session: Session, stmt: Select[Any], batch: int) -> Iterator[tuple[Any, ...]]:
+    last_id = None
+    while True:
+        page = stmt.order_by(AuditEvent.id.desc()).limit(batch)
+        if last_id is not None:
+            page = page.where(AuditEvent.id < last_id)
+        rows = [tuple(row) for row in session.execute(page)]
+        yield from rows
+        if len(rows) < batch:
+            return
+        last_id = rows[-1][0]
