@@ -230,3 +230,32 @@ def test_verify_reads_in_batches_of_any_size(session, batch: int) -> None:
     walk = audit.verify(session, batch=batch)
     assert walk.broken is None
     assert walk.checked == _rows(session)
+
+
+def test_the_migration_chains_the_events_written_before_it(fresh_databases) -> None:
+    from alembic import command
+
+    from portal.migrate import alembic_config
+
+    engine = make_engine(fresh_databases.new_url())
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0018")
+        for n in range(5):
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (occurred_at, actor, action, object_type, object_id,"
+                    " summary, details) VALUES (:at, 'old', :action, 'partner', '1', 'before',"
+                    " :details)"
+                ),
+                {"at": f"2026-01-0{n + 1} 10:00:00.12345{n}", "action": f"old.{n}",
+                 "details": json.dumps({"n": n, "z": [1, {"b": 2, "a": 1}]})},
+            )  # fmt: skip
+        connection.execute(text("DELETE FROM audit_events WHERE action = 'old.2'"))  # a gap
+    upgrade(engine)
+    with Session(engine) as session:
+        _record(session, 99)  # new events follow the migrated ones
+        session.commit()
+        walk = audit.verify(session, batch=2)
+        assert walk.broken is None
+        assert walk.checked == 5
+    engine.dispose()
