@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,15 +112,3 @@ class Walk:
 
 def _break(row: Mapping[Any, Any], reason: str) -> Break:
     return Break(row["id"], row.get("occurred_at"), row.get("action") or "", reason)
-
-
-def batches(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """ITEMS in lists of SIZE (the last one shorter)."""
-    batch: list[dict[str, Any]] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
