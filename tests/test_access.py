@@ -32,6 +32,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.user_edit": ("GET", ADMINS),
     "staff.user_reset_password": ("POST", ADMINS),
     "staff.audit_log": ("GET", ALL),
+    "staff.audit_csv": ("GET", ALL),
     "staff.certificate_generate": ("POST", EDITORS),
     "staff.csr_create": ("POST", EDITORS),
     "staff.csr_download": ("GET", ALL),

@@ -24,7 +24,7 @@ from portal.models import (
     OutboxMessage,
     ShareLink,
 )
-from portal.services import campaign_board
+from portal.services import audit, campaign_board
 from portal.timeutil import utcnow
 from tests import factories
 from tests.conftest import reconfigure
@@ -460,6 +460,10 @@ def test_board_filters_searches_pages_and_exports_csv(
     ]  # fmt: skip
     only_silent = operator_client.get(f"{board}/board.csv?state=unreachable").get_data(as_text=True)
     assert [r["as2_id"] for r in csv.DictReader(io.StringIO(only_silent))] == ["SILENT"]
+    exports = audit.latest_for(session, "campaign", campaign.id, limit=2)
+    assert [(e.action, e.details["partners"]) for e in exports] == [
+        ("campaign.exported", 1), ("campaign.exported", 3)
+    ]  # fmt: skip
 
 
 def test_a_formula_in_a_partner_name_is_text_in_the_csv(

@@ -12,6 +12,7 @@ import click
 from flask import Flask
 
 from portal.cli import keystore  # noqa: F401  (adds `identity export` to the identity group)
+from portal.cli.audit import audit_group
 from portal.cli.bench import bench_command
 from portal.cli.campaigns import campaign_group
 from portal.cli.certs import cert_group, keys_group
@@ -40,6 +41,7 @@ COMMANDS: list[click.Command] = [
     submission_group,
     config_export_command,
     export_command,
+    audit_group,
     run_due_command,
     scheduler_command,
     bench_command,

@@ -42,3 +42,7 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
+    # The hash chain (portal.domain.audit_chain): the previous event's hash and this one's,
+    # over its canonical content. Given by portal.services.audit, never by a default.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))

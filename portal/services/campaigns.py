@@ -24,7 +24,6 @@ from portal.domain.certs import normalise_fingerprint, sha256_hex, short_fingerp
 from portal.domain.tokens import new_link_id
 from portal.domain.vocab import OutboxKind, WindowProposer, WindowStatus
 from portal.models import (
-    AuditEvent,
     Campaign,
     CampaignPartner,
     Certificate,
@@ -333,7 +332,7 @@ def _audit_partners(
             rows.append({**who, "action": "campaign.unreachable", "object_id": str(p.id),
                          "summary": f"Campaign #{campaign.id}: no contact email, so link "
                          f"{link_id} was not emailed", "details": details})  # fmt: skip
-    session.execute(insert(AuditEvent), rows)
+    audit.chain_rows(session, rows)
 
 
 # Per-partner actions -----------------------------------------------------------------------
@@ -455,8 +454,8 @@ def resend_at_risk(
     )  # fmt: skip
     for m in chosen:
         m.message_id = ids[m.partner_id]
-    session.execute(
-        insert(AuditEvent),
+    audit.chain_rows(
+        session,
         [
             {"actor_id": actor.user_id, "actor": actor.label, "action": "link.emailed",
              "object_type": "partner", "object_id": str(m.partner_id),

@@ -14,7 +14,7 @@ from portal.domain.campaigns import states_of
 from portal.domain.roles import Permission
 from portal.extensions import db
 from portal.models import Campaign
-from portal.services import campaign_board, campaign_requests, campaigns, directory
+from portal.services import audit, campaign_board, campaign_requests, campaigns, directory
 from portal.services.errors import ServiceError
 from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
@@ -121,7 +121,8 @@ def campaign_csv(campaign_id: int) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
-    for row in campaign_board.filter_rows(board.rows, state=state, query=query):
+    shown = list(campaign_board.filter_rows(board.rows, state=state, query=query))
+    for row in shown:
         writer.writerow(
             _cell(value)
             for value in (
@@ -131,6 +132,11 @@ def campaign_csv(campaign_id: int) -> Response:
                 _iso(row.email_sent_at),
             )
         )  # fmt: skip
+    audit.record(
+        db.session, current_actor(), "campaign.exported", object_type="campaign",
+        object_id=campaign.id, details={"partners": len(shown), "state": state, "q": query},
+        summary=f"Exported campaign #{campaign.id}'s board as CSV ({len(shown)} partners)",
+    )  # fmt: skip
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="campaign-{campaign.id}.csv"'
     return response
