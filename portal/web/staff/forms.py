@@ -289,19 +289,13 @@ class WebhookForm(PortalForm):
     )
 
 
-class CampaignForm(PortalForm):
-    """Start a rotation campaign: our identity, its new certificate, the switch, a note."""
+class _CampaignFields(PortalForm):
+    """What every campaign form asks: the identity, a moment in a zone, a note."""
 
     identity = SelectField("Identity", coerce=int, validate_choice=True)
-    certificate = StringField(
-        "New certificate (SHA-256)",
-        validators=[InputRequired(), DataRequired(), Length(max=200)],
-        description="Its fingerprint, as the identity's page shows it; it needs its private key.",
-    )
-    date = DateField("Switch on", validators=[Optional()])
+    date = DateField("On", validators=[Optional()])
     time = TimeField("At", validators=[Optional()])
     timezone = SelectField("Time zone", default=default_timezone)
-    request_upload = BooleanField("Also ask each partner for its new certificate")
     message = TextAreaField(
         "Note to the partners (optional)",
         validators=[Optional(), Length(max=2000)],
@@ -313,10 +307,21 @@ class CampaignForm(PortalForm):
         self.timezone.choices = timezone_choices()
 
 
-class CertificateRequestForm(PortalForm):
+class CampaignForm(_CampaignFields):
+    """Start a rotation campaign: our identity, its new certificate, the switch, a note."""
+
+    certificate = StringField(
+        "New certificate (SHA-256)",
+        validators=[InputRequired(), DataRequired(), Length(max=200)],
+        description="Its fingerprint, as the identity's page shows it; it needs its private key.",
+    )
+    date = DateField("Switch on", validators=[Optional()])
+    request_upload = BooleanField("Also ask each partner for its new certificate")
+
+
+class CertificateRequestForm(_CampaignFields):
     """Ask many partners of an identity for their new certificates, in force by a date."""
 
-    identity = SelectField("Identity", coerce=int, validate_choice=True)
     expiring_before = DateField(
         "Partners whose certificate in force expires before",
         validators=[Optional()],
@@ -324,14 +329,3 @@ class CertificateRequestForm(PortalForm):
         "replacement scheduled are not. Leave empty to ask every partner of the identity.",
     )
     date = DateField("New certificate in force by", validators=[Optional()])
-    time = TimeField("At", validators=[Optional()])
-    timezone = SelectField("Time zone", default=default_timezone)
-    message = TextAreaField(
-        "Note to the partners (optional)",
-        validators=[Optional(), Length(max=2000)],
-        description="Plain text, shown as typed in every email.",
-    )
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.timezone.choices = timezone_choices()
