@@ -66,16 +66,16 @@ def can(permission: Permission) -> bool:
     return bool(current_user.is_authenticated and role_allows(current_user.role, permission))
 
 
-# Control characters and whitespace: browsers drop tabs and newlines inside a URL, so
+# Control characters: browsers drop tabs and newlines inside a URL, so
 # "/\t/evil.example" would become "//evil.example".
-_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_next(target: str | None) -> str | None:
     """TARGET if it is a path on this site, else None (no open redirects).
 
     Refused: anything with a scheme or host, a leading "//" or backslash (browsers read
-    "/\\evil" as "//evil"), control characters or spaces, and the same once
+    "/\\evil" as "//evil"), control characters, and the same once
     percent-decoded ("/%2F%2Fevil", "%2F%2Fevil").
     """
     if not target or len(target) > 2000:
