@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, StaffSession
@@ -13,6 +14,12 @@ from tests.conftest import reconfigure
 from tests.test_staff_sessions import copy_of, is_signed_in, sign_in
 
 IDLE = timedelta(minutes=30)
+
+
+@pytest.fixture(autouse=True)
+def real_idle_timeout(app) -> None:
+    """The default idle timeout (tests/conftest.py lifts it for the other tests)."""
+    reconfigure(app, SESSION_IDLE_MINUTES=30)
 
 
 def session_row(session, user) -> StaffSession:
