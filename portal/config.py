@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "LINK_DEFAULT_MAX_UPLOADS": 3,
     "RATELIMIT_INVALID_LINKS": "20 per minute",
     "RATELIMIT_HEADERS_ENABLED": False,
+    # Failed sign-ins (and password confirmations) allowed per account and per client
+    # address before /login answers 429 until the window passes.
+    "RATELIMIT_LOGIN_ACCOUNT": "5 per 15 minutes",
+    "RATELIMIT_LOGIN_ADDRESS": "20 per 15 minutes",
+    "SESSION_IDLE_MINUTES": 30,  # a staff session unused this long ends on the server
+    "SESSION_LIFETIME_HOURS": 12,  # a staff session ends this long after sign-in, used or not
+    "REAUTH_MINUTES": 15,  # key export, users, tokens, webhooks ask the password again after
     "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-* headers to trust
     "SMTP_HOST": None,  # None: email is off; messages wait in the outbox until it is set
     "SMTP_PORT": 25,
@@ -65,7 +72,6 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
 }
@@ -116,6 +122,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             "https://"
         )
     validate(app.config)
+    # The cookie lasts as long as the server's session may.
+    app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["SESSION_LIFETIME_HOURS"]) * 3600
 
 
 def validate(config: Mapping[str, Any]) -> None:
@@ -172,6 +180,7 @@ def validate(config: Mapping[str, Any]) -> None:
     except ValueError as error:
         raise ConfigError(f"PORTAL_LINK_DEFAULT_EXPIRY: {error}") from None
     _validate_export(config)
+    _validate_sign_in(config)
     try:
         KeyRing.from_strings(config["KEY_ENCRYPTION_KEYS"])
     except KeyRingError as error:
@@ -191,6 +200,31 @@ def _validate_export(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"PORTAL_EXPORT_KEY_PASSPHRASE must be at least {MIN_EXPORT_PASSPHRASE} characters"
         )
+
+
+# Each setting's bounds: idle and re-authentication in minutes, lifetime in hours.
+SIGN_IN_BOUNDS = {
+    "SESSION_IDLE_MINUTES": (1, 90 * 24 * 60),
+    "SESSION_LIFETIME_HOURS": (1, 90 * 24),
+    "REAUTH_MINUTES": (1, 90 * 24 * 60),
+}
+
+
+def _validate_sign_in(config: Mapping[str, Any]) -> None:
+    """Sign-in throttling (rate-limit strings) and session lengths (whole numbers in bounds)."""
+    from limits import parse_many
+
+    for name in ("RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_LOGIN_ADDRESS"):
+        try:
+            parsed = parse_many(str(config[name]))
+        except ValueError:
+            parsed = []
+        if len(parsed) != 1:
+            raise ConfigError(f"PORTAL_{name} must be one limit such as '5 per 15 minutes'")
+    for name, (low, high) in SIGN_IN_BOUNDS.items():
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"PORTAL_{name} must be a whole number from {low} to {high}")
 
 
 def read_or_create_secret(path: Path, make: Any) -> str:

@@ -41,6 +41,11 @@ class Settings:
     reminder_offsets: tuple[int, ...] = (14, 3, 1)  # days before a campaign's T: reminders
     digest_enabled: bool = True  # the staff's daily digest of unreplaced expiring certificates
     draft_requests_auto_send: bool = False  # the runner sends 60-day upload requests itself
+    ratelimit_login_account: str = "5 per 15 minutes"  # failed sign-ins per account
+    ratelimit_login_address: str = "20 per 15 minutes"  # failed sign-ins per client address
+    session_idle: timedelta = timedelta(minutes=30)  # unused this long: the session ends
+    session_lifetime: timedelta = timedelta(hours=12)  # after sign-in: the session ends
+    reauth_after: timedelta = timedelta(minutes=15)  # sensitive pages ask the password again
     # None: no private keys in the export directory; never shown in a repr or a log.
     export_key_passphrase: str | None = field(default=None, repr=False)
 
@@ -72,6 +77,11 @@ class Settings:
             digest_enabled=bool(config["DIGEST_ENABLED"]),
             draft_requests_auto_send=bool(config["DRAFT_REQUESTS_AUTO_SEND"]),
             export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
+            ratelimit_login_account=str(config["RATELIMIT_LOGIN_ACCOUNT"]),
+            ratelimit_login_address=str(config["RATELIMIT_LOGIN_ADDRESS"]),
+            session_idle=timedelta(minutes=int(config["SESSION_IDLE_MINUTES"])),
+            session_lifetime=timedelta(hours=int(config["SESSION_LIFETIME_HOURS"])),
+            reauth_after=timedelta(minutes=int(config["REAUTH_MINUTES"])),
         )
 
 

@@ -127,6 +127,9 @@ def test_settings(tmp_path: Path, database_url: str, **overrides: Any) -> dict[s
         "BASE_URL": "http://portal.test",
         # Test receivers listen on loopback, which production refuses.
         "WEBHOOK_ALLOW_PRIVATE": True,
+        # Tests move the clock by days between a signed-in browser's requests: no idle end
+        # (SIGNED_IN_FOR). The real timeout is tested in test_session_timeouts.py.
+        "SESSION_IDLE_MINUTES": 60 * 24 * 60,
     }
     settings.update(overrides)
     return settings

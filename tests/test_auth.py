@@ -126,6 +126,18 @@ def test_logout_needs_post_and_signs_out(login, make_user) -> None:
         ("/\\evil.example", None),
         ("javascript:alert(1)", None),
         ("", None),
+        ("//evil.example", None),
+        ("https://evil", None),
+        ("/\\evil", None),
+        ("%2F%2Fevil", None),
+        ("/%2F%2Fevil.example", None),
+        ("/%5Cevil.example", None),
+        ("/%252F%252Fevil.example", None),
+        ("/\t/evil.example", None),
+        ("/\n/evil.example", None),
+        ("http:/evil.example", None),
+        ("evil.example", None),
+        ("/users?q=a%20b", "/users?q=a%20b"),
     ],
 )
 def test_safe_next(target: str, expected: str | None) -> None:
@@ -231,3 +243,14 @@ def test_pages_carry_security_headers(client) -> None:
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["//evil.example", "https://evil", "/\\evil", "%2F%2Fevil", "/%2F%2Fevil", "/\t/evil"],
+)
+def test_login_never_redirects_off_site(client, make_user, hostile: str) -> None:
+    user = make_user("viewer")
+    response = sign_in(client, user.email, TEST_PASSWORD, next_url=hostile)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"

@@ -127,6 +127,11 @@ def test_factory_writes_nothing_outside_instance_and_touches_no_database(
         ("LINK_SIGNING_KEYS", ["short"], "PORTAL_LINK_SIGNING_KEYS"),
         ("CAMPAIGN_AT_RISK_DAYS", -1, "PORTAL_CAMPAIGN_AT_RISK_DAYS"),
         ("CAMPAIGN_AT_RISK_DAYS", "3", "PORTAL_CAMPAIGN_AT_RISK_DAYS"),
+        ("RATELIMIT_LOGIN_ACCOUNT", "lots", "PORTAL_RATELIMIT_LOGIN_ACCOUNT"),
+        ("RATELIMIT_LOGIN_ADDRESS", "", "PORTAL_RATELIMIT_LOGIN_ADDRESS"),
+        ("SESSION_IDLE_MINUTES", 0, "PORTAL_SESSION_IDLE_MINUTES"),
+        ("SESSION_LIFETIME_HOURS", "12", "PORTAL_SESSION_LIFETIME_HOURS"),
+        ("REAUTH_MINUTES", True, "PORTAL_REAUTH_MINUTES"),
     ],
 )
 def test_invalid_settings_are_refused_by_name(
@@ -168,3 +173,16 @@ def test_email_is_off_without_a_relay(tmp_path: Path, clean_env: pytest.MonkeyPa
     with app.app_context():
         assert settings().smtp is None
         assert not settings().email_is_on
+
+
+def test_the_session_cookie_lasts_as_long_as_the_server_session(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from portal.settings import init_settings
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SESSION_LIFETIME_HOURS": 6})
+    assert app.permanent_session_lifetime == timedelta(hours=6)
+    assert init_settings(app).session_lifetime == timedelta(hours=6)
+    assert init_settings(app).session_idle == timedelta(minutes=30)

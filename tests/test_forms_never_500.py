@@ -139,7 +139,7 @@ class World:
     @cached_property
     def partner_certificate(self) -> Any:
         """A partner certificate approved to take effect in a week (not yet in force)."""
-        approver = factories.user(self.session, role="approver", password="x" * 20)
+        approver = factories.user(self.session, role="approver", password="forms test passphrase")
         certificate = approvals.approve_submission(
             self.session, Actor.for_user(approver), self.submission,
             activate_at=future(7), now=utcnow(),
@@ -151,7 +151,7 @@ class World:
     def our_certificate(self) -> Any:
         """Our certificate with a schedule proposed by an operator, waiting for approval."""
         certificate = factories.identity_certificate(self.session, keyring(), self.identity)
-        operator = factories.user(self.session, role="operator", password="x" * 20)
+        operator = factories.user(self.session, role="operator", password="forms test passphrase")
         schedule.schedule_identity_certificate(
             self.session, Actor.for_user(operator), certificate, activate_at=future(), now=utcnow()
         )
@@ -179,7 +179,7 @@ class World:
 
     @cached_property
     def user(self) -> User:
-        return factories.user(self.session, role="viewer", password="x" * 20)
+        return factories.user(self.session, role="viewer", password="forms test passphrase")
 
     @cached_property
     def new_certificate(self) -> Any:
@@ -247,6 +247,7 @@ ROUTES: dict[str, Route] = {
         {"current_password": "x" * 16, "new_password": "y" * 16, "confirm": "y" * 16},
     ),
     "auth.logout": lambda w: ("/logout", {}),
+    "auth.confirm": lambda w: ("/login/confirm", {"password": "p" * 16, "next": "/users"}),
     "auth.login": lambda w: ("/login", {"email": "a@example.com", "password": "p" * 16}),
     # staff: the outbox
     "staff.outbox_retry": lambda w: (f"/outbox/{w.failed_message.id}/retry", {}),

@@ -84,6 +84,10 @@ class StaffSession(Base):
     ended_reason: Mapped[str | None] = mapped_column(String(32))
     client_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    # The last request seen (written at most once a minute; None: created_at): idle timeout.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the password was last typed in this session (None: created_at): re-authentication.
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):

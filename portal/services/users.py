@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.domain import password_policy
 from portal.domain.contact import email_problem
 from portal.domain.roles import Role
 from portal.domain.vocab import values_of
@@ -20,7 +21,9 @@ from portal.services.errors import ConflictError, NotFoundError, ServiceError
 from portal.services.pagination import Page, like_pattern, paginate
 from portal.timeutil import utcnow
 
-MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
+# How much of a typed email an audit event keeps (a failed sign-in may type anything).
+TYPED_EMAIL_KEPT = 100
 # Argon2id at OWASP's recommended setting (19 MiB, 2 passes, 1 lane). The library's default
 # (64 MiB, 3 passes, 4 lanes) made every sign-in raise a web worker's memory by 64 MiB, per
 # concurrent sign-in, the largest part of its peak. Hashes made with other parameters are
@@ -51,13 +54,9 @@ def generate_password() -> str:
     return secrets.token_urlsafe(16)
 
 
-def password_problem(password: str) -> str | None:
-    """Why PASSWORD is not acceptable, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
-    if len(password) > 1024:
-        return "Use at most 1024 characters."
-    return None
+def password_problem(password: str, *, email: str | None = None) -> str | None:
+    """Why PASSWORD is not acceptable (for the account EMAIL), or None."""
+    return password_policy.password_problem(password, email=email)
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -119,7 +118,7 @@ def create_user(
     generated = None
     if password is None:
         password = generated = generate_password()
-    elif problem := password_problem(password):
+    elif problem := password_problem(password, email=email):
         raise ServiceError(problem, field="password")
     user = User(
         email=email,
@@ -171,11 +170,89 @@ def authenticate(
     return user
 
 
-def record_login(session: Session, user: User, actor: Actor) -> None:
-    """Note a successful sign-in."""
+def typed_email(email: str) -> str:
+    """An email as typed at sign-in, fit for the audit trail: printable and truncated."""
+    return "".join(char for char in email if char.isprintable())[:TYPED_EMAIL_KEPT]
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether PASSWORD is USER's (a re-authentication); rehashes when parameters changed."""
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return True
+
+
+def record_login(session: Session, user: User, actor: Actor, *, email: str = "") -> None:
+    """Note a successful sign-in (EMAIL: as typed)."""
     user.last_login_at = utcnow()
     audit.record(
-        session, actor, "user.login", object_type="user", object_id=user.id, summary="Signed in"
+        session,
+        actor,
+        "auth.login_succeeded",
+        object_type="user",
+        object_id=user.id,
+        summary="Signed in",
+        details={"email": typed_email(email or user.email)},
+    )
+
+
+def record_login_failure(
+    session: Session, actor: Actor, *, email: str, user: User | None, reason: str
+) -> None:
+    """Note a refused sign-in as EMAIL (as typed): REASON is credentials or throttled."""
+    audit.record(
+        session,
+        actor,
+        "auth.login_failed",
+        object_type="user",
+        object_id=user.id if user is not None else "",
+        summary=f"Sign-in refused ({reason})",
+        details={"email": typed_email(email), "reason": reason},
+    )
+
+
+def record_reauthentication(
+    session: Session, actor: Actor, *, succeeded: bool, reason: str
+) -> None:
+    """Note a password confirmation for a sensitive page, accepted or refused (REASON)."""
+    audit.record(
+        session,
+        actor,
+        "auth.reauth_succeeded" if succeeded else "auth.reauth_failed",
+        object_type="user",
+        object_id=actor.user_id,
+        summary="Confirmed the password" if succeeded else f"Confirmation refused ({reason})",
+        details={} if succeeded else {"reason": reason},
+    )
+
+
+def record_session_end(session: Session, actor: Actor, *, reason: str) -> None:
+    """Note that the server ended a session on its own: REASON idle or expired."""
+    audit.record(
+        session,
+        actor,
+        "auth.session_ended",
+        object_type="user",
+        object_id=actor.user_id,
+        summary=f"Session ended ({reason})",
+        details={"reason": reason},
+    )
+
+
+def record_access_denied(session: Session, actor: Actor, *, path: str, permission: str) -> None:
+    """Note a signed-in user refused a page their role does not allow (403)."""
+    audit.record(
+        session,
+        actor,
+        "auth.access_denied",
+        object_type="user",
+        object_id=actor.user_id,
+        summary=f"Refused {path[:200]}",
+        details={"path": path[:200], "permission": permission},
     )
 
 
@@ -197,7 +274,7 @@ def change_password(session: Session, actor: Actor, user: User, *, current: str,
         _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
         raise ServiceError("The current password is wrong.", field="current_password") from None
-    if problem := password_problem(new):
+    if problem := password_problem(new, email=user.email):
         raise ServiceError(problem, field="new_password")
     if new == current:
         raise ServiceError(

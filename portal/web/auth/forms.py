@@ -25,3 +25,10 @@ class ChangePasswordForm(PortalForm):
         "Repeat the new password",
         validators=[DataRequired(), EqualTo("new_password", message="The two entries differ.")],
     )
+
+
+class ConfirmPasswordForm(PortalForm):
+    """The password again, before a sensitive page."""
+
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()

@@ -14,7 +14,7 @@ from portal.extensions import db, keyring
 from portal.models import Identity
 from portal.services import audit, certificates, directory, key_export
 from portal.services.errors import ServiceError
-from portal.web.access import current_actor, requires
+from portal.web.access import current_actor, requires, requires_recent_login
 from portal.web.forms import attach_error
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
@@ -209,6 +209,7 @@ def certificate_download(certificate_id: int, fmt: str) -> Response:
 
 @bp.post("/certificates/<id:certificate_id>/keystore")
 @requires(Permission.EXPORT_KEYS)
+@requires_recent_login
 def certificate_export(certificate_id: int) -> Rendered:
     """The private key, certificate and chain as a passphrase-protected PKCS#12."""
     certificate = certificates.get_certificate(db.session, certificate_id)

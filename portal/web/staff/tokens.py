@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.services import api_tokens
 from portal.services.errors import ServiceError
 from portal.settings import settings
-from portal.web.access import current_actor, requires
+from portal.web.access import current_actor, requires, requires_recent_login
 from portal.web.forms import page_arg
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ApiTokenForm, ConfirmForm
@@ -19,6 +19,7 @@ from portal.web.staff.pages import Rendered
 
 @bp.get("/tokens")
 @requires(Permission.MANAGE_TOKENS)
+@requires_recent_login
 def tokens_list() -> Rendered:
     """Every API token with its scopes, creator, last use and state; the create form."""
     return _list_page(ApiTokenForm())
@@ -26,6 +27,7 @@ def tokens_list() -> Rendered:
 
 @bp.post("/tokens")
 @requires(Permission.MANAGE_TOKENS)
+@requires_recent_login
 def token_create() -> Rendered:
     """Make a token and show its secret once, on a page no cache keeps."""
     form = ApiTokenForm()
@@ -52,6 +54,7 @@ def token_create() -> Rendered:
 
 @bp.post("/tokens/<id:token_id>/revoke")
 @requires(Permission.MANAGE_TOKENS)
+@requires_recent_login
 def token_revoke(token_id: int) -> Rendered:
     """Stop a token from working."""
     token = api_tokens.get_token(db.session, token_id)

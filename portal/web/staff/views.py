@@ -29,7 +29,7 @@ from portal.services import audit, campaign_board, dashboard, directory, drafts,
 from portal.services.errors import ServiceError
 from portal.services.pagination import CursorError
 from portal.settings import settings
-from portal.web.access import current_actor, requires
+from portal.web.access import current_actor, requires, requires_recent_login
 from portal.web.errors import error_page
 from portal.web.forms import attach_error, default_timezone, page_arg
 from portal.web.staff.blueprint import bp
@@ -281,6 +281,7 @@ def _partner_data(form: PartnerForm) -> directory.PartnerData:
 
 @bp.get("/users")
 @requires(Permission.MANAGE_USERS)
+@requires_recent_login
 def users_list() -> Rendered:
     """Staff accounts."""
     query = request.args.get("q", "")[:200]
@@ -292,6 +293,7 @@ def users_list() -> Rendered:
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @requires(Permission.MANAGE_USERS)
+@requires_recent_login
 def user_new() -> Rendered:
     """Create a staff account and show its one-time password once."""
     form = UserCreateForm()
@@ -314,6 +316,7 @@ def user_new() -> Rendered:
 
 @bp.route("/users/<id:user_id>/edit", methods=["GET", "POST"])
 @requires(Permission.MANAGE_USERS)
+@requires_recent_login
 def user_edit(user_id: int) -> Rendered:
     """Change a user's role, status or time zone."""
     user = users.get_user(db.session, user_id)
@@ -345,6 +348,7 @@ def user_edit(user_id: int) -> Rendered:
 
 @bp.post("/users/<id:user_id>/reset-password")
 @requires(Permission.MANAGE_USERS)
+@requires_recent_login
 def user_reset_password(user_id: int) -> Rendered:
     """Give a user a new one-time password, shown once."""
     form = ConfirmForm()

@@ -10,7 +10,7 @@ from portal.extensions import db, keyring
 from portal.services import webhooks
 from portal.services.errors import ServiceError
 from portal.settings import settings
-from portal.web.access import current_actor, requires
+from portal.web.access import current_actor, requires, requires_recent_login
 from portal.web.forms import attach_error, page_arg
 from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ConfirmForm, WebhookForm
@@ -19,6 +19,7 @@ from portal.web.staff.pages import Rendered
 
 @bp.get("/webhooks")
 @requires(Permission.MANAGE_WEBHOOKS)
+@requires_recent_login
 def webhooks_list() -> Rendered:
     """Every webhook with its events and state; the register form."""
     return _list_page(WebhookForm())
@@ -26,6 +27,7 @@ def webhooks_list() -> Rendered:
 
 @bp.post("/webhooks")
 @requires(Permission.MANAGE_WEBHOOKS)
+@requires_recent_login
 def webhook_create() -> Rendered:
     """Register a webhook and show its secret once, on a page no cache keeps."""
     form = WebhookForm()
@@ -50,6 +52,7 @@ def webhook_create() -> Rendered:
 
 @bp.get("/webhooks/<id:endpoint_id>")
 @requires(Permission.MANAGE_WEBHOOKS)
+@requires_recent_login
 def webhook_view(endpoint_id: int) -> Rendered:
     """One webhook and its delivery log, newest first."""
     endpoint = webhooks.get_endpoint(db.session, endpoint_id)
@@ -70,6 +73,7 @@ def webhook_view(endpoint_id: int) -> Rendered:
 
 @bp.post("/webhooks/<id:endpoint_id>/remove")
 @requires(Permission.MANAGE_WEBHOOKS)
+@requires_recent_login
 def webhook_remove(endpoint_id: int) -> Rendered:
     """Stop sending to a webhook; its log stays."""
     endpoint = webhooks.get_endpoint(db.session, endpoint_id)
@@ -85,6 +89,7 @@ def webhook_remove(endpoint_id: int) -> Rendered:
 
 @bp.post("/webhooks/<id:endpoint_id>/test")
 @requires(Permission.MANAGE_WEBHOOKS)
+@requires_recent_login
 def webhook_test(endpoint_id: int) -> Rendered:
     """Queue a test event to one webhook; the next delivery run posts it."""
     endpoint = webhooks.get_endpoint(db.session, endpoint_id)
@@ -104,6 +109,7 @@ def webhook_test(endpoint_id: int) -> Rendered:
 
 @bp.post("/webhooks/<id:endpoint_id>/deliveries/<id:delivery_id>/retry")
 @requires(Permission.MANAGE_WEBHOOKS)
+@requires_recent_login
 def webhook_retry(endpoint_id: int, delivery_id: int) -> Rendered:
     """Put a failed delivery back for the next delivery run."""
     endpoint = webhooks.get_endpoint(db.session, endpoint_id)
