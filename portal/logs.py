@@ -1,5 +1,8 @@
 """Keep share-link tokens out of every log: application, dev server and gunicorn access logs.
 
+Tokens are found however the request spelled them (portal.domain.tokens.redact_tokens), and
+control characters in a logged value are escaped, so each event stays one line.
+
 API tokens travel in the Authorization header, which no default log format shows; the
 gunicorn access log's header fields drop it anyway, should a custom format name it.
 """
@@ -12,7 +15,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.glogging import Logger as _GunicornLogger
 
-from portal.domain.tokens import redact_tokens
+from portal.domain.tokens import escape_controls, redact_tokens
 
 # Gunicorn's access-log fields for request headers that carry credentials.
 SECRET_HEADER_ATOMS = frozenset({"{authorization}i", "{cookie}i"})
@@ -20,7 +23,7 @@ REDACTED_LOGGERS = ("werkzeug", "waitress", "gunicorn.access", "gunicorn.error",
 
 
 def _redact(value: Any) -> Any:
-    return redact_tokens(value) if isinstance(value, str) and "/s/" in value else value
+    return escape_controls(redact_tokens(value)) if isinstance(value, str) else value
 
 
 class RedactTokensFilter(logging.Filter):
@@ -32,9 +35,11 @@ class RedactTokensFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):
             return True  # a malformed record is the logging module's to report
-        if "/s/" in message:
-            # Format first, then redact: a token can be in the arguments, the template or both.
-            record.msg, record.args = redact_tokens(message), None
+        # Format first, then redact: a token can be in the arguments, the template or both.
+        # Control characters are escaped so that a logged value cannot forge a second line.
+        cleaned = escape_controls(redact_tokens(message))
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 
