@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -97,10 +97,28 @@ def _usage_label(usage: str) -> str:
 
 
 def _security_headers(response: Response) -> Response:
+    """Headers on every answer: CSP and friends, HSTS over HTTPS, no-store but on static files.
+
+    no-store is the default for every answer (staff pages, link pages and downloads, /login,
+    the API, error pages); a view that sets its own Cache-Control keeps it (the partner page's
+    time-zone list), and static files keep Flask's caching.
+    """
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if current_user and current_user.is_authenticated:
+    if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
+    hsts = current_app.config["HSTS_SECONDS"]
+    if hsts and _served_over_https():
+        response.headers.setdefault(
+            "Strict-Transport-Security", f"max-age={hsts}; includeSubDomains"
+        )
     return response
+
+
+def _served_over_https() -> bool:
+    """HTTPS as the browser sees it: the request itself (X-Forwarded-Proto is honoured only
+    with PORTAL_TRUSTED_PROXIES) or an https PORTAL_BASE_URL (a proxy terminates TLS)."""
+    base_url = str(current_app.config.get("BASE_URL") or "")
+    return request.is_secure or base_url.startswith("https://")
