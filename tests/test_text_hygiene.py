@@ -186,3 +186,19 @@ def test_strip_controls_keeps_ordinary_text() -> None:
     text = "Zürich, 東京, القاهرة, naïve café\tok"
     assert strip_controls(text, multiline=True) == text
     assert strip_controls(HOSTILE) == f"Eve{RLO}fdp.exe[31m second line"
+
+
+def test_the_command_line_refuses_bidi_and_strips_controls_in_stored_names(runner, session) -> None:
+    refused = runner.invoke(
+        args=["identity", "add", "--name", f"Acme{RLO}emca", "--as2-id", "HYGIENECLI1"]
+    )
+    assert refused.exit_code == 2
+    assert "text-direction" in refused.output
+    stored = runner.invoke(
+        args=["identity", "add", "--name", "Acme\x1b[31m\nCorp", "--as2-id", "HYGIENECLI2"]
+    )
+    assert stored.exit_code == 0, stored.output
+    from portal.models import Identity
+
+    identity = session.scalars(select(Identity).where(Identity.as2_id == "HYGIENECLI2")).one()
+    assert identity.name == "Acme[31m Corp"
