@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, abort, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -49,12 +49,18 @@ UPLOAD_ENDPOINTS = ("partner.upload", "partner.machine_upload")
 
 
 def limit_partner_uploads() -> None:
-    """Cap partner upload bodies before anything (the CSRF check) reads the form.
+    """Cap request bodies before anything (the CSRF check, a view) reads one.
 
-    The only place the limit is set: the upload views rely on it.
+    Partner uploads get UPLOAD_REQUEST_LIMIT (the only place it is set: the upload views rely
+    on it), every other route MAX_CONTENT_LENGTH. A declared Content-Length over the limit is
+    refused with 413 at once, even on a route that never reads its body (sign-out, the API
+    before its token check); a chunked body is cut off at the limit as it is read.
     """
     if request.endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = UPLOAD_REQUEST_LIMIT
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        abort(413)
 
 
 def register_web(app: Flask) -> None:
