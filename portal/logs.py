@@ -55,7 +55,16 @@ def install_redaction(app: Flask) -> None:
 
 
 class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
-    """Gunicorn's logger with tokens redacted from every access-log field."""
+    """Gunicorn's logger with tokens redacted from every access-log field and error line."""
+
+    def setup(self, cfg: Any) -> None:
+        """Gunicorn's set-up, then the filter on its error log (bad request lines land there).
+
+        The master process logs before any app is loaded, so create_app's filter is not enough.
+        """
+        super().setup(cfg)
+        if _FILTER not in self.error_log.filters:
+            self.error_log.addFilter(_FILTER)
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         """Gunicorn's access-log fields, redacted."""

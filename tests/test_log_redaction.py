@@ -104,6 +104,24 @@ def test_app_loggers_never_carry_a_token_in_any_spelling(app, caplog, spelling: 
     assert caplog.text.count("[redacted]") >= 3
 
 
+def test_gunicorns_error_log_is_redacted_without_an_app(caplog) -> None:
+    from gunicorn.config import Config
+
+    from portal.logs import _FILTER
+
+    error_log = logging.getLogger("gunicorn.error")
+    error_log.removeFilter(_FILTER)  # as in gunicorn's master, before any app is made
+    logger = GunicornLogger(Config())
+    caplog.set_level(logging.DEBUG, logger="gunicorn.error")
+    error_log.propagate = True
+    try:
+        logger.error("Invalid request line: %r", SPELLINGS["encoded_s"])
+    finally:
+        error_log.propagate = False
+    assert not _leaks(caplog.text)
+    assert "[redacted]" in caplog.text
+
+
 def test_a_token_nested_deeper_than_any_server_decodes_is_still_withheld() -> None:
     spelled = f"/s/{TOKEN}"
     for _ in range(15):
