@@ -10,6 +10,7 @@ gunicorn access log's header fields drop it anyway, should a custom format name 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -46,8 +47,30 @@ class RedactTokensFilter(logging.Filter):
 _FILTER = RedactTokensFilter()
 
 
+def _redacting_factory(
+    previous: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    """A record factory that redacts each record as it is made, under any logger name.
+
+    A logger's filter never sees records of its children (portal.jobs under portal), so
+    the filters alone would miss `logging.getLogger(__name__)` in every module.
+    """
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    make.redacts = True  # type: ignore[attr-defined]
+    return make
+
+
 def install_redaction(app: Flask) -> None:
-    """Attach the filter to the loggers that see request paths (idempotent)."""
+    """Redact every record made in this process, and filter the loggers that see request
+    paths too (records made elsewhere, e.g. logging.makeLogRecord); idempotent."""
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "redacts", False):
+        logging.setLogRecordFactory(_redacting_factory(factory))
     for name in (*REDACTED_LOGGERS, app.logger.name):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:

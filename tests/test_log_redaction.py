@@ -122,6 +122,17 @@ def test_gunicorns_error_log_is_redacted_without_an_app(caplog) -> None:
     assert "[redacted]" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "name", ["portal.jobs", "portal.services.runner", "portal.domain.certs", "sqlalchemy.engine"]
+)
+def test_loggers_below_portal_and_elsewhere_are_redacted_too(app, caplog, name: str) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger(name).warning("link %s\r\nforged line", SPELLINGS["next_encoded"])
+    assert not _leaks(caplog.text)
+    assert "[redacted]" in caplog.text
+    assert "\\r\\nforged line" in caplog.text
+
+
 def test_a_token_nested_deeper_than_any_server_decodes_is_still_withheld() -> None:
     spelled = f"/s/{TOKEN}"
     for _ in range(15):
