@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_LIFETIME_HOURS": 12,  # a staff session ends this long after sign-in, used or not
     "REAUTH_MINUTES": 15,  # key export, users, tokens, webhooks ask the password again after
     "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-* headers to trust
+    "HSTS_SECONDS": 31_536_000,  # Strict-Transport-Security max-age over HTTPS; 0: never sent
     "SMTP_HOST": None,  # None: email is off; messages wait in the outbox until it is set
     "SMTP_PORT": 25,
     "SMTP_USER": None,
@@ -146,6 +147,9 @@ def validate(config: Mapping[str, Any]) -> None:
         not isinstance(reply_to, str) or not EMAIL_ADDRESS.fullmatch(reply_to)
     ):
         raise ConfigError("PORTAL_MAIL_REPLY_TO must be one email address, like it@example.com")
+    hsts = config["HSTS_SECONDS"]
+    if isinstance(hsts, bool) or not isinstance(hsts, int) or not 0 <= hsts <= 2 * 31_536_000:
+        raise ConfigError("PORTAL_HSTS_SECONDS must be a number of seconds from 0 to 63072000")
     if not isinstance(config["PAGE_SIZE"], int) or not 1 <= config["PAGE_SIZE"] <= 500:
         raise ConfigError("PORTAL_PAGE_SIZE must be a number from 1 to 500")
     risk = config["CAMPAIGN_AT_RISK_DAYS"]

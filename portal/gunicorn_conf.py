@@ -33,7 +33,7 @@ keepalive = _int("PORTAL_WEB_KEEPALIVE", 5)
 max_requests = _int("PORTAL_WEB_MAX_REQUESTS", 5000)
 max_requests_jitter = max_requests // 10
 # Heartbeat files in memory, not on a container's overlay disk (a slow disk kills workers).
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108  # heartbeats only
 accesslog = "-"
 errorlog = "-"
 logger_class = "portal.logs.GunicornLogger"

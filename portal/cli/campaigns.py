@@ -8,7 +8,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup
 
-from portal.cli.common import actor_as, cli_moment, refusals
+from portal.cli.common import MULTILINE_TEXT, actor_as, cli_moment, refusals
 from portal.clock import command_now
 from portal.config import EMAIL_OFF
 from portal.domain.roles import Permission
@@ -26,7 +26,12 @@ campaign_group = AppGroup(
 @click.option("--certificate", "fingerprint", required=True, help="SHA-256 of the new certificate.")
 @click.option("--activate-at", required=True, help="ISO 8601 time with a zone: the switch.")
 @click.option("--request-upload", is_flag=True, help="Ask each partner for its new certificate.")
-@click.option("--message", default=None, help="A note for the partners (text, shown as typed).")
+@click.option(
+    "--message",
+    default=None,
+    type=MULTILINE_TEXT,
+    help="A note for the partners (text, shown as typed).",
+)
 @click.option("--as", "as_email", default=None, help="Staff email acting (the proposer).")
 def campaign_start_command(
     as2_id: str,
@@ -72,7 +77,12 @@ def campaign_start_command(
     help="ISO 8601 time: ask partners whose certificate in force expires before it (or who "
     "have none), unless a replacement is scheduled. Without it: every partner.",
 )  # fmt: skip
-@click.option("--message", default=None, help="A note for the partners (text, shown as typed).")
+@click.option(
+    "--message",
+    default=None,
+    type=MULTILINE_TEXT,
+    help="A note for the partners (text, shown as typed).",
+)
 @click.option("--dry-run", is_flag=True, help="List whom it would ask, and why; change nothing.")
 @click.option("--as", "as_email", default=None, help="Staff email acting.")
 def campaign_request_command(

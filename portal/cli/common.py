@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from portal.domain.certs import MAX_INPUT_BYTES
 from portal.domain.roles import Permission, role_allows
+from portal.domain.text import clean_text
 from portal.domain.vocab import values_of
 from portal.extensions import db
 from portal.services import users
@@ -29,6 +30,28 @@ UNREADABLE_CODES = {"unreadable", "too_large"}
 def choice_of(values: type[StrEnum], *extra: str) -> click.Choice[str]:
     """A click choice of the values of an enum of ours (plain strings), then EXTRA ones."""
     return click.Choice([*values_of(values), *extra])
+
+
+class CleanText(click.ParamType):
+    """Text that is stored: control characters stripped, bidi controls refused (as on forms)."""
+
+    name = "text"
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        """The cleaned text, or a usage error naming the option."""
+        try:
+            return clean_text(str(value), multiline=self.multiline)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+TEXT = CleanText()
+MULTILINE_TEXT = CleanText(multiline=True)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from portal.cli.common import (
+    TEXT,
     actor_as,
     choice_of,
     cli_moment,
@@ -29,7 +30,7 @@ identity_group = AppGroup("identity", help="Our AS2 identities.")
 
 
 @identity_group.command("add")
-@click.option("--name", required=True)
+@click.option("--name", required=True, type=TEXT)
 @click.option("--as2-id", required=True)
 @click.option(
     "--environment",
@@ -37,7 +38,9 @@ identity_group = AppGroup("identity", help="Our AS2 identities.")
     show_default=True,
     type=choice_of(Environment),
 )
-@click.option("--organisation", default="", help="Organisation name (defaults to --name).")
+@click.option(
+    "--organisation", default="", type=TEXT, help="Organisation name (defaults to --name)."
+)
 @click.option("--email", "contact_email", default=None, help="Contact email.")
 def identity_add_command(
     name: str, as2_id: str, environment: str, organisation: str, contact_email: str | None
@@ -56,7 +59,7 @@ partner_group = AppGroup("partner", help="Trading partners.")
 
 
 @partner_group.command("add")
-@click.option("--name", required=True)
+@click.option("--name", required=True, type=TEXT)
 @click.option("--as2-id", required=True)
 @click.option("--identity", "identity_as2_id", required=True, help="AS2 ID of our identity.")
 @click.option("--email", "emails", required=True, multiple=True, help="Contact (repeatable).")
@@ -86,14 +89,18 @@ def partner_add_command(
 
 @identity_group.command("generate")
 @click.option("--as2-id", required=True)
-@click.option("--name", default=None, help="Name when the identity is created (default: AS2 ID).")
+@click.option(
+    "--name", default=None, type=TEXT, help="Name when the identity is created (default: AS2 ID)."
+)
 @click.option(
     "--environment",
     default=Environment.PRODUCTION.value,
     show_default=True,
     type=choice_of(Environment),
 )
-@click.option("--organisation", default="", help="O= of the subject when the identity is new.")
+@click.option(
+    "--organisation", default="", type=TEXT, help="O= of the subject when the identity is new."
+)
 @click.option(
     "--key-size", default=3072, show_default=True, type=click.Choice(["2048", "3072", "4096"])
 )

@@ -7,7 +7,7 @@ import json
 import click
 from flask.cli import AppGroup, with_appcontext
 
-from portal.cli.common import actor_as, choice_of, cli_moment, refusals
+from portal.cli.common import MULTILINE_TEXT, actor_as, choice_of, cli_moment, refusals
 from portal.clock import command_now
 from portal.domain.certs import colon_fingerprint
 from portal.domain.roles import Permission
@@ -89,7 +89,12 @@ def submission_approve_command(submission_id: int, activate_at: str, as_email: s
 
 @submission_group.command("reject")
 @click.argument("submission_id", type=int)
-@click.option("--reason", required=True, help="What the partner reads on their link page.")
+@click.option(
+    "--reason",
+    required=True,
+    type=MULTILINE_TEXT,
+    help="What the partner reads on their link page.",
+)
 @click.option("--as", "as_email", required=True, help="Staff email of the approver.")
 def submission_reject_command(submission_id: int, reason: str, as_email: str) -> None:
     """Reject a received submission with a reason for the partner."""

@@ -56,7 +56,7 @@ def _links_line(configured: str | None, host: str, port: int) -> str:
     """Which base URL links, emails and curl lines use, said at start-up."""
     if configured:
         return f"Links use {configured} (PORTAL_BASE_URL)."
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (naming the wildcard, not binding it)
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  # nosec B104  # naming the wildcard, not binding it
         return (
             "Links use the address each visitor reached this portal on; set PORTAL_BASE_URL "
             "to the address partners should use."

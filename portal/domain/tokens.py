@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from urllib.parse import unquote
 
 from itsdangerous import BadSignature, Signer
 
@@ -87,8 +88,49 @@ def parse_duration(text: str) -> timedelta:
 
 
 def redact_tokens(text: str) -> str:
-    """Replace share-link tokens in paths (/s/<token>...) so they never reach a log."""
-    return _TOKEN_IN_PATH.sub(r"/s/[redacted]", text)
+    """Replace share-link tokens however a request spelled them, so they never reach a log.
+
+    A server accepts a link path in many spellings (/s%2F<token>, /%73/<token>, //S//<token>,
+    a token inside ?next=..., double-encoded), so each run of non-blank characters is
+    percent-decoded until it stops changing and has its slashes collapsed before matching;
+    a run that holds a link path or anything shaped like a signed token is logged decoded,
+    redacted and with control characters escaped. Other text is left exactly as it was.
+    """
+    return _RUN.sub(_redact_run, text)
 
 
-_TOKEN_IN_PATH = re.compile(r"/s/[A-Za-z0-9_\-.%]+")
+def escape_controls(text: str) -> str:
+    """TEXT with control characters (CR, LF, ESC, ...) written as escapes: one log line each."""
+    return _CONTROL.sub(lambda match: match.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+def _redact_run(match: re.Match[str]) -> str:
+    original = match.group(0)
+    decoded = _fully_decoded(original)
+    if decoded is None:
+        return REDACTED  # nested deeper than any server decodes: nothing of it is logged
+    if not (_LINK_PATH.search(decoded) or _TOKEN_SHAPE.search(decoded)):
+        return original
+    redacted = _TOKEN_SHAPE.sub(REDACTED, _LINK_PATH.sub(f"/s/{REDACTED}", decoded))
+    return escape_controls(redacted)
+
+
+def _fully_decoded(text: str) -> str | None:
+    """TEXT percent-decoded until it no longer changes; None if it still does after many rounds."""
+    for _ in range(_MAX_DECODE_ROUNDS):
+        decoded = unquote(text, errors="replace")
+        if decoded == text:
+            return text
+        text = decoded
+    return None
+
+
+REDACTED = "[redacted]"
+_MAX_DECODE_ROUNDS = 10
+# Runs of characters a URL can be made of; quotes and blanks end one.
+_RUN = re.compile(r"[^\s\"'<>]+")
+# After decoding: a link path however its slashes are doubled, up to the next delimiter.
+_LINK_PATH = re.compile(r"[/\\]+s[/\\]+[^/\\?#&\s\"'<>]+", re.IGNORECASE)
+# The token's own shape: a link id, a dot, an HMAC-SHA256 signature (both URL-safe base64).
+_TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{40,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -49,12 +49,18 @@ UPLOAD_ENDPOINTS = ("partner.upload", "partner.machine_upload")
 
 
 def limit_partner_uploads() -> None:
-    """Cap partner upload bodies before anything (the CSRF check) reads the form.
+    """Cap request bodies before anything (the CSRF check, a view) reads one.
 
-    The only place the limit is set: the upload views rely on it.
+    Partner uploads get UPLOAD_REQUEST_LIMIT (the only place it is set: the upload views rely
+    on it), every other route MAX_CONTENT_LENGTH. A declared Content-Length over the limit is
+    refused with 413 at once, even on a route that never reads its body (sign-out, the API
+    before its token check); a chunked body is cut off at the limit as it is read.
     """
     if request.endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = UPLOAD_REQUEST_LIMIT
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        abort(413)
 
 
 def register_web(app: Flask) -> None:
@@ -89,10 +95,28 @@ def _localtime(moment: object) -> str:
 
 
 def _security_headers(response: Response) -> Response:
+    """Headers on every answer: CSP and friends, HSTS over HTTPS, no-store but on static files.
+
+    no-store is the default for every answer (staff pages, link pages and downloads, /login,
+    the API, error pages); a view that sets its own Cache-Control keeps it (the partner page's
+    time-zone list), and static files keep Flask's caching.
+    """
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if current_user and current_user.is_authenticated:
+    if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
+    hsts = current_app.config["HSTS_SECONDS"]
+    if hsts and _served_over_https():
+        response.headers.setdefault(
+            "Strict-Transport-Security", f"max-age={hsts}; includeSubDomains"
+        )
     return response
+
+
+def _served_over_https() -> bool:
+    """HTTPS as the browser sees it: the request itself (X-Forwarded-Proto is honoured only
+    with PORTAL_TRUSTED_PROXIES) or an https PORTAL_BASE_URL (a proxy terminates TLS)."""
+    base_url = str(current_app.config.get("BASE_URL") or "")
+    return request.is_secure or base_url.startswith("https://")

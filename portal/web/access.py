@@ -75,10 +75,14 @@ def safe_next(target: str | None) -> str | None:
     """TARGET if it is a path on this site, else None (no open redirects).
 
     Refused: anything with a scheme or host, a leading "//" or backslash (browsers read
-    "/\\evil" as "//evil"), control characters, and the same once
+    "/\\evil" as "//evil"), control characters, whitespace as typed, and the same once
     percent-decoded ("/%2F%2Fevil", "%2F%2Fevil").
     """
     if not target or len(target) > 2000:
+        return None
+    if any(character.isspace() for character in target):
+        # Never in a URL as sent (spaces are %20): the form filter turned a tab into one,
+        # and "/\t/evil" must not pass as "/ /evil".
         return None
     for spelling in (target, unquote(target), unquote(unquote(target))):
         if (

@@ -7,7 +7,9 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
+from wtforms import Field, PasswordField, StringField, TextAreaField
 
+from portal.domain.text import BIDI_CONTROLS, BIDI_REFUSAL, has_bidi_controls, strip_controls
 from portal.domain.vocab import Usage
 from portal.services.errors import ServiceError
 from portal.settings import settings
@@ -39,20 +41,49 @@ def default_timezone() -> str:
 
 
 class PortalForm(FlaskForm):
-    """Base of the staff and partner forms: a NUL character is refused on its field.
+    """Base of the staff, partner and sign-in forms: text hygiene on every text field.
 
-    Nobody types one, databases cannot store one (PostgreSQL text) and C libraries stop
-    at one (a PKCS#12 passphrase), so it is malformed input: 422, never 500.
+    A NUL character is refused on its field: nobody types one, databases cannot store one
+    (PostgreSQL text) and C libraries stop at one (a PKCS#12 passphrase), so it is malformed
+    input: 422, never 500. Other control characters are stripped from every text field (tab
+    and line breaks survive in text areas, become a space elsewhere); bidirectional controls
+    are refused with a message, and removed from the value shown back, so they reach neither
+    the database nor a page (portal.domain.text says why). Passwords are left as typed.
     """
 
+    def process(self, *args: Any, **kwargs: Any) -> None:
+        """Bind the data, then clean every text field (before any page can show it)."""
+        super().process(*args, **kwargs)
+        self._bidi_refused = [field for field in self._text_fields() if _clean_field(field)]
+
     def validate(self, extra_validators: Any = None) -> bool:
-        """The fields' own validation, then the NUL check on every submitted text."""
+        """The fields' own validation, then the bidi refusals and the NUL check."""
         valid = bool(super().validate(extra_validators))
+        refused = getattr(self, "_bidi_refused", [])
+        for field in refused:
+            field.errors = [*field.errors, BIDI_REFUSAL]
         for field in self:
             if any(isinstance(value, str) and "\x00" in value for value in field.raw_data or ()):
                 field.errors = [*field.errors, "Remove the NUL character from this field."]
                 valid = False
-        return valid
+        return valid and not refused
+
+    def _text_fields(self) -> list[Field]:
+        return [
+            field
+            for field in self
+            if isinstance(field, StringField)
+            and not isinstance(field, PasswordField)
+            and isinstance(field.data, str)
+        ]
+
+
+def _clean_field(field: Field) -> bool:
+    """Strip control characters from FIELD's value; True if it held a bidi control (removed)."""
+    text = strip_controls(field.data, multiline=isinstance(field, TextAreaField))
+    refused = has_bidi_controls(text)
+    field.data = "".join(char for char in text if char not in BIDI_CONTROLS) if refused else text
+    return refused
 
 
 def attach_error(form: FlaskForm, error: ServiceError) -> None:

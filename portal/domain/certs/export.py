@@ -63,7 +63,7 @@ def _pkcs12_encryption(passphrase: bytes, legacy: bool) -> serialization.KeySeri
     if legacy:
         # Old AS2 software (and Windows before 2016) only reads 3DES with a SHA-1 MAC.
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-        builder = builder.hmac_hash(hashes.SHA1())  # noqa: S303
+        builder = builder.hmac_hash(hashes.SHA1())  # noqa: S303  # nosec B303  # legacy PKCS#12 MAC, asked for
     else:
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
         builder = builder.hmac_hash(hashes.SHA256())
