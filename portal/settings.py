@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from portal.domain.campaigns import reminder_offsets
+from portal.domain.roles import parse_roles
 from portal.services.mailer import SmtpSettings
 
 SETTINGS_KEY = "portal.settings"
@@ -41,6 +42,8 @@ class Settings:
     reminder_offsets: tuple[int, ...] = (14, 3, 1)  # days before a campaign's T: reminders
     digest_enabled: bool = True  # the staff's daily digest of unreplaced expiring certificates
     draft_requests_auto_send: bool = False  # the runner sends 60-day upload requests itself
+    two_factor_required_roles: frozenset[str] = frozenset()  # must sign in with a second factor
+    ratelimit_two_factor: str = "10 per 5 minutes"  # code tries per pending sign-in and address
     # None: no private keys in the export directory; never shown in a repr or a log.
     export_key_passphrase: str | None = field(default=None, repr=False)
 
@@ -71,6 +74,8 @@ class Settings:
             reminder_offsets=reminder_offsets(config["REMINDER_OFFSETS_DAYS"]),
             digest_enabled=bool(config["DIGEST_ENABLED"]),
             draft_requests_auto_send=bool(config["DRAFT_REQUESTS_AUTO_SEND"]),
+            two_factor_required_roles=parse_roles(config["TWO_FACTOR_REQUIRED_ROLES"]),
+            ratelimit_two_factor=str(config["RATELIMIT_TWO_FACTOR"]),
             export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
         )
 

@@ -12,7 +12,7 @@ from portal.services import staff_sessions, users
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor
-from portal.web.auth import sessions
+from portal.web.auth import sessions, two_factor
 from portal.web.auth.blueprint import bp
 from portal.web.auth.forms import ChangePasswordForm, LoginForm
 from portal.web.forms import attach_error
@@ -49,6 +49,9 @@ def login() -> Response | tuple[str, int] | str:
     if user is None:
         form.form_errors.append(LOGIN_FAILED)
         return render_template("auth/login.html", form=form), 401
+    # Two-factor sign-in (auth/two_factor.py): the code step signs in instead.
+    if second_step := two_factor.begin_second_step(user, safe_next(form.next.data)):
+        return second_step
     sessions.sign_in(user)
     users.record_login(
         db.session, user, Actor.for_user(user, request.remote_addr, request.user_agent.string)
