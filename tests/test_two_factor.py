@@ -497,3 +497,34 @@ def test_keys_rotate_re_encrypts_two_factor_secrets(
     session.refresh(user)
     assert user.totp_secret_encrypted is not None
     assert not ring.needs_rotation(user.totp_secret_encrypted)
+
+
+# The setting ---------------------------------------------------------------------------
+
+
+def test_required_roles_are_read_from_the_environment_as_text(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal import create_app
+    from portal.settings import Settings
+    from tests.conftest import test_settings
+
+    monkeypatch.setenv("PORTAL_TWO_FACTOR_REQUIRED_ROLES", "admin, Approver")
+    app = create_app(test_settings(tmp_path, "sqlite://"))
+    assert app.extensions["portal.settings"].two_factor_required_roles == {"admin", "approver"}
+    assert (
+        Settings.from_config(
+            {**app.config, "TWO_FACTOR_REQUIRED_ROLES": ""}
+        ).two_factor_required_roles
+        == frozenset()
+    )
+
+
+@pytest.mark.parametrize("value", ["admin,root", ["admin", "boss"], 42])
+def test_an_unknown_required_role_is_refused_at_start(tmp_path: Any, value: object) -> None:
+    from portal import create_app
+    from portal.config import ConfigError
+    from tests.conftest import test_settings
+
+    with pytest.raises(ConfigError, match="PORTAL_TWO_FACTOR_REQUIRED_ROLES"):
+        create_app(test_settings(tmp_path, "sqlite://", TWO_FACTOR_REQUIRED_ROLES=value))
