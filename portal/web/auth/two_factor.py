@@ -252,6 +252,7 @@ def require_enrolment() -> Response | None:
     if not current_user.is_authenticated:
         return None
     if two_factor.must_enrol(_me(), required):
-        flash("Your role must sign in with a second factor: set it up to continue.", "info")
+        if request.method == "GET":  # one notice per page visited, none for refused posts
+            flash("Your role must sign in with a second factor: set it up to continue.", "info")
         return redirect(url_for(SETUP_ENDPOINT))
     return None
