@@ -528,3 +528,11 @@ def test_an_unknown_required_role_is_refused_at_start(tmp_path: Any, value: obje
 
     with pytest.raises(ConfigError, match="PORTAL_TWO_FACTOR_REQUIRED_ROLES"):
         create_app(test_settings(tmp_path, "sqlite://", TWO_FACTOR_REQUIRED_ROLES=value))
+
+
+def test_the_qr_code_names_the_portal_and_the_account() -> None:
+    secret = totp.new_secret()
+    uri = totp.provisioning_uri(secret, account="ann@example.com", issuer="Certificate Exchange")
+    assert uri.startswith("otpauth://totp/Certificate%20Exchange:ann%40example.com?")
+    assert f"secret={secret}" in uri
+    assert len(secret) == 32  # 160 bits, RFC 4226's recommended length
