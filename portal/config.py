@@ -19,6 +19,7 @@ from flask import Flask
 
 from portal.domain.campaigns import reminder_offsets
 from portal.domain.keys import KeyRing, KeyRingError, generate_key
+from portal.domain.roles import parse_roles
 from portal.domain.tokens import parse_duration
 from portal.timeutil import is_valid_timezone
 
@@ -66,6 +67,9 @@ DEFAULTS: dict[str, Any] = {
     # True: the runner sends a partner's 60-day upload request itself (once per certificate)
     "DRAFT_REQUESTS_AUTO_SEND": False,
     "FOUR_EYES_ALWAYS": False,  # every approval of a partner certificate needs two approvers
+    # Roles that must sign in with a second factor, such as "admin,approver"; empty: optional.
+    "TWO_FACTOR_REQUIRED_ROLES": "",
+    "RATELIMIT_TWO_FACTOR": "10 per 5 minutes",  # code tries per pending sign-in and per address
     "WEBHOOK_TIMEOUT": 10,  # seconds a webhook receiver gets for a whole delivery
     "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may go to loopback and private addresses
     "EXPORT_DIR": None,  # None: no export directory; else the runner keeps it up to date
@@ -85,7 +89,12 @@ EMAIL_OFF = "Email is off (PORTAL_SMTP_HOST is not set)"
 
 # Read from the environment exactly as typed, never as JSON (a passphrase `12345678` or
 # `true` is text, and so is a path).
-TEXT_SETTINGS = ("EXPORT_DIR", "EXPORT_KEY_PASSPHRASE", "MAIL_REPLY_TO")
+TEXT_SETTINGS = (
+    "EXPORT_DIR",
+    "EXPORT_KEY_PASSPHRASE",
+    "MAIL_REPLY_TO",
+    "TWO_FACTOR_REQUIRED_ROLES",
+)
 # An address a header can carry: one local part, one domain with a dot, nothing that could
 # break the header or name a second address.
 EMAIL_ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+\.[A-Za-z0-9-]{2,}")
@@ -185,6 +194,10 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"PORTAL_LINK_DEFAULT_EXPIRY: {error}") from None
     _validate_export(config)
     _validate_sign_in(config)
+    try:
+        parse_roles(config["TWO_FACTOR_REQUIRED_ROLES"])
+    except ValueError as error:
+        raise ConfigError(f"PORTAL_TWO_FACTOR_REQUIRED_ROLES: {error}") from None
     try:
         KeyRing.from_strings(config["KEY_ENCRYPTION_KEYS"])
     except KeyRingError as error:

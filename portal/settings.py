@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from portal.domain.campaigns import reminder_offsets
+from portal.domain.roles import parse_roles
 from portal.services.mailer import SmtpSettings
 
 SETTINGS_KEY = "portal.settings"
@@ -46,6 +47,8 @@ class Settings:
     session_idle: timedelta = timedelta(minutes=30)  # unused this long: the session ends
     session_lifetime: timedelta = timedelta(hours=12)  # after sign-in: the session ends
     reauth_after: timedelta = timedelta(minutes=15)  # sensitive pages ask the password again
+    two_factor_required_roles: frozenset[str] = frozenset()  # must sign in with a second factor
+    ratelimit_two_factor: str = "10 per 5 minutes"  # code tries per pending sign-in and address
     # None: no private keys in the export directory; never shown in a repr or a log.
     export_key_passphrase: str | None = field(default=None, repr=False)
 
@@ -76,6 +79,8 @@ class Settings:
             reminder_offsets=reminder_offsets(config["REMINDER_OFFSETS_DAYS"]),
             digest_enabled=bool(config["DIGEST_ENABLED"]),
             draft_requests_auto_send=bool(config["DRAFT_REQUESTS_AUTO_SEND"]),
+            two_factor_required_roles=parse_roles(config["TWO_FACTOR_REQUIRED_ROLES"]),
+            ratelimit_two_factor=str(config["RATELIMIT_TWO_FACTOR"]),
             export_key_passphrase=config.get("EXPORT_KEY_PASSPHRASE") or None,
             ratelimit_login_account=str(config["RATELIMIT_LOGIN_ACCOUNT"]),
             ratelimit_login_address=str(config["RATELIMIT_LOGIN_ADDRESS"]),

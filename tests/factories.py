@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyotp
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
@@ -160,3 +161,18 @@ def submission(
     )  # fmt: skip
     assert outcome.submission is not None, outcome.report.to_dict()
     return outcome.submission
+
+
+def two_factor(
+    session: Session, ring: KeyRing, user: User, *, now: datetime | None = None
+) -> tuple[str, list[str]]:
+    """Turn on USER's two-factor sign-in: (the TOTP secret, the recovery codes)."""
+    from portal.domain import totp
+    from portal.services import two_factor as service
+
+    moment = now or utcnow()
+    secret = totp.new_secret()
+    # The code of the step before NOW, so a test may still use the current step's code.
+    code = pyotp.TOTP(secret).at(moment - timedelta(seconds=30))
+    codes = service.enable(session, ring, ACTOR, user, secret=secret, code=code, now=moment)
+    return secret, codes

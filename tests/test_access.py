@@ -31,6 +31,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.user_new": ("GET", ADMINS),
     "staff.user_edit": ("GET", ADMINS),
     "staff.user_reset_password": ("POST", ADMINS),
+    "staff.user_reset_two_factor": ("POST", ADMINS),
     "staff.audit_log": ("GET", ALL),
     "staff.audit_csv": ("GET", ALL),
     "staff.certificate_generate": ("POST", EDITORS),
@@ -83,11 +84,15 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "staff.expiring_list": ("GET", ALL),
     "auth.change_password": ("GET", ALL),
     "auth.confirm": ("GET", ALL),
+    "auth.two_factor_setup": ("GET", ALL),
+    "auth.two_factor_disable": ("POST", ALL),
     "auth.logout": ("POST", ALL),
 }
 # Partner pages need no account: the signed link token is the credential (test_partner_page.py).
 PUBLIC = {
     "auth.login",
+    # The sign-in's second step: only a pending first step (in the session) gets past it.
+    "auth.two_factor_login",
     "health.healthz",
     "static",
     "partner.link_page",

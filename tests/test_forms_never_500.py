@@ -61,6 +61,11 @@ class World:
         self.admin = admin
 
     @cached_property
+    def two_factor_on(self) -> str:
+        """The admin's TOTP secret, two-factor sign-in being on."""
+        return factories.two_factor(self.session, keyring(), self.admin)[0]
+
+    @cached_property
     def identity(self) -> Any:
         return factories.identity(self.session)
 
@@ -249,6 +254,14 @@ ROUTES: dict[str, Route] = {
     "auth.logout": lambda w: ("/logout", {}),
     "auth.confirm": lambda w: ("/login/confirm", {"password": "p" * 16, "next": "/users"}),
     "auth.login": lambda w: ("/login", {"email": "a@example.com", "password": "p" * 16}),
+    # two-factor: enrolment (a wrong code), turning it off (on for the admin first); the
+    # code step itself with a pending sign-in is in test_two_factor.py
+    "auth.two_factor_setup": lambda w: ("/account/two-factor", {"code": "123456"}),
+    "auth.two_factor_disable": lambda w: (
+        w.two_factor_on and "/account/two-factor/disable",
+        {"code": "123456"},
+    ),
+    "auth.two_factor_login": lambda w: ("/login/two-factor", {"code": "123456"}),
     # staff: the outbox
     "staff.outbox_retry": lambda w: (f"/outbox/{w.failed_message.id}/retry", {}),
     # staff: API tokens
@@ -279,6 +292,7 @@ ROUTES: dict[str, Route] = {
         {"role": "approver", "is_enabled": "y", "timezone": "Europe/Paris"},
     ),
     "staff.user_reset_password": lambda w: (f"/users/{w.user.id}/reset-password", {}),
+    "staff.user_reset_two_factor": lambda w: (f"/users/{w.user.id}/reset-two-factor", {}),
     # staff: our certificates
     "staff.certificate_generate": lambda w: (
         f"/identities/{w.identity.id}/certificates/generate",

@@ -11,7 +11,10 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from portal.cli import keystore  # noqa: F401  (adds `identity export` to the identity group)
+from portal.cli import (
+    keystore,  # noqa: F401  (adds `identity export` to the identity group)
+    two_factor,  # noqa: F401  (adds `user reset-2fa` to the user group)
+)
 from portal.cli.audit import audit_group
 from portal.cli.bench import bench_command
 from portal.cli.campaigns import campaign_group

@@ -14,7 +14,7 @@ from portal.clock import command_now
 from portal.domain.certs import MAX_INPUT_BYTES, Usage
 from portal.domain.certs import inspect as inspect_certificate
 from portal.extensions import db, keyring
-from portal.services import audit, certificates, webhooks
+from portal.services import audit, certificates, two_factor, webhooks
 from portal.services.actor import Actor
 
 cert_group = AppGroup("cert", help="Certificate files.")
@@ -51,6 +51,7 @@ def keys_rotate_command() -> None:
     with refusals():
         rotated, total = certificates.rotate_keys(db.session, ring)
         secrets_rotated, secrets_total = webhooks.rotate_secrets(db.session, ring)
+        totp_rotated, totp_total = two_factor.rotate_secrets(db.session, ring)
         audit.record(
             db.session,
             Actor.command_line(),
@@ -65,6 +66,8 @@ def keys_rotate_command() -> None:
                 "total": total,
                 "webhook_secrets_rotated": secrets_rotated,
                 "webhook_secrets_total": secrets_total,
+                "totp_secrets_rotated": totp_rotated,
+                "totp_secrets_total": totp_total,
             },
         )
     click.echo(
@@ -72,3 +75,5 @@ def keys_rotate_command() -> None:
     )
     if secrets_total:
         click.echo(f"Re-encrypted {secrets_rotated} of {secrets_total} webhook secrets.")
+    if totp_total:
+        click.echo(f"Re-encrypted {totp_rotated} of {totp_total} two-factor secrets.")

@@ -41,3 +41,17 @@ def role_allows(role: str, permission: Permission) -> bool:
         return permission in _GRANTS[Role(role)]
     except ValueError:
         return False
+
+
+def parse_roles(value: object) -> frozenset[str]:
+    """Role names from "admin,approver" text or a list; ValueError names an unknown one."""
+    if value is None:
+        return frozenset()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        raise ValueError("expected role names separated by commas")
+    names = frozenset(str(item).strip().lower() for item in items if str(item).strip())
+    unknown = sorted(names - {role.value for role in Role})
+    if unknown:
+        raise ValueError(f"unknown role {unknown[0]!r}; roles are {', '.join(Role)}")
+    return names

@@ -3,7 +3,7 @@
 Invariants live in the database as constraints; every model is importable from here.
 """
 
-from portal.models.accounts import ApiToken, StaffSession, User
+from portal.models.accounts import ApiToken, RecoveryCode, StaffSession, User
 from portal.models.audit import AuditEvent
 from portal.models.base import NAMING_CONVENTION, Base, BigIntId, UTCDateTime, one_of
 from portal.models.campaigns import Campaign, CampaignPartner
@@ -35,6 +35,7 @@ __all__ = [
     "Partner",
     "PartnerContact",
     "PendingKey",
+    "RecoveryCode",
     "ShareLink",
     "SideEffect",
     "StaffSession",

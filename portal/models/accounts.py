@@ -6,9 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -40,6 +42,12 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor sign-in (portal.services.two_factor): the TOTP secret encrypted under the
+    # key ring, when it was enabled (None: off), and the last time step a code was used
+    # for (a code works once).
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    two_factor_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_used_step: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def is_active(self) -> bool:
@@ -88,6 +96,19 @@ class StaffSession(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the password was last typed in this session (None: created_at): re-authentication.
     authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for a TOTP code; shown once, stored as salted SHA-256."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # 'salt-hex$sha256-hex' (portal.domain.totp.hash_recovery_code)
+    code_hash: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):

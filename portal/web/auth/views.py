@@ -14,7 +14,7 @@ from portal.services import staff_sessions, users
 from portal.services.actor import Actor
 from portal.services.errors import ServiceError
 from portal.web.access import current_actor, safe_next
-from portal.web.auth import sessions, throttle
+from portal.web.auth import sessions, throttle, two_factor
 from portal.web.auth.blueprint import bp
 from portal.web.auth.forms import ChangePasswordForm, ConfirmPasswordForm, LoginForm
 from portal.web.errors import error_page
@@ -89,13 +89,16 @@ def login() -> Rendered:
         form.form_errors.append(LOGIN_FAILED)
         return render_template("auth/login.html", form=form), 401
     throttle.forget_failures(email)
+    # Two-factor sign-in (auth/two_factor.py): the code step signs in instead.
+    if second_step := two_factor.begin_second_step(user, safe_next(form.next.data)):
+        return second_step
     return _complete_sign_in(user, typed_email=email, next_url=form.next.data)
 
 
 def _complete_sign_in(
     user: User, *, typed_email: str = "", next_url: str | None = None
 ) -> Response:
-    """The password was right: open the session, audit it, go on (a second step hooks here)."""
+    """The password was right: open the session, audit it, go on."""
     sessions.sign_in(user)
     users.record_login(
         db.session,

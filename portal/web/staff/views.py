@@ -25,7 +25,7 @@ from portal.clock import request_now
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
-from portal.services import audit, campaign_board, dashboard, directory, drafts, users
+from portal.services import audit, campaign_board, dashboard, directory, drafts, two_factor, users
 from portal.services.errors import ServiceError
 from portal.services.pagination import CursorError
 from portal.settings import settings
@@ -357,6 +357,19 @@ def user_reset_password(user_id: int) -> Rendered:
     user = users.get_user(db.session, user_id)
     password = users.reset_password(db.session, current_actor(), user)
     return render_template("staff/user_created.html", user=user, password=password, reset=True)
+
+
+@bp.post("/users/<id:user_id>/reset-two-factor")
+@requires(Permission.MANAGE_USERS)
+def user_reset_two_factor(user_id: int) -> Rendered:
+    """Remove a user's second factor (lost phone and codes); audited."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = users.get_user(db.session, user_id)
+    two_factor.reset(db.session, current_actor(), user)
+    flash(f"Two-factor sign-in of {user.email} is reset.", "success")
+    return redirect(url_for("staff.user_edit", user_id=user.id))
 
 
 # Audit --------------------------------------------------------------------------------
