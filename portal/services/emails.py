@@ -228,7 +228,10 @@ def _day(context: Context, moment: datetime) -> str:
 @pass_context
 def _usage(context: Context, usage: str) -> str:
     """A certificate usage as the templates say it ('both', 'signing', 'encryption')."""
-    gettext = context["gettext"]
-    words = {"both": gettext(context, "both"), "signing": gettext(context, "signing"),
-             "encryption": gettext(context, "encryption")}  # fmt: skip
-    return str(words.get(usage, usage))
+    catalog = translations(context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE))
+    words = {
+        "both": catalog.gettext("both"),
+        "signing": catalog.gettext("signing"),
+        "encryption": catalog.gettext("encryption"),
+    }
+    return words.get(usage, usage)

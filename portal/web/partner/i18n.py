@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_datetime
 from flask import Flask, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, refresh
 from flask_babel import gettext as _
 
 from portal.domain.certs import Finding
@@ -53,6 +53,9 @@ def init_i18n(app: Flask) -> None:
         default_locale=DEFAULT_LANGUAGE,
         default_translation_directories=str(TRANSLATIONS_DIR),
     )
+    # Flask-Babel keeps the locale it chose in the app context; a request chooses afresh
+    # even when it shares one (tests, commands that render several requests).
+    app.before_request(refresh)
     app.add_template_filter(partner_time, "partner_time")
     app.add_template_filter(usage_words, "partner_usage")
     app.add_template_filter(partner_day, "partner_day")
