@@ -412,3 +412,43 @@ def test_the_catalog_holds_every_message_the_code_and_templates_mark(tmp_path: P
     marked = {m.id for m in read_po(pot.open("rb")) if m.id}
     translated = {m.id for m in read_po(PO.open("rb")) if m.id}
     assert marked - translated == set()
+
+
+# Check messages ------------------------------------------------------------------------------
+
+
+def _domain_messages() -> set[str]:
+    """The findings' messages the domain writes without values (literal strings)."""
+    import ast
+
+    found = set()
+    for path in (Path(__file__).resolve().parent.parent / "portal/domain/certs").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) in ("error", "warning", "info")
+                and len(node.args) == 2
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                found.add(node.args[1].value)
+    return found
+
+
+def test_the_translated_check_messages_are_the_domains_wording(app) -> None:
+    from portal.web.partner.findings import STATIC_FINDINGS
+
+    listed = {message._args[0] for message in STATIC_FINDINGS}
+    assert listed == _domain_messages()
+
+
+def test_a_check_message_reads_german_on_a_german_page(app) -> None:
+    from portal.domain.certs import Finding
+    from portal.domain.certs.model import Code, Severity
+    from portal.web.partner.i18n import finding_text
+
+    message = next(m for m in _domain_messages() if m.startswith("This is the certificate we"))
+    finding = Finding(Code.SAME_AS_CURRENT, Severity.WARNING, message)
+    with app.test_request_context("/s/x", headers=GERMAN):
+        assert finding_text(finding).startswith("Dieses Zertifikat liegt uns bereits vor")
+    with app.test_request_context("/s/x"):
+        assert finding_text(finding) == message

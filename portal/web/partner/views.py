@@ -29,11 +29,13 @@ from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web import urls
 from portal.web.forms import attach_error, default_timezone
-from portal.web.partner import i18n, zones
+from portal.web.partner import findings, i18n, zones
 from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
 Rendered = str | tuple[str, int] | Response
+# The check messages the page translates (finding_text); imported so they are part of it.
+TRANSLATED_FINDINGS = findings.STATIC_FINDINGS
 
 
 def _invalid_link_limit() -> str:
