@@ -452,3 +452,31 @@ def test_a_check_message_reads_german_on_a_german_page(app) -> None:
         assert finding_text(finding).startswith("Dieses Zertifikat liegt uns bereits vor")
     with app.test_request_context("/s/x"):
         assert finding_text(finding) == message
+
+
+def test_staff_set_a_partners_language_on_the_partner_form(operator_client, session) -> None:
+    from portal.models import Partner
+
+    identity = factories.identity(session)
+    session.commit()
+    form = {
+        "name": "Globex", "as2_id": "GLOBEXDE", "identity_id": str(identity.id),
+        "contact_emails": "edi@globex.example", "timezone": "Europe/Berlin", "language": "de",
+    }  # fmt: skip
+    assert operator_client.post("/partners/new", data=form).status_code == 302
+    partner = session.scalars(select(Partner).where(Partner.as2_id == "GLOBEXDE")).one()
+    assert partner.language == "de"
+    page = operator_client.get(f"/partners/{partner.id}").get_data(as_text=True)
+    assert "Deutsch" in page
+    edit = operator_client.get(f"/partners/{partner.id}/edit").get_data(as_text=True)
+    assert '<option selected value="de">' in edit
+    refused = operator_client.post(f"/partners/{partner.id}/edit", data={**form, "language": "fr"})
+    assert refused.status_code == 422
+    assert (
+        operator_client.post(
+            f"/partners/{partner.id}/edit", data={**form, "language": "en"}
+        ).status_code
+        == 302
+    )
+    session.expire_all()
+    assert session.get(Partner, partner.id).language == "en"
