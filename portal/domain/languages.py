@@ -19,3 +19,17 @@ def supported_language(code: str | None) -> str | None:
         return None
     folded = code.strip().lower()
     return folded if folded in LANGUAGES else None
+
+
+# How each language writes a day (Babel/CLDR patterns); times follow as ", HH:mm".
+DAY_PATTERNS: dict[str, str] = {"de": "d. MMMM y"}
+
+
+def day_pattern(language: str) -> str:
+    """The Babel pattern of a calendar day in LANGUAGE ('1. März 2027' in German)."""
+    return DAY_PATTERNS.get(language, "d MMMM y")
+
+
+def minute_pattern(language: str) -> str:
+    """The Babel pattern of a moment to the minute in LANGUAGE ('1. März 2027, 10:30')."""
+    return f"{day_pattern(language)}, HH:mm"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import support
 from babel.dates import format_datetime
@@ -45,7 +45,13 @@ from sqlalchemy.orm import Session
 
 from portal.assets import asset_dir
 from portal.domain.certs import colon_fingerprint
-from portal.domain.languages import DEFAULT_LANGUAGE, TRANSLATIONS_DIR, supported_language
+from portal.domain.languages import (
+    DEFAULT_LANGUAGE,
+    TRANSLATIONS_DIR,
+    day_pattern,
+    minute_pattern,
+    supported_language,
+)
 from portal.models import OutboxMessage
 from portal.services import outbox
 
@@ -195,12 +201,15 @@ def _localise_campaign_times(context: dict[str, object]) -> None:
     moment, partner = context.get("activate_at"), context.get("partner")
     if language == DEFAULT_LANGUAGE or not isinstance(moment, datetime) or partner is None:
         return
-    zone = ZoneInfo(str(getattr(partner, "timezone", "UTC") or "UTC"))
+    try:
+        zone = ZoneInfo(str(getattr(partner, "timezone", "UTC") or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
     context["local_time"] = format_datetime(
-        moment, "d. MMMM y, HH:mm zzz", tzinfo=zone, locale=str(language)
+        moment, f"{minute_pattern(str(language))} zzz", tzinfo=zone, locale=str(language)
     )
     context["utc_time"] = format_datetime(
-        moment, "d. MMMM y, HH:mm", tzinfo=UTC, locale=str(language)
+        moment, minute_pattern(str(language)), tzinfo=UTC, locale=str(language)
     )
 
 
@@ -214,7 +223,7 @@ def _minute(context: Context, moment: datetime) -> str:
     language = context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE)
     if language == DEFAULT_LANGUAGE:
         return f"{moment:%Y-%m-%d %H:%M}"
-    return format_datetime(moment, "d. MMMM y, HH:mm", tzinfo=UTC, locale=language)
+    return format_datetime(moment, minute_pattern(language), tzinfo=UTC, locale=language)
 
 
 @pass_context
@@ -222,7 +231,7 @@ def _day(context: Context, moment: datetime) -> str:
     language = context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE)
     if language == DEFAULT_LANGUAGE:
         return f"{moment:%Y-%m-%d}"
-    return format_datetime(moment, "d. MMMM y", tzinfo=UTC, locale=language)
+    return format_datetime(moment, day_pattern(language), tzinfo=UTC, locale=language)
 
 
 @pass_context

@@ -17,7 +17,13 @@ from flask_babel import Babel, get_locale, refresh
 from flask_babel import gettext as _
 
 from portal.domain.certs import Finding
-from portal.domain.languages import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS_DIR
+from portal.domain.languages import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    TRANSLATIONS_DIR,
+    day_pattern,
+    minute_pattern,
+)
 from portal.domain.languages import supported_language as supported_language
 from portal.timeutil import format_in_zone
 
@@ -79,10 +85,14 @@ def partner_time(moment: datetime | None, zone: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         tzinfo = None
     if tzinfo is None:
-        return format_datetime(utc_moment, "d. MMMM y, HH:mm 'UTC'", tzinfo=UTC, locale=language)
-    local = format_datetime(utc_moment, "d. MMMM y, HH:mm zzz", tzinfo=tzinfo, locale=language)
+        return format_datetime(
+            utc_moment, f"{minute_pattern(language)} 'UTC'", tzinfo=UTC, locale=language
+        )
+    local = format_datetime(
+        utc_moment, f"{minute_pattern(language)} zzz", tzinfo=tzinfo, locale=language
+    )
     same_day = utc_moment.astimezone(tzinfo).date() == utc_moment.date()
-    pattern = "HH:mm 'UTC'" if same_day else "d. MMMM y, HH:mm 'UTC'"
+    pattern = "HH:mm 'UTC'" if same_day else f"{minute_pattern(language)} 'UTC'"
     return f"{local} ({format_datetime(utc_moment, pattern, tzinfo=UTC, locale=language)})"
 
 
@@ -103,7 +113,7 @@ def partner_day(day: date | None) -> str:
         return "—"
     if language == DEFAULT_LANGUAGE:
         return str(day)
-    return format_date(day, "d. MMMM y", locale=language)
+    return format_date(day, day_pattern(language), locale=language)
 
 
 def finding_text(finding: Finding) -> str:
