@@ -105,6 +105,7 @@ PUBLIC = {
     "partner.window_calendar",
     "partner.certificates_feed",
     "partner.time_zones",
+    "partner.set_language",
     # The API takes no account either: an API token is the credential (test_api_tokens.py).
     "api.whoami",
     "api.config",

@@ -18,6 +18,7 @@ from portal.cli.common import (
 )
 from portal.clock import command_now
 from portal.domain.certs import colon_fingerprint
+from portal.domain.languages import DEFAULT_LANGUAGE, LANGUAGES
 from portal.domain.roles import Permission
 from portal.domain.vocab import Environment, Usage, usage_words
 from portal.extensions import db, keyring
@@ -67,6 +68,13 @@ partner_group = AppGroup("partner", help="Trading partners.")
     "--timezone", default=None, help="Time zone (default: PORTAL_DEFAULT_TIMEZONE, UTC unless set)."
 )
 @click.option("--environment", default=None, type=choice_of(Environment))
+@click.option(
+    "--language",
+    default=DEFAULT_LANGUAGE,
+    show_default=True,
+    type=click.Choice(list(LANGUAGES)),
+    help="Language of the emails to the partner.",
+)
 def partner_add_command(
     name: str,
     as2_id: str,
@@ -74,6 +82,7 @@ def partner_add_command(
     emails: tuple[str, ...],
     timezone: str | None,
     environment: str | None,
+    language: str,
 ) -> None:
     """Add a trading partner of one of our identities."""
     zone = timezone or settings().default_timezone
@@ -82,7 +91,7 @@ def partner_add_command(
         partner = directory.create_partner(
             db.session,
             Actor.command_line(),
-            directory.PartnerData(name, as2_id, identity.id, list(emails), zone),
+            directory.PartnerData(name, as2_id, identity.id, list(emails), zone, language),
         )
     click.echo(f"Created partner {partner.name} ({partner.as2_id}) of {identity.as2_id}.")
 

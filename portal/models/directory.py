@@ -51,6 +51,8 @@ class Partner(Base):
     """A trading partner; its certificates have no keys here."""
 
     __tablename__ = "partners"
+    # Server defaults (the language) are read when first used, not RETURNed by every INSERT.
+    __mapper_args__ = {"eager_defaults": False}
     __table_args__ = (
         UniqueConstraint("environment", "as2_id"),
         ForeignKeyConstraint(
@@ -72,6 +74,11 @@ class Partner(Base):
     identity_id: Mapped[int] = mapped_column()
     environment: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The language of the emails to the partner (portal.domain.languages); staff set it.
+    # No Python-side default: an INSERT that does not name it lets the database say "en".
+    # Deferred: only emails read it (loaded with the partner where many are sent at once),
+    # and code reading partners at older schemas (tests/test_migrations.py) never names it.
+    language: Mapped[str] = mapped_column(String(8), server_default="en", deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

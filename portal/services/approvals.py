@@ -158,7 +158,7 @@ def _tell_partner_approved(
     emails.queue(
         session, "submission_approved", recipients=submission.partner.contact_emails,
         dedupe_key=f"submission-approved:{submission.id}", submission=submission,
-        certificate=certificate,
+        certificate=certificate, language=submission.partner.language,
     )  # fmt: skip
 
 
@@ -207,6 +207,7 @@ def reject_submission(
     emails.queue(
         session, "submission_rejected", recipients=submission.partner.contact_emails,
         dedupe_key=f"submission-rejected:{submission.id}", submission=submission, reason=reason,
+        language=submission.partner.language,
     )  # fmt: skip
     webhooks.emit(
         session, WebhookEvent.SUBMISSION_REJECTED,

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from portal.domain.certs import normalise_fingerprint, sha256_hex, short_fingerprint
 from portal.domain.tokens import new_link_id
@@ -110,7 +110,8 @@ def partners_of(session: Session, identity: Identity) -> list[Partner]:
     return list(
         session.scalars(
             select(Partner)
-            .options(selectinload(Partner.contacts))
+            # The language picks each partner's email wording: loaded here, not per email.
+            .options(selectinload(Partner.contacts), undefer(Partner.language))
             .where(Partner.identity_id == identity.id, Partner.environment == identity.environment)
             .order_by(Partner.name, Partner.id)
         )
@@ -271,6 +272,7 @@ def _email_row(
         expiring_before=campaign.expiring_before,
         local_time=f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
         utc_time=f"{campaign.activate_at:%Y-%m-%d %H:%M}", expires_at=expires_at,
+        activate_at=campaign.activate_at, language=partner.language,
     )  # fmt: skip
     # A rotation's switch as an .ics invitation, its UID the same in every email of the
     # campaign; a request for partners' certificates proposes no moment.

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.domain.as2 import as2_id_problem
 from portal.domain.contact import email_problem
+from portal.domain.languages import DEFAULT_LANGUAGE, LANGUAGES, supported_language
 from portal.domain.vocab import Environment, values_of
 from portal.models import Identity, Partner, PartnerContact
 from portal.services import audit, unique
@@ -51,6 +52,7 @@ class PartnerData:
     identity_id: int
     contact_emails: Sequence[str]
     timezone: str = "UTC"
+    language: str = DEFAULT_LANGUAGE  # of the emails to the partner
 
 
 def get_identity(session: Session, identity_id: int) -> Identity:
@@ -275,6 +277,7 @@ def create_partner(session: Session, actor: Actor, data: PartnerData) -> Partner
         identity_id=identity.id,
         environment=identity.environment,
         timezone=data.timezone,
+        language=data.language,
         contacts=[PartnerContact(email=email) for email in _unique_emails(data.contact_emails)],
     )
     _flush_unique(session, partner, data.as2_id)
@@ -300,6 +303,7 @@ def update_partner(session: Session, actor: Actor, partner: Partner, data: Partn
     partner.identity = identity
     partner.environment = identity.environment
     partner.timezone = data.timezone
+    partner.language = data.language
     wanted = _unique_emails(data.contact_emails)
     partner.contacts = [c for c in partner.contacts if c.email in wanted]
     kept = {c.email for c in partner.contacts}
@@ -362,6 +366,9 @@ def _check_partner(
         raise ServiceError(problem, field="as2_id")
     if not is_valid_timezone(data.timezone):
         raise ServiceError("Choose a time zone such as Europe/Berlin.", field="timezone")
+    if supported_language(data.language) != data.language:
+        choices = ", ".join(LANGUAGES)
+        raise ServiceError(f"Choose a language: {choices}.", field="language")
     emails = _unique_emails(data.contact_emails)
     if not emails:
         raise ServiceError("Enter at least one contact email.", field="contact_emails")
@@ -412,6 +419,7 @@ def _partner_fields(partner: Partner) -> dict[str, object]:
         "identity_id": partner.identity_id,
         "environment": partner.environment,
         "timezone": partner.timezone,
+        "language": partner.language,
         "contact_emails": partner.contact_emails,
     }
 

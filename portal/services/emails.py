@@ -4,7 +4,14 @@ A template sets its subject with `{% set subject %}...{% endset %}`; everything 
 renders is the body, exactly as written (its last newline included). Where the body says
 `{{ link_url }}`, the message's link goes: the outbox signs the URL from the message's
 link_id when it sends it, so typed text (a name, a reason) can never become a link.
-Filters: `datetime` (2025-01-31 14:00), `date` (2025-01-31), `fingerprint` (colon form).
+Filters: `datetime` (2025-01-31 14:00), `date` (2025-01-31), `fingerprint` (colon form),
+`usage` (a certificate usage in words).
+
+Emails to partners go out in the partner's language (render(..., language=partner.language)):
+templates mark their text with `{% trans %}` / `_()` (Jinja's i18n extension) and the words
+come from the gettext catalogs in portal/translations, loaded with Babel (no Flask here).
+The date filters follow the language too ('1. März 2027, 10:30' in German). English is the
+text as written in the templates.
 
 An email may also have templates/emails/NAME.html, its HTML alternative: rendered with the
 same context, everything escaped; its `{{ link_url }}` becomes a whole link element (put it
@@ -18,14 +25,33 @@ import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from babel import support
+from babel.dates import format_datetime
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from portal.assets import asset_dir
 from portal.domain.certs import colon_fingerprint
+from portal.domain.languages import (
+    DEFAULT_LANGUAGE,
+    TRANSLATIONS_DIR,
+    day_pattern,
+    minute_pattern,
+    supported_language,
+)
 from portal.models import OutboxMessage
 from portal.services import outbox
 
@@ -39,11 +65,14 @@ class Email:
     html: outbox.Body | None = None  # from NAME.html, escaped; None: made from the text
 
 
-def render(name: str, **context: object) -> Email:
-    """Render templates/emails/NAME.txt (and NAME.html when there is one) with CONTEXT."""
+def render(name: str, *, language: str = DEFAULT_LANGUAGE, **context: object) -> Email:
+    """Render templates/emails/NAME.txt (and NAME.html when there is one) with CONTEXT, in
+    LANGUAGE (English when it is not one we ship)."""
     # Stands for the link while rendering; random, so no typed text can contain it.
     slot = f"[link {secrets.token_hex(16)}]"
     environment = _environment()
+    context = {**context, **_language_context(supported_language(language) or DEFAULT_LANGUAGE)}
+    _localise_campaign_times(context)
     module = environment.get_template(f"emails/{name}.txt").make_module(
         {**context, "link_url": slot}
     )
@@ -94,11 +123,12 @@ def queue(
     dedupe_key: str | None = None,
     link_id: str | None = None,
     attachments: Sequence[outbox.Attachment] = (),
+    language: str = DEFAULT_LANGUAGE,
     **context: object,
 ) -> OutboxMessage | None:
-    """Render templates/emails/NAME.txt with CONTEXT and queue it in the outbox, with
-    ATTACHMENTS."""
-    email = render(name, **context)
+    """Render templates/emails/NAME.txt with CONTEXT in LANGUAGE and queue it in the outbox,
+    with ATTACHMENTS."""
+    email = render(name, language=language, **context)
     return outbox.queue_email(
         session,
         recipients=recipients,
@@ -115,16 +145,72 @@ def build_environment(loader: BaseLoader) -> Environment:
     """The Jinja2 environment emails are rendered in, reading templates from LOADER."""
     environment = Environment(
         loader=loader,
+        extensions=["jinja2.ext.i18n"],
         # Plain text (.txt) is not escaped: "&" stays "&". An .html email would be.
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         keep_trailing_newline=True,
     )
+    # English until a render passes its language's callables in the context.
+    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     environment.filters["datetime"] = _minute
     environment.filters["date"] = _day
     environment.filters["fingerprint"] = colon_fingerprint
+    environment.filters["usage"] = _usage
     return environment
+
+
+LANGUAGE_KEY = "email_language"
+
+
+@functools.cache
+def translations(language: str) -> support.NullTranslations:
+    """The compiled catalog of LANGUAGE (portal/translations); English has none."""
+    if language == DEFAULT_LANGUAGE:
+        return support.NullTranslations()
+    return support.Translations.load(str(TRANSLATIONS_DIR), [language], domain="messages")
+
+
+def _language_context(language: str) -> dict[str, object]:
+    """What a render in LANGUAGE adds to its context: the gettext callables, the language."""
+    catalog = translations(language)
+
+    @pass_context
+    def gettext(context: Context, message: str, **variables: object) -> str:
+        text = catalog.gettext(message)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704  # nosec B704  # our catalog's text; variables escaped by %
+        return text % variables
+
+    @pass_context
+    def ngettext(
+        context: Context, singular: str, plural: str, count: int, **variables: object
+    ) -> str:
+        text = catalog.ngettext(singular, plural, count)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704  # nosec B704  # our catalog's text; variables escaped by %
+        return text % {"num": count, **variables}
+
+    return {"gettext": gettext, "_": gettext, "ngettext": ngettext, LANGUAGE_KEY: language}
+
+
+def _localise_campaign_times(context: dict[str, object]) -> None:
+    """In a language other than English, campaign emails' times in that language's form."""
+    language = context[LANGUAGE_KEY]
+    moment, partner = context.get("activate_at"), context.get("partner")
+    if language == DEFAULT_LANGUAGE or not isinstance(moment, datetime) or partner is None:
+        return
+    try:
+        zone = ZoneInfo(str(getattr(partner, "timezone", "UTC") or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    context["local_time"] = format_datetime(
+        moment, f"{minute_pattern(str(language))} zzz", tzinfo=zone, locale=str(language)
+    )
+    context["utc_time"] = format_datetime(
+        moment, minute_pattern(str(language)), tzinfo=UTC, locale=str(language)
+    )
 
 
 @functools.cache
@@ -132,9 +218,29 @@ def _environment() -> Environment:
     return build_environment(FileSystemLoader(asset_dir("templates")))
 
 
-def _minute(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M}"
+@pass_context
+def _minute(context: Context, moment: datetime) -> str:
+    language = context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE)
+    if language == DEFAULT_LANGUAGE:
+        return f"{moment:%Y-%m-%d %H:%M}"
+    return format_datetime(moment, minute_pattern(language), tzinfo=UTC, locale=language)
 
 
-def _day(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d}"
+@pass_context
+def _day(context: Context, moment: datetime) -> str:
+    language = context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE)
+    if language == DEFAULT_LANGUAGE:
+        return f"{moment:%Y-%m-%d}"
+    return format_datetime(moment, day_pattern(language), tzinfo=UTC, locale=language)
+
+
+@pass_context
+def _usage(context: Context, usage: str) -> str:
+    """A certificate usage as the templates say it ('both', 'signing', 'encryption')."""
+    catalog = translations(context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE))
+    words = {
+        "both": catalog.gettext("both"),
+        "signing": catalog.gettext("signing"),
+        "encryption": catalog.gettext("encryption"),
+    }
+    return words.get(usage, usage)

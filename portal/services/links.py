@@ -360,7 +360,7 @@ def email_link(session: Session, actor: Actor, link: ShareLink, *, sender_org: s
     # names are only text.
     emails.queue(
         session, "share_link", recipients=partner.contact_emails, link_id=link.id,
-        share_link=link, sender_org=sender_org,
+        share_link=link, sender_org=sender_org, language=partner.language,
     )  # fmt: skip
     audit.record(
         session,

@@ -190,6 +190,7 @@ def remind(session: Session, effect: SideEffect, now: datetime) -> None:
         and facts.submission_status in (None, SubmissionStatus.REJECTED.value),
         local_time=f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
         utc_time=f"{campaign.activate_at:%Y-%m-%d %H:%M}", expires_at=link.expires_at,
+        activate_at=campaign.activate_at, language=partner.language,
     )  # fmt: skip
     audit.record(
         session, SCHEDULER, "campaign.reminded", object_type="partner", object_id=partner.id,

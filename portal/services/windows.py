@@ -72,6 +72,7 @@ def propose_window_as_staff(
     emails.queue(
         session, "window_proposed", recipients=partner.contact_emails,
         dedupe_key=f"window-proposed:{window.id}", window=window, partner=partner,
+        language=partner.language,
     )  # fmt: skip
     return window
 

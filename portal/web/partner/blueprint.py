@@ -7,8 +7,11 @@ from werkzeug.exceptions import HTTPException
 
 from portal.services.errors import ServiceError
 from portal.web.errors import service_error
+from portal.web.partner.i18n import init_i18n
 
 bp = Blueprint("partner", __name__)
+# Flask-Babel comes with the partner pages, the only ones in several languages.
+bp.record_once(lambda state: init_i18n(state.app))
 
 
 @bp.after_request

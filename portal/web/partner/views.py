@@ -7,7 +7,8 @@ import binascii
 import json
 from datetime import datetime
 
-from flask import Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from portal.clock import request_now
 from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
@@ -28,11 +29,13 @@ from portal.settings import settings
 from portal.timeutil import is_valid_timezone, local_to_utc
 from portal.web import urls
 from portal.web.forms import attach_error, default_timezone
-from portal.web.partner import zones
+from portal.web.partner import findings, i18n, zones
 from portal.web.partner.blueprint import bp
 from portal.web.partner.forms import AcknowledgeForm, UploadForm, WindowForm
 
 Rendered = str | tuple[str, int] | Response
+# The check messages the page translates (finding_text); imported so they are part of it.
+TRANSLATED_FINDINGS = findings.STATIC_FINDINGS
 
 
 def _invalid_link_limit() -> str:
@@ -66,9 +69,10 @@ def _usable(link: ShareLink | None, *, as_json: bool = False) -> ShareLink:
     """LINK if it works; abort with 404 (no such link) or 410 (expired, revoked) otherwise."""
     contact = settings().contact_email
     if link is None:
-        message = (
+        message = _(
             "This link is not valid. Check that you copied the whole address from the email, "
-            f"or write to {contact}."
+            "or write to %(contact)s.",
+            contact=contact,
         )
         if as_json or request.endpoint == "partner.machine_upload":
             abort(Response(_json_error(message, 404), status=404, mimetype="application/json"))
@@ -76,8 +80,16 @@ def _usable(link: ShareLink | None, *, as_json: bool = False) -> ShareLink:
     state = links.link_state(link, request_now())
     if state is not links.LinkState.ACTIVE:
         message = (
-            f"This link has {'expired' if state is links.LinkState.EXPIRED else 'been withdrawn'}. "
-            f"Ask your contact for a new one, or write to {contact}."
+            _(
+                "This link has expired. Ask your contact for a new one, or write to %(contact)s.",
+                contact=contact,
+            )
+            if state is links.LinkState.EXPIRED
+            else _(
+                "This link has been withdrawn. Ask your contact for a new one, "
+                "or write to %(contact)s.",
+                contact=contact,
+            )
         )
         if as_json:
             abort(Response(_json_error(message, 410), status=410, mimetype="application/json"))
@@ -102,6 +114,35 @@ def link_page(token: str) -> Rendered:
     # within links.OPEN_RECOUNT writes nothing.
     links.record_open(db.session, _actor(link), link, request_now())
     return page
+
+
+@bp.get("/s/<token>/language/<code>")
+@limited
+def set_language(token: str, code: str) -> Response:
+    """The switcher: remember CODE in a cookie and go back to this link's page.
+
+    The way back is built here from the token, never taken from the request, so the route
+    cannot send anyone elsewhere. The partner's stored language (for emails) is unchanged.
+    """
+    language = i18n.supported_language(code)
+    if language is None:
+        abort(404)
+    response = redirect(url_for("partner.link_page", token=token))
+    response.set_cookie(
+        i18n.COOKIE,
+        language,
+        max_age=i18n.COOKIE_MAX_AGE,
+        path=i18n.COOKIE_PATH,
+        secure=_cookie_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _cookie_secure() -> bool:
+    """Whether cookies are marked Secure (as the session cookie is)."""
+    return bool(current_app.config.get("SESSION_COOKIE_SECURE"))
 
 
 @bp.get("/time-zones.json")
@@ -161,7 +202,7 @@ def upload(token: str) -> Rendered:
         return _render_page(link, token, upload_form=form, status=422)
     data = _form_certificate(form)
     if data is None:
-        form.certificate.errors = ["Choose a file or paste the certificate text."]
+        form.certificate.errors = [_("Choose a file or paste the certificate text.")]
         return _render_page(link, token, upload_form=form, status=422)
     if len(data) > MAX_INPUT_BYTES:
         return _render_page(link, token, upload_form=form, too_large=True, status=413)
@@ -211,7 +252,7 @@ def _upload_answer(
         form.carried.data = base64.b64encode(data).decode("ascii")
         if unticked:
             form.confirm_warnings.errors = [
-                "Tick this box to confirm you read the warnings above, or choose another file."
+                _("Tick this box to confirm you read the warnings above, or choose another file.")
             ]
             return _render_page(link, token, upload_form=form, outcome=outcome, status=422)
         return _render_page(link, token, upload_form=form, outcome=outcome)
@@ -290,7 +331,7 @@ def propose_window(token: str) -> Rendered:
             else:
                 return redirect(url_for("partner.link_page", token=token) + "#window")
         elif start is None:
-            form.date.errors = ["Give a date and a time."]
+            form.date.errors = [_("Give a date and a time.")]
     return _render_page(link, token, window_form=form, status=422)
 
 
@@ -374,11 +415,11 @@ def _window_start(
         return None
     zone_name = getattr(form, zone_field).data or default_timezone()
     if day is None or time_of_day is None or not is_valid_timezone(zone_name):
-        getattr(form, zone_field).errors = ["Give a date, a time and a time zone."]
+        getattr(form, zone_field).errors = [_("Give a date, a time and a time zone.")]
         return False
     start = local_to_utc(day, time_of_day, zone_name)  # type: ignore[arg-type]
     if start is None:
-        getattr(form, zone_field).errors = ["Propose a time in the future."]
+        getattr(form, zone_field).errors = [_("Propose a time in the future.")]
         return False
     try:
         windows.check_window_time(start, request_now())

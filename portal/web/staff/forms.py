@@ -28,6 +28,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.domain.languages import DEFAULT_LANGUAGE, LANGUAGE_CHOICES
 from portal.domain.roles import Role
 from portal.domain.scopes import Scope
 from portal.domain.vocab import SUBSCRIBABLE_EVENTS, Environment, Usage
@@ -82,6 +83,12 @@ class PartnerForm(PortalForm):
         description="One per line. They receive links and notices.",
     )
     timezone = SelectField("Time zone", default=default_timezone)
+    language = SelectField(
+        "Language",
+        choices=LANGUAGE_CHOICES,
+        default=DEFAULT_LANGUAGE,
+        description="Of the emails the partner receives. Its page follows the reader's browser.",
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -22,6 +22,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from portal.clock import request_now
+from portal.domain.languages import DEFAULT_LANGUAGE
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
 from portal.extensions import db, link_signer
@@ -273,6 +274,7 @@ def _partner_data(form: PartnerForm) -> directory.PartnerData:
         identity_id=int(form.identity_id.data or 0),
         contact_emails=split_emails(form.contact_emails.data or ""),
         timezone=form.timezone.data or default_timezone(),
+        language=form.language.data or DEFAULT_LANGUAGE,
     )
 
 
