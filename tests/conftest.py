@@ -59,8 +59,10 @@ class FreshDatabases:
         if not POSTGRES_URL or not self.schemas:
             return
         admin = make_engine(POSTGRES_URL)
-        with admin.begin() as connection:
-            for schema in self.schemas:
+        # One transaction per schema: dropping them all in one holds a lock per table, index
+        # and trigger of every schema at once, past PostgreSQL's max_locks_per_transaction.
+        for schema in self.schemas:
+            with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
 
