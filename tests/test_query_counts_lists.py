@@ -29,7 +29,9 @@ def _statements(client, connection, url: str) -> list[str]:
     with counting(connection) as statements:
         response = client.get(url)
     assert response.status_code == 200, url
-    return statements
+    # Reloading the signed-in user (one row by its key) follows whether the previous request
+    # happened to commit, never the data's size: it is left out of the comparison.
+    return [s for s in statements if not s.lstrip().startswith("SELECT users.id AS users_id")]
 
 
 def _page_costs(client, connection, identity, partner) -> dict[str, list[str]]:
