@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 from flask import Flask, request
 from flask_babel import Babel, get_locale, refresh
 from flask_babel import gettext as _
@@ -27,6 +28,7 @@ from portal.domain.languages import (
 )
 from portal.domain.languages import supported_language as supported_language
 from portal.timeutil import format_in_zone
+from portal.web.partner import findings
 
 COOKIE = "portal_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -152,9 +154,18 @@ def partner_day(day: date | None) -> str:
 
 
 def finding_text(finding: Finding) -> str:
-    """A check finding's message in the page's language, when the catalog has it.
+    """A check finding's message in the page's language (portal/web/partner/findings.py)."""
+    return findings.words(finding, value_text, usage_words)
 
-    The domain words findings in English; the catalog translates those worded without
-    values (portal/web/partner/findings.py lists them). Others stay as written.
-    """
-    return _(finding.message) if finding.message else finding.message
+
+def value_text(value: object) -> str:
+    """A value a finding carries, as the page's language writes it: moments in UTC."""
+    language = current_language()
+    if isinstance(value, datetime):
+        return partner_time(value, "UTC")
+    if isinstance(value, float):
+        # As the domain writes it in English (one decimal), with the language's decimal mark.
+        if language == DEFAULT_LANGUAGE:
+            return f"{value:.1f}"
+        return format_decimal(value, "0.0", locale=language)
+    return str(value)
