@@ -95,7 +95,7 @@ def test_disabling_a_user_ends_their_sessions(login, make_user, session) -> None
 def test_missing_fields_rerender_with_field_errors(client) -> None:
     response = client.post("/login", data={"email": "", "password": ""})
     assert response.status_code == 422
-    assert b"This field is required" in response.data
+    assert b"Please fill in this field." in response.data
 
 
 def test_session_is_renewed_at_login(client, make_user) -> None:

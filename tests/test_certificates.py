@@ -87,10 +87,10 @@ def certfactory_fingerprint(cert: x509.Certificate) -> str:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"generate-key_size": "1024"}, "Not a valid choice"),
-        ({"generate-days": "0"}, "between 1 and 3650"),
-        ({"generate-days": "abc"}, "Not a valid integer"),
-        ({"generate-usage": "decoration"}, "Not a valid choice"),
+        ({"generate-key_size": "1024"}, "Choose one of the options offered"),
+        ({"generate-days": "0"}, "from 1 to 3650"),
+        ({"generate-days": "abc"}, "Enter a whole number"),
+        ({"generate-usage": "decoration"}, "Choose one of the options offered"),
     ],
 )
 def test_generate_bad_input(operator_client, session, identity, data, message) -> None:

@@ -93,15 +93,15 @@ def test_a_new_proposal_supersedes_the_previous_one(client, session) -> None:
 
 BAD_WINDOWS = [
     ({"date": "2000-01-01", "time": "10:00"}, "Propose a time in the future"),
-    ({"date": "YESTERDAY", "time": "10:00"}, "Not a valid date"),
-    ({"date": f"{NEXT_YEAR}-01-01", "time": ""}, "Not a valid time"),
+    ({"date": "YESTERDAY", "time": "10:00"}, "Enter a date as year-month-day"),
+    ({"date": f"{NEXT_YEAR}-01-01", "time": ""}, "Enter a time as hours:minutes"),
     ({"date": f"{NEXT_YEAR}-01-01"}, "Give a date, a time and a time zone"),
     ({}, "Give a date and a time"),
     (
         {"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "timezone": "Mars/Olympus"},
         "Not a valid choice",
     ),
-    ({"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "contact_email": SCRIPT}, "Invalid email"),
+    ({"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "contact_email": SCRIPT}, "an email address"),
 ]
 
 

@@ -52,12 +52,12 @@ def test_create_identity_then_view_it(operator_client, session) -> None:
 @pytest.mark.parametrize(
     ("overrides", "field_error"),
     [
-        ({"name": ""}, "This field is required"),
-        ({"as2_id": ""}, "This field is required"),
+        ({"name": ""}, "Please fill in this field"),
+        ({"as2_id": ""}, "Please fill in this field"),
         ({"as2_id": "HAS SPACE"}, "without spaces"),
         ({"as2_id": "X" * 129}, "128"),
-        ({"environment": "staging"}, "Not a valid choice"),
-        ({"contact_email": "not-an-email"}, "Invalid email"),
+        ({"environment": "staging"}, "Choose one of the options offered"),
+        ({"contact_email": "not-an-email"}, "Enter an email address"),
     ],
 )
 def test_identity_bad_input_rerenders_with_field_errors(
@@ -133,12 +133,12 @@ def test_create_partner(operator_client, session) -> None:
 @pytest.mark.parametrize(
     ("overrides", "field_error"),
     [
-        ({"name": ""}, "This field is required"),
-        ({"contact_emails": ""}, "This field is required"),
+        ({"name": ""}, "Please fill in this field"),
+        ({"contact_emails": ""}, "Please fill in this field"),
         ({"contact_emails": "ok@example.com, nope"}, "not a valid email"),
-        ({"timezone": "Mars/Olympus"}, "Not a valid choice"),
-        ({"identity_id": "999999"}, "Not a valid choice"),
-        ({"identity_id": "abc"}, "Not a valid choice"),
+        ({"timezone": "Mars/Olympus"}, "Choose one of the options offered"),
+        ({"identity_id": "999999"}, "Choose one of the options offered"),
+        ({"identity_id": "abc"}, "Choose one of the options offered"),
         ({"as2_id": 'QUO"TE'}, "without spaces, quotes"),
     ],
 )

@@ -517,7 +517,7 @@ def test_partner_edit_without_contact_emails_is_422_and_keeps_them(
     del fields["contact_emails"]
     response = admin_client.post(f"/partners/{partner.id}/edit", data=fields)
     assert response.status_code == 422
-    assert "This field is required." in response.get_data(as_text=True)
+    assert "Please fill in this field." in response.get_data(as_text=True)
     session.refresh(partner)
     assert partner.contact_emails == before
     assert partner.name != "Initech"

@@ -33,7 +33,10 @@ MO = TRANSLATIONS_DIR / "de" / "LC_MESSAGES" / "messages.mo"
 PARTNER_EMAILS = (
     "share_link", "campaign_started", "campaign_request", "campaign_reminder",
     "campaign_request_reminder", "submission_approved", "submission_rejected", "window_proposed",
+    "certificate_in_force",
 )  # fmt: skip
+# The emails only staff receive (English, as staff pages are).
+STAFF_EMAILS = ("expiry_digest", "submission_received")
 # Words German shares with English that are not English left behind.
 ALLOWED = {
     "as2",
@@ -275,18 +278,71 @@ def _email_text(email: emails.Email) -> tuple[str, str, str]:
     return email.subject, joined(email.body), visible_text(joined(email.html or ""))
 
 
+def test_every_email_is_a_partner_or_a_staff_email() -> None:
+    assert {kind.removesuffix("_ours") for kind in contexts()} == {*PARTNER_EMAILS, *STAFF_EMAILS}
+
+
 def test_every_partner_email_in_german_has_no_english_left() -> None:
+    checked = set()
     for kind, context in contexts().items():
-        if kind not in PARTNER_EMAILS:
+        name = kind.removesuffix("_ours")  # the same email about one of our certificates
+        if name not in PARTNER_EMAILS:
             continue
-        english = emails.render(kind, **context)
-        german = emails.render(kind, language="de", **context)
+        checked.add(name)
+        english = emails.render(name, **context)
+        german = emails.render(name, language="de", **context)
         assert german.subject != english.subject, kind
         for de_part, en_part in zip(_email_text(german), _email_text(english), strict=True):
             assert de_part.strip(), kind
             left = english_left(de_part, en_part, "Evil Globex Acme second line")
             assert left == set(), (kind, left, de_part)
         assert "Guten Tag," in german.body[0] if not isinstance(german.body, str) else True
+    assert checked == set(PARTNER_EMAILS)
+
+
+def test_no_email_names_a_usage_by_its_code() -> None:
+    for kind, context in contexts().items():
+        for language in ("en", "de"):
+            email = emails.render(kind.removesuffix("_ours"), language=language, **context)
+            for part in _email_text(email):
+                # "both sides" is English; "the both certificate" is a code in a sentence.
+                assert not re.search(r"\b(?:the|a|for) both\b", part), (kind, language, part)
+
+
+def test_the_in_force_notice_reaches_each_partner_in_its_language(session) -> None:
+    identity = factories.identity(session, organisation="Acme Corp")
+    certificate = factories.identity_certificate(session, keyring(), identity)
+    certificate.activate_at = utcnow()
+    berlin = factories.partner(
+        session, identity, name="Berlin Trading", as2_id="BERLIN", language="de",
+        contact_emails=["edi@berlin.example"],
+    )  # fmt: skip
+    tokyo = factories.partner(
+        session, identity, name="Tokyo Goods", as2_id="TOKYO",
+        contact_emails=["edi@tokyo.example", "ops@tokyo.example"],
+    )  # fmt: skip
+    session.flush()
+
+    queued = emails.queue_by_language(
+        session, "certificate_in_force", [berlin, tokyo], dedupe_key="notice:1",
+        certificate=certificate,
+    )  # fmt: skip
+
+    mails = {tuple(m.recipients): m for m in queued}
+    assert set(mails) == {("edi@berlin.example",), ("edi@tokyo.example", "ops@tokyo.example")}
+    german, english = (
+        mails[("edi@berlin.example",)],
+        mails[("edi@tokyo.example", "ops@tokyo.example")],
+    )
+    assert german.subject.startswith("AS2-Zertifikat jetzt in Kraft: Acme Corp")
+    assert "ist seit" in german.body
+    assert english.subject.startswith("AS2 certificate now in force: Acme Corp")
+    # Queued again (a retried run): nothing new.
+    emails.queue_by_language(
+        session, "certificate_in_force", [berlin, tokyo], dedupe_key="notice:1",
+        certificate=certificate,
+    )  # fmt: skip
+    assert len(session.scalars(select(OutboxMessage)).all()) == 2
 
 
 def test_german_campaign_email_dates_read_german_with_utc_beside() -> None:

@@ -91,11 +91,11 @@ def test_operator_creates_a_link_and_sees_its_url(
 BAD_LINK_FORMS = [
     ({"expires": "forever"}, "is not a duration"),
     ({"expires": "400d"}, "at most 365 days"),
-    ({"expires": ""}, "This field is required"),
+    ({"expires": ""}, "Please fill in this field"),
     ({"purposes": []}, "Choose at least one purpose"),
-    ({"purposes": ["everything"]}, "is not a valid choice"),
+    ({"purposes": ["everything"]}, "Choose only among the options offered"),
     ({"purposes": ["upload"], "max_uploads": "0"}, "at least one upload"),
-    ({"max_uploads": "21"}, "between 0 and 20"),
+    ({"max_uploads": "21"}, "from 0 to 20"),
 ]
 
 

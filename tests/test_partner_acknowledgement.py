@@ -48,7 +48,7 @@ def test_a_bad_acknowledgement_is_422(client, session) -> None:
     shared = share(session)
     response = client.post(f"{shared.page}/acknowledge", data={"installed_on": "someday"})
     assert response.status_code == 422
-    assert "Not a valid date" in response.get_data(as_text=True)
+    assert "Enter a date as year-month-day" in response.get_data(as_text=True)
     assert (
         session.scalars(
             select(Acknowledgement).where(Acknowledgement.partner_id == shared.partner.id)

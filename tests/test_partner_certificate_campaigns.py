@@ -328,7 +328,7 @@ def test_an_operator_asks_on_the_page_and_sees_the_board(
         ({"date": "2001-01-01"}, "at least a day"),
         ({"date": ""}, "Give the date and time of the switch."),
         ({"expiring_before": "2001-01-01"}, "expiry limit is in the past"),
-        ({"expiring_before": "not a date"}, "Not a valid date value"),
+        ({"expiring_before": "not a date"}, "Enter a date as year-month-day"),
     ],
 )
 def test_a_refused_request_is_422_with_the_reason(

@@ -313,7 +313,7 @@ def test_html_typed_by_the_partner_is_shown_as_text(client, session) -> None:
     page = response.get_data(as_text=True)
     assert SCRIPT not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "Invalid email address" in page
+    assert "Enter an email address such as name@example.com." in page
     assert submissions_of(session, shared.partner) == []
     assert uploads_used(session, shared.link) == 0
 

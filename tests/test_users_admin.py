@@ -37,7 +37,7 @@ def test_duplicate_or_invalid_user_is_a_field_error(admin_client, make_user) -> 
         "/users/new", data={"email": "nope", "role": "viewer", "timezone": "UTC"}
     )
     assert response.status_code == 422
-    assert "Invalid email" in response.get_data(as_text=True)
+    assert "Enter an email address" in response.get_data(as_text=True)
 
 
 def test_admin_changes_role_and_disables(admin_client, make_user, session) -> None:

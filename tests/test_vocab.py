@@ -88,3 +88,48 @@ def test_subscriptions_hold_every_event_but_the_test_one() -> None:
         WebhookEvent.TEST.value
     }
     assert set(SUBSCRIBABLE_EVENTS) == set(WebhookEvent) - {WebhookEvent.TEST}
+
+
+# Internal codes in sentences ------------------------------------------------------------------
+
+# Attributes holding a closed set's value (an enum's code): never written into a sentence.
+_CODE_ATTRIBUTES = {"usage", "status", "kind", "action", "role", "proposer", "event", "state"}
+
+
+def _coded_interpolations(path) -> list[str]:
+    """The flash() and error_page() sentences of PATH that interpolate a code attribute."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        name = getattr(getattr(node, "func", None), "id", None)
+        if not isinstance(node, ast.Call) or name not in ("flash", "error_page"):
+            continue
+        for sentence in (a for a in node.args if isinstance(a, ast.JoinedStr)):
+            for value in (v for v in sentence.values if isinstance(v, ast.FormattedValue)):
+                if isinstance(value.value, ast.Attribute) and value.value.attr in _CODE_ATTRIBUTES:
+                    found.append(f"{path.name}:{node.lineno} {ast.unparse(value.value)}")
+    return found
+
+
+def test_no_staff_or_sign_in_message_puts_a_code_in_a_sentence() -> None:
+    from pathlib import Path
+
+    web = Path(__file__).resolve().parent.parent / "portal" / "web"
+    paths = [*web.glob("staff/*.py"), *web.glob("auth/*.py")]
+    assert len(paths) > 10
+    assert [f for path in paths for f in _coded_interpolations(path)] == []
+
+
+def test_no_email_writes_a_usage_without_its_words() -> None:
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "templates" / "emails"
+    bare = re.compile(r"\{\{[^}|]*\.usages?\s*\}\}|usage=[\w.]*\.usage\s*[,)]")
+    found = [
+        f"{path.name}: {match.group(0)}"
+        for path in sorted(folder.glob("*.*"))
+        for match in bare.finditer(path.read_text(encoding="utf-8"))
+        if "expiry_digest" not in path.name  # usages in force: 'signing', 'encryption'
+    ]
+    assert found == []

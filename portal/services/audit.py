@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.domain import audit_chain
-from portal.models import AuditEvent, Identity, Partner
+from portal.models import AuditEvent, Identity, Partner, ShareLink
 from portal.services.actor import Actor
 from portal.services.pagination import (
     Keyset,
@@ -309,10 +310,82 @@ def list_events(
     return replace(page, total=total)
 
 
+# How links.link_actor labels a partner acting through its link (stored, so never changed).
+_LINK_ACTOR = re.compile(r"partner via link (\S+)")
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names audit events leave out, looked up when they are shown (never stored).
+
+    A partner acting through its link is stored as "partner via link <id>": the trail is
+    hash-chained, so what was written stays as written, and a page or an export names the
+    partner beside it. Links, partners or identities since deleted keep the stored text.
+    """
+
+    links: Mapping[str, str]  # link id -> its partner's name
+    partners: Mapping[str, str]  # partner id, as object_id stores it -> name
+    identities: Mapping[str, str]  # identity id, as object_id stores it -> name
+
+    def who(self, actor: str) -> str:
+        """ACTOR as a person reads it: "ACME Corp (via link <id>)" for a partner's link."""
+        found = _LINK_ACTOR.fullmatch(actor)
+        if found is None or found.group(1) not in self.links:
+            return actor
+        return f"{self.links[found.group(1)]} (via link {found.group(1)})"
+
+    def about(self, object_type: str | None, object_id: str | None) -> str:
+        """The name of the partner or identity an event is about ('' for other objects)."""
+        names = {"partner": self.partners, "identity": self.identities}.get(object_type or "")
+        return names.get(object_id or "", "") if names else ""
+
+
+def names_for(session: Session, events: Iterable[tuple[str, str | None, str | None]]) -> Names:
+    """The names for EVENTS, given as (actor, object_type, object_id): three queries, always.
+
+    Three whatever the events (one for links, partners, identities each), so a page of the
+    trail costs the same statements with any rows on it.
+    """
+    link_ids: set[str] = set()
+    ids: dict[str, set[str]] = {"partner": set(), "identity": set()}
+    for actor, object_type, object_id in events:
+        if found := _LINK_ACTOR.fullmatch(actor):
+            link_ids.add(found.group(1))
+        if object_type in ids and object_id:
+            ids[object_type].add(object_id)
+    links = session.execute(
+        select(ShareLink.id, Partner.name)
+        .join(Partner, Partner.id == ShareLink.partner_id)
+        .where(ShareLink.id.in_(sorted(link_ids)))
+    )
+    return Names(
+        links={link_id: name for link_id, name in links},
+        partners=_names_by_id(session, Partner, ids["partner"]),
+        identities=_names_by_id(session, Identity, ids["identity"]),
+    )
+
+
+def _names_by_id(
+    session: Session, model: type[Partner] | type[Identity], ids: set[str]
+) -> dict[str, str]:
+    numbers = sorted(int(i) for i in ids if i.isdigit() and len(i) < 19)
+    rows = session.execute(select(model.id, model.name).where(model.id.in_(numbers)))
+    return {str(row_id): name for row_id, name in rows}
+
+
+def events_names(session: Session, events: Iterable[AuditEvent]) -> Names:
+    """The names for a page of audit events."""
+    return names_for(session, ((e.actor, e.object_type, e.object_id) for e in events))
+
+
 EXPORT_COLUMNS = (
     "id", "occurred_at", "actor", "actor_id", "action", "object_type", "object_id",
     "summary", "details", "client_address", "user_agent", "prev_hash", "hash",
+    # Not stored: looked up for the export (Names).
+    "actor_name", "about",
 )  # fmt: skip
+# The stored columns, read from the trail.
+_STORED_COLUMNS = EXPORT_COLUMNS[:-2]
 EXPORT_BATCH = 1_000
 
 
@@ -322,12 +395,18 @@ def export_rows(
     """The filtered events newest first, as EXPORT_COLUMNS tuples, read BATCH at a time.
 
     Memory stays bounded whatever the trail's size: each batch is a keyset query below
-    the last id read. ValueError for a bad date (raised before the first row).
+    the last id read, and the names of its actors and objects one lookup (Names).
+    ValueError for a bad date (raised before the first row).
     """
     filters = filters.cleaned()
     filters.window()
-    columns = [getattr(AuditEvent, name) for name in EXPORT_COLUMNS]
+    columns = [getattr(AuditEvent, name) for name in _STORED_COLUMNS]
     return _export_batches(session, _filtered(session, select(*columns), filters), batch)
+
+
+_ACTOR, _OBJECT_TYPE, _OBJECT_ID = (
+    _STORED_COLUMNS.index(name) for name in ("actor", "object_type", "object_id")
+)
 
 
 def _export_batches(session: Session, stmt: Select[Any], batch: int) -> Iterator[tuple[Any, ...]]:
@@ -337,7 +416,13 @@ def _export_batches(session: Session, stmt: Select[Any], batch: int) -> Iterator
         if last_id is not None:
             page = page.where(AuditEvent.id < last_id)
         rows = [tuple(row) for row in session.execute(page)]
-        yield from rows
+        names = names_for(session, ((r[_ACTOR], r[_OBJECT_TYPE], r[_OBJECT_ID]) for r in rows))
+        for row in rows:
+            yield (
+                *row,
+                names.who(row[_ACTOR]),
+                names.about(row[_OBJECT_TYPE], row[_OBJECT_ID]),
+            )
         if len(rows) < batch:
             return
         last_id = rows[-1][0]

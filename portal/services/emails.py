@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import support
@@ -141,6 +142,46 @@ def queue(
     )
 
 
+class Addressee(Protocol):
+    """Whom partner emails go to: a partner's contacts, in its language."""
+
+    contact_emails: Sequence[str]
+    language: str
+
+
+def queue_by_language(
+    session: Session,
+    name: str,
+    partners: Iterable[Addressee],
+    *,
+    dedupe_key: str,
+    **context: object,
+) -> list[OutboxMessage]:
+    """Queue NAME to the contacts of PARTNERS, one message per language, each in its language.
+
+    For a notice that goes to every partner of an identity at once (certificate_in_force):
+    a German partner reads it in German, the others as before. The English message keeps
+    DEDUPE_KEY; another language's adds ':<code>' to it.
+    """
+    by_language: dict[str, set[str]] = {}
+    for partner in partners:
+        language = supported_language(partner.language) or DEFAULT_LANGUAGE
+        by_language.setdefault(language, set()).update(partner.contact_emails)
+    queued = []
+    for language, recipients in sorted(by_language.items()):
+        if not recipients:
+            continue
+        key = dedupe_key if language == DEFAULT_LANGUAGE else f"{dedupe_key}:{language}"
+        email = render(name, language=language, **context)
+        message = outbox.queue_email(
+            session, recipients=sorted(recipients), subject=email.subject, body=email.body,
+            html=email.html, dedupe_key=key,
+        )  # fmt: skip
+        if message is not None:
+            queued.append(message)
+    return queued
+
+
 def build_environment(loader: BaseLoader) -> Environment:
     """The Jinja2 environment emails are rendered in, reading templates from LOADER."""
     environment = Environment(
@@ -236,10 +277,10 @@ def _day(context: Context, moment: datetime) -> str:
 
 @pass_context
 def _usage(context: Context, usage: str) -> str:
-    """A certificate usage as the templates say it ('both', 'signing', 'encryption')."""
+    """A certificate usage in words ('signing and encryption' for 'both', never the code)."""
     catalog = translations(context.get(LANGUAGE_KEY, DEFAULT_LANGUAGE))
     words = {
-        "both": catalog.gettext("both"),
+        "both": catalog.gettext("signing and encryption"),
         "signing": catalog.gettext("signing"),
         "encryption": catalog.gettext("encryption"),
     }

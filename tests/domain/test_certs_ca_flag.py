@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from portal.domain.certs import Code, Report, Severity, Usage, inspect
+from portal.domain.vocab import usage_words
 from tests import certfactory as cf
 from tests import realtools
 from tests.realtools import Made
@@ -169,7 +170,7 @@ def test_self_signed_ca_with_key_usage_only_for_cert_signing_is_refused(
     # Refused for its key usage, not for being a (self-signed) CA.
     assert [f.code for f in report.errors] == [Code.KEY_USAGE_INCOMPATIBLE]
     message = report.errors[0].message
-    assert f"used for {usage.value}" in message
+    assert f"used for {usage_words(usage)}" in message
     assert "Certificate Sign, CRL Sign" in message
     assert "only let a certificate authority issue certificates" in message
 

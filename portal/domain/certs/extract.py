@@ -54,7 +54,14 @@ def too_large(size: int) -> Finding:
         f"The file is {size // 1024} KB, but a certificate file is at most "
         f"{MAX_INPUT_BYTES // 1024} KB. Please send only your public certificate "
         "(.cer, .crt, .pem or .p7b).",
+        size=size // 1024,
+        limit=MAX_INPUT_BYTES // 1024,
     )
+
+
+def damaged(number: int) -> Finding:
+    """The error for the NUMBERth certificate of a file, damaged."""
+    return error(Code.UNREADABLE, _MSG_DAMAGED.format(n=number), number=number)
 
 
 @dataclass
@@ -83,7 +90,7 @@ class Extraction:
             if serial is not None and serial <= 0:
                 self.findings.append(non_positive_serial_finding())
             else:
-                self.findings.append(error(Code.UNREADABLE, _MSG_DAMAGED.format(n=number)))
+                self.findings.append(damaged(number))
             return False
         return True
 
@@ -128,7 +135,7 @@ def _add_pkcs7(der: bytes, found: Extraction, number: int) -> None:
         if is_signed_data(der):
             found.recognised = True  # a PKCS#7 file, just without certificates
         else:
-            found.findings.append(error(Code.UNREADABLE, _MSG_DAMAGED.format(n=number)))
+            found.findings.append(damaged(number))
         return
     found.recognised = True
     for cert in certificates:
@@ -139,7 +146,9 @@ def _handle_pem_block(label: str, body: bytes | None, found: Extraction, number:
     interesting = label in _CERT_LABELS or label in _PKCS7_LABELS
     if body is None:
         if interesting:
-            found.findings.append(error(Code.UNREADABLE, _MSG_TRUNCATED.format(label=label)))
+            found.findings.append(
+                error(Code.UNREADABLE, _MSG_TRUNCATED.format(label=label), label=label)
+            )
         return
     found.recognised = True
     if label in _CSR_LABELS:
@@ -148,7 +157,7 @@ def _handle_pem_block(label: str, body: bytes | None, found: Extraction, number:
         return
     der = _decode_pem_body(body)
     if der is None:
-        found.findings.append(error(Code.UNREADABLE, _MSG_DAMAGED.format(n=number)))
+        found.findings.append(damaged(number))
     elif label in _PKCS7_LABELS:
         _add_pkcs7(der, found, number)
     else:
@@ -201,6 +210,7 @@ def _note_trailing(trailing: bytes, found: Extraction) -> None:
                 f"The file has {len(trailing)} extra bytes after the certificate; they were "
                 "ignored. If the certificate shown is not the one you meant, please export it "
                 "again.",
+                count=len(trailing),
             )
         )
 

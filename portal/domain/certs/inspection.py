@@ -80,6 +80,8 @@ def _multiple_end_entities(parsed: list[Parsed]) -> Finding:
         f"The file contains {len(parsed)} separate certificates that could each be yours "
         f"({subjects}). Please send one certificate at a time, with its CA certificates "
         "if it has any.",
+        count=len(parsed),
+        subjects=subjects,
     )
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import base64
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final, ParamSpec, TypeAlias, TypeVar
 
 from cryptography import x509
@@ -123,32 +124,51 @@ class Code(enum.StrEnum):
     CHAIN = "chain"
 
 
+# A value a finding's message carries: a moment, a number, a name, a list of names, or a
+# flag that picks one of the code's wordings.
+Param: TypeAlias = str | int | float | bool | datetime | tuple[str, ...]
+
+
+def _no_params() -> Mapping[str, Param]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One result of inspecting a certificate, worded for the partner."""
+    """One result of inspecting a certificate, worded for the partner.
+
+    The message is English. PARAMS are the values it carries (dates, key sizes, names), by
+    name, so that a page in another language can word the finding from its code and them
+    (portal/web/partner/findings.py); a finding with none has an empty mapping.
+    """
 
     code: str
     severity: Severity
     message: str
+    params: Mapping[str, Param] = field(default_factory=_no_params, hash=False)
 
     def to_dict(self) -> dict[str, str]:
-        """Return the finding as a JSON-safe mapping."""
+        """Return the finding as a JSON-safe mapping (code, severity, message: scripts read it)."""
         return {"code": str(self.code), "severity": str(self.severity), "message": self.message}
 
 
-def error(code: Code, message: str) -> Finding:
+def _finding(code: Code, severity: Severity, message: str, params: dict[str, Param]) -> Finding:
+    return Finding(code, severity, message, MappingProxyType(params))
+
+
+def error(code: Code, message: str, **params: Param) -> Finding:
     """A finding that blocks the certificate."""
-    return Finding(code, Severity.ERROR, message)
+    return _finding(code, Severity.ERROR, message, params)
 
 
-def warning(code: Code, message: str) -> Finding:
+def warning(code: Code, message: str, **params: Param) -> Finding:
     """A finding a person must acknowledge."""
-    return Finding(code, Severity.WARNING, message)
+    return _finding(code, Severity.WARNING, message, params)
 
 
-def info(code: Code, message: str) -> Finding:
+def info(code: Code, message: str, **params: Param) -> Finding:
     """A detail to read back."""
-    return Finding(code, Severity.INFO, message)
+    return _finding(code, Severity.INFO, message, params)
 
 
 @dataclass(frozen=True)

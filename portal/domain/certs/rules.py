@@ -14,12 +14,14 @@ from portal.domain.certs.model import (
     CertificateInfo,
     Code,
     Finding,
+    Param,
     Usage,
     error,
     warning,
 )
 from portal.domain.certs.strength import check_key, check_signature_hash
 from portal.domain.certs.text import fmt_time, normalise_fingerprint, shorten
+from portal.domain.vocab import usage_words
 
 EXPIRY_WARNING: Final = timedelta(days=30)
 # Five calendar years including up to two leap days.
@@ -33,8 +35,6 @@ MAX_VALIDITY: Final = timedelta(days=5 * 365 + 2)
 _USUAL_EKUS: Final = frozenset(
     {"emailProtection", "clientAuth", "serverAuth", "anyExtendedKeyUsage"}
 )
-# How to create a self-signed certificate without the flag, for partners who want it gone.
-_OPENSSL_CA_FALSE: Final = "-addext basicConstraints=critical,CA:FALSE"
 _CA_KEY_USAGES: Final = frozenset({"keyCertSign", "cRLSign"})
 
 
@@ -59,6 +59,11 @@ class Context:
             return "today"
         return f"the planned activation on {fmt_time(self.activate_at)}"
 
+    @property
+    def reference_params(self) -> dict[str, Param]:
+        """The reference moment as a finding's params: the activation, when planned."""
+        return {} if self.activate_at is None else {"activation": self.activate_at}
+
 
 def _check_validity(cert: CertificateInfo, ctx: Context) -> list[Finding]:
     if cert.not_after < ctx.now:
@@ -67,6 +72,7 @@ def _check_validity(cert: CertificateInfo, ctx: Context) -> list[Finding]:
                 Code.EXPIRED,
                 f"The certificate expired on {fmt_time(cert.not_after)}. "
                 "Please send a current certificate.",
+                not_after=cert.not_after,
             )
         ]
     findings: list[Finding] = []
@@ -77,6 +83,8 @@ def _check_validity(cert: CertificateInfo, ctx: Context) -> list[Finding]:
                 f"The certificate only becomes valid on {fmt_time(cert.not_before)}, after "
                 f"{ctx.reference_label}. Please send a certificate that is valid by then, or "
                 "agree a later change date.",
+                not_before=cert.not_before,
+                **ctx.reference_params,
             )
         )
     if ctx.activate_at is not None and cert.not_after <= ctx.activate_at:
@@ -85,6 +93,8 @@ def _check_validity(cert: CertificateInfo, ctx: Context) -> list[Finding]:
                 Code.EXPIRED_AT_ACTIVATION,
                 f"The certificate expires on {fmt_time(cert.not_after)}, before "
                 f"{ctx.reference_label}. Please send a certificate that is still valid then.",
+                not_after=cert.not_after,
+                **ctx.reference_params,
             )
         )
     elif cert.not_after - ctx.reference < EXPIRY_WARNING:
@@ -95,6 +105,9 @@ def _check_validity(cert: CertificateInfo, ctx: Context) -> list[Finding]:
                 f"The certificate expires on {fmt_time(cert.not_after)}, only {days} days after "
                 f"{ctx.reference_label}, so we will have to exchange certificates again soon. "
                 "A certificate with a longer validity would avoid that.",
+                not_after=cert.not_after,
+                days=days,
+                **ctx.reference_params,
             )
         )
     return findings
@@ -104,12 +117,13 @@ def _check_validity_length(cert: CertificateInfo) -> list[Finding]:
     total = cert.not_after - cert.not_before
     if total <= MAX_VALIDITY:
         return []
-    years = total.days / 365.25
+    years = round(total.days / 365.25, 1)
     return [
         warning(
             Code.VALIDITY_TOO_LONG,
             f"The certificate is valid for about {years:.1f} years. More than 5 years is "
             "discouraged: if the key were ever exposed, it would stay usable for a long time.",
+            years=years,
         )
     ]
 
@@ -148,7 +162,8 @@ def _check_ca(parsed: Parsed) -> list[Finding]:
                 "it because the certificate is self-signed and you use it as your own AS2 "
                 "certificate, but some AS2 software refuses CA certificates for signing or "
                 "encrypting messages. To remove the flag, create the certificate again with "
-                f"the option {_OPENSSL_CA_FALSE} added to your openssl req -x509 command "
+                "the option -addext basicConstraints=critical,CA:FALSE added to your openssl "
+                "req -x509 command "
                 "(-key with your key file keeps the same key); with Java's keytool, leave out "
                 "-ext bc:c.",
             )
@@ -157,12 +172,13 @@ def _check_ca(parsed: Parsed) -> list[Finding]:
         error(
             Code.CA_CERTIFICATE,
             "This certificate is marked as a certificate authority (basic constraints CA:TRUE) "
-            f"and was issued by {shorten(cert.issuer)!r}: it is a CA certificate, meant for "
+            f"and was issued by '{shorten(cert.issuer)}': it is a CA certificate, meant for "
             "issuing other certificates, not the certificate of your AS2 station. Please send "
             "your own AS2 certificate, one not marked as a CA (CA:FALSE or no basic "
             "constraints); its CA certificates may come along in the same file. If this was "
             "meant to be your AS2 certificate, have it issued again as an end-entity "
             "certificate (CA:FALSE), or create a self-signed certificate instead.",
+            issuer=shorten(cert.issuer),
         )
     ]
 
@@ -192,24 +208,33 @@ def _check_key_usage(parsed: Parsed, usage: Usage) -> list[Finding]:
     ]
     if not missing:
         return []
-    shown = ", ".join(KEY_USAGE_LABELS.get(k, k) for k in cert.key_usage) or "none"
+    shown = tuple(KEY_USAGE_LABELS.get(k, k) for k in cert.key_usage)
+    needs = {
+        f"{purpose}_needs": tuple(sorted(KEY_USAGE_LABELS[n] for n in needed))
+        for purpose, needed in missing
+    }
     wants = " and ".join(
         f"{purpose} needs {' or '.join(sorted(KEY_USAGE_LABELS[n] for n in needed))}"
         for purpose, needed in missing
     )
     # A CA's key usage (as in openssl.cnf's v3_ca section) covers issuing, not messages.
-    ca_only = (
+    ca_only = bool(have and have <= _CA_KEY_USAGES)
+    ca_sentence = (
         " Certificate Sign and CRL Sign only let a certificate authority issue certificates "
         "and revocation lists; they do not cover signing or encrypting AS2 messages."
-        if have and have <= _CA_KEY_USAGES
+        if ca_only
         else ""
     )
     return [
         error(
             Code.KEY_USAGE_INCOMPATIBLE,
-            f"The certificate's key usage ({shown}) does not allow it to be used for "
-            f"{usage.value}: {wants}.{ca_only} Please send a certificate with those key usages, "
-            "or choose the usage that matches it.",
+            f"The certificate's key usage ({', '.join(shown) or 'none'}) does not allow it to "
+            f"be used for {usage_words(usage)}: {wants}.{ca_sentence} Please send a certificate "
+            "with those key usages, or choose the usage that matches it.",
+            key_usage=shown,
+            usage=usage.value,
+            ca_only=ca_only,
+            **needs,
         )
     ]
 
@@ -225,6 +250,7 @@ def _check_eku(cert: CertificateInfo) -> list[Finding]:
             f"({', '.join(unusual)}). Some AS2 software rejects such a certificate for signing "
             "or encrypting messages; one without extended key usage, or with Email Protection, "
             "is the safe choice.",
+            purposes=", ".join(unusual),
         )
     ]
 
@@ -269,10 +295,11 @@ def _check_signature(parsed: Parsed, issuer: Parsed | None) -> list[Finding]:
         error(
             Code.BAD_SIGNATURE,
             "The certificate's signature does not verify with the key of the CA certificate "
-            f"{shorten(signer.info.subject)!r} sent with it: that CA certificate has the name "
+            f"'{shorten(signer.info.subject)}' sent with it: that CA certificate has the name "
             "of your certificate's issuer but did not issue it (perhaps an older or newer CA "
             "certificate of the same name), or the file was altered. Please send the CA "
             "certificates your CA gave you with this certificate, or the certificate alone.",
+            issuer=shorten(signer.info.subject),
         )
     ]
 
@@ -291,12 +318,14 @@ def _check_link(below: Parsed, issuer: Parsed, leaf: Parsed) -> list[Finding]:
         findings.append(
             error(
                 Code.CHAIN_BAD_SIGNATURE,
-                f"The CA certificate {shorten(below.info.subject)!r} in the file names "
-                f"{shorten(issuer.info.subject)!r} as its issuer, but the signature does not "
+                f"The CA certificate '{shorten(below.info.subject)}' in the file names "
+                f"'{shorten(issuer.info.subject)}' as its issuer, but the signature does not "
                 "verify with the key of the certificate of that name sent with it: these CA "
                 "certificates do not belong together (perhaps one is an older or newer "
                 "version), or the file was altered. Please send the CA certificates your CA "
                 "gave you with this certificate, or the certificate alone.",
+                subject=shorten(below.info.subject),
+                issuer=shorten(issuer.info.subject),
             )
         )
     if not _can_issue(issuer):
@@ -308,11 +337,14 @@ def _check_link(below: Parsed, issuer: Parsed, leaf: Parsed) -> list[Finding]:
         findings.append(
             error(
                 Code.CHAIN_NOT_CA,
-                f"The certificate {shorten(issuer.info.subject)!r} in the file issued "
-                f"{shorten(below.info.subject)!r} but {what}, so it may not issue "
+                f"The certificate '{shorten(issuer.info.subject)}' in the file issued "
+                f"'{shorten(below.info.subject)}' but {what}, so it may not issue "
                 "certificates: software that checks the chain will reject your certificate. "
                 "Please send the CA certificates your CA gave you with this certificate, or "
                 "the certificate alone.",
+                issuer=shorten(issuer.info.subject),
+                subject=shorten(below.info.subject),
+                is_ca=issuer.info.is_ca,
             )
         )
     return findings
@@ -324,19 +356,23 @@ def _check_issuer_validity(issuer: Parsed, now: datetime) -> list[Finding]:
         return [
             warning(
                 Code.CHAIN_EXPIRED,
-                f"The issuing certificate {shorten(cert.subject)!r} included in the file "
+                f"The issuing certificate '{shorten(cert.subject)}' included in the file "
                 f"expired on {fmt_time(cert.not_after)}. Partners who check the chain will "
                 "reject your certificate; please include the current CA certificate.",
+                subject=shorten(cert.subject),
+                not_after=cert.not_after,
             )
         ]
     if cert.not_before > now:
         return [
             warning(
                 Code.CHAIN_NOT_YET_VALID,
-                f"The issuing certificate {shorten(cert.subject)!r} included in the file only "
+                f"The issuing certificate '{shorten(cert.subject)}' included in the file only "
                 f"becomes valid on {fmt_time(cert.not_before)}. Until then partners who check "
                 "the chain will reject your certificate; please include the CA certificate "
                 "valid today.",
+                subject=shorten(cert.subject),
+                not_before=cert.not_before,
             )
         ]
     return []
@@ -346,10 +382,12 @@ def _check_unrelated(parsed: Parsed, chain: Chain) -> list[Finding]:
     return [
         warning(
             Code.CHAIN_UNRELATED,
-            f"The certificate {shorten(other.info.subject)!r} in the file did not issue "
-            f"your certificate (issued by {shorten(parsed.info.issuer)!r}) nor any of its CA "
+            f"The certificate '{shorten(other.info.subject)}' in the file did not issue "
+            f"your certificate (issued by '{shorten(parsed.info.issuer)}') nor any of its CA "
             "certificates, so we do not keep it. If your certificate was issued by an "
             "intermediate CA, please include that CA's certificate instead.",
+            subject=shorten(other.info.subject),
+            issuer=shorten(parsed.info.issuer),
         )
         for other in chain.unrelated
     ]

@@ -33,6 +33,7 @@ def check_key(cert: CertificateInfo) -> list[Finding]:
                 Code.EC_CURVE_NOT_ALLOWED,
                 f"The key uses the elliptic curve {clean_text(cert.curve or 'unknown')}; only "
                 "P-256, P-384 and P-521 are accepted. Please use one of those or an RSA key.",
+                curve=clean_text(cert.curve or "unknown"),
             )
         ]
     if cert.key_type == "DSA":
@@ -48,6 +49,7 @@ def check_key(cert: CertificateInfo) -> list[Finding]:
             Code.UNSUPPORTED_KEY_TYPE,
             f"The certificate has a key of type {cert.key_type}, which AS2 software does not "
             "support. Please use an RSA key (3072 bits recommended).",
+            key_type=cert.key_type,
         )
     ]
 
@@ -59,6 +61,9 @@ def _check_rsa_size(bits: int) -> list[Finding]:
                 Code.RSA_KEY_TOO_SMALL,
                 f"The RSA key has {bits} bits; at least {MIN_RSA_BITS} are required and "
                 f"{RECOMMENDED_RSA_BITS} recommended. Please create a new key and certificate.",
+                bits=bits,
+                minimum=MIN_RSA_BITS,
+                recommended=RECOMMENDED_RSA_BITS,
             )
         ]
     if bits < RECOMMENDED_RSA_BITS:
@@ -67,6 +72,8 @@ def _check_rsa_size(bits: int) -> list[Finding]:
                 Code.RSA_2048,
                 f"The RSA key has {bits} bits. This is accepted, but {RECOMMENDED_RSA_BITS} bits "
                 "are recommended for certificates used beyond 2030.",
+                bits=bits,
+                recommended=RECOMMENDED_RSA_BITS,
             )
         ]
     return []
@@ -82,5 +89,6 @@ def check_signature_hash(cert: CertificateInfo) -> list[Finding]:
             Code.WEAK_SIGNATURE_HASH,
             f"The certificate is signed with {label}, which is broken and rejected by current "
             "AS2 software. Please issue a new certificate signed with SHA-256 or stronger.",
+            algorithm=label,
         )
     ]

@@ -26,9 +26,17 @@ SESSION_ID_KEY = "sid"
 def _ended_message(reason: str) -> str:
     if reason == staff_sessions.IDLE:
         minutes = int(settings().session_idle.total_seconds() // 60)
-        return f"You were signed out after {minutes} minutes without activity. Sign in again."
+        return (
+            f"You were signed out after {_count(minutes, 'minute')} without activity. "
+            "Sign in again."
+        )
     hours = int(settings().session_lifetime.total_seconds() // 3600)
-    return f"Your sign-in lasted its {hours} hours. Sign in again."
+    return f"Your sign-in lasted its {_count(hours, 'hour')}. Sign in again."
+
+
+def _count(number: int, unit: str) -> str:
+    """NUMBER of UNIT in words: '1 hour', '8 hours'."""
+    return f"{number} {unit}" if number == 1 else f"{number} {unit}s"
 
 
 def load_user(login_id: str) -> User | None:

@@ -402,7 +402,9 @@ def audit_log() -> Rendered:
         page = audit.list_events(db.session, filters, **cursor_args(), per_page=_per_page())
     except ValueError as error:
         return error_page(400, "Bad date", str(error))
-    return render_template("staff/audit.html", page=page, filters=filters)
+    # Partners acting through a link are stored as "partner via link <id>": named here.
+    names = audit.events_names(db.session, page.items)
+    return render_template("staff/audit.html", page=page, filters=filters, names=names)
 
 
 @bp.get("/audit.csv")
