@@ -20,9 +20,9 @@ from portal.extensions import keyring
 from portal.models import Certificate, ChangeWindow, Submission
 from portal.services import acknowledgements, links, windows
 from portal.timeutil import format_in_zone, utcnow
-from tests import factories
+from tests import certfactory, factories
 from tests.conftest import reconfigure
-from tests.linkhelpers import Shared, browser_form, share
+from tests.linkhelpers import Shared, browser_form, partner_cert, share
 from tests.schedulehelpers import receive
 from tests.test_languages import GERMAN, english_left, visible_text
 
@@ -409,16 +409,40 @@ def test_a_refused_window_and_acknowledgement_summarise_their_errors(client, ses
     assert 'id="installed-errors"' in answer.get_data(as_text=True)
 
 
-def test_a_refused_acceptance_focuses_the_page_error(client, session) -> None:
+def test_a_refused_acceptance_shows_its_error_in_the_window_section(client, session) -> None:
     shared, _ = _with_our_certificate(session)
     window = _partner_window(session, shared)  # theirs: they cannot accept it
     session.commit()
+
     answer = client.post(f"{shared.page}/window/{window.id}/accept", data={})
+
     assert answer.status_code == 409
-    assert re.search(
-        r'<p class="flash flash-error" id="page-error" tabindex="-1" data-focus-on-load',
-        answer.get_data(as_text=True),
+    page = answer.get_data(as_text=True)
+    error = re.search(
+        r'<p class="flash flash-error" id="page-error" tabindex="-1" data-focus-on-load', page
     )
+    assert error is not None
+    assert (
+        page.index('<section id="window"') < error.start() < page.index('<section id="installed"')
+    )
+
+
+def test_a_refused_upload_of_a_used_up_link_shows_its_error_in_the_upload_section(
+    client, session
+) -> None:
+    shared, _ = _with_our_certificate(session, max_uploads=1)
+    session.commit()
+    data = browser_form(_page(client, shared), f"{shared.page}/upload")
+    receive(session, shared.link)  # the last upload goes while the page is open
+    session.commit()
+    data["pasted"] = certfactory.pem(partner_cert()).decode()
+
+    answer = client.post(f"{shared.page}/upload", data=data)
+
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 409, page
+    error = page.index('id="page-error"')
+    assert page.index('<section id="upload"') < error < page.index('<section id="window"')
 
 
 # ---------------------------------------------------------------------------

@@ -244,7 +244,12 @@ def upload(token: str) -> Rendered:
     except ServiceError as error:
         attach_error(form, error)
         return _render_page(
-            link, token, upload_form=form, page_error=error.message, status=error.http_status
+            link,
+            token,
+            upload_form=form,
+            page_error=error.message,
+            error_at="upload",
+            status=error.http_status,
         )
     return _upload_answer(link, token, form, data, outcome)
 
@@ -378,7 +383,7 @@ def accept_window(token: str, window_id: int) -> Rendered:
     except ServiceError as error:
         # This route's own answer: whatever stops the acceptance (no such window, no longer
         # open, their own proposal) conflicts with the window the page showed them.
-        return _render_page(link, token, page_error=error.message, status=409)
+        return _render_page(link, token, page_error=error.message, error_at="window", status=409)
     return redirect(url_for("partner.link_page", token=token) + "#window")
 
 
@@ -469,6 +474,7 @@ def _render_page(
     outcome: Outcome | None = None,
     too_large: bool = False,
     page_error: str | None = None,
+    error_at: str | None = None,
     status: int = 200,
     loaded: links.PageLoad | None = None,
 ) -> tuple[str, int]:
@@ -485,6 +491,9 @@ def _render_page(
         outcome=outcome,
         too_large=too_large,
         page_error=page_error,
+        # The section a refusal is shown in (where the form's fragment lands), if the page
+        # has that section (a download-only link has no upload section); else the top.
+        error_at=error_at if page_error and (error_at != "upload" or link.can_upload) else None,
         **_link_page_context(link, token, request_now(), loaded),
     )
     return page, status
