@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from portal.domain.partner_progress import read_aloud
 from portal.services.errors import ServiceError
 from portal.web.errors import service_error
 from portal.web.partner.i18n import init_i18n
@@ -12,6 +13,8 @@ from portal.web.partner.i18n import init_i18n
 bp = Blueprint("partner", __name__)
 # Flask-Babel comes with the partner pages, the only ones in several languages.
 bp.record_once(lambda state: init_i18n(state.app))
+# A fingerprint's short form, to compare by phone ('AB12 CD34 … 9F0E 77A1').
+bp.add_app_template_filter(read_aloud, "read_aloud")
 
 
 @bp.after_request

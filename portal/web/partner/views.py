@@ -11,9 +11,12 @@ from flask import Response, abort, current_app, jsonify, redirect, render_templa
 from flask_babel import gettext as _
 
 from portal.clock import request_now
+from portal.domain import partner_progress
 from portal.domain.certs import MAX_INPUT_BYTES, colon_fingerprint
+from portal.domain.partner_progress import Situation, UploadState, WindowState
+from portal.domain.vocab import SubmissionStatus, WindowProposer, WindowStatus
 from portal.extensions import csrf, db, limiter, link_signer
-from portal.models import ShareLink
+from portal.models import Acknowledgement, ChangeWindow, Partner, ShareLink, Submission
 from portal.services import (
     acknowledgements,
     certificates,
@@ -67,34 +70,61 @@ def _open(token: str, *, as_json: bool = False) -> ShareLink:
 
 def _usable(link: ShareLink | None, *, as_json: bool = False) -> ShareLink:
     """LINK if it works; abort with 404 (no such link) or 410 (expired, revoked) otherwise."""
-    contact = settings().contact_email
     if link is None:
-        message = _(
-            "This link is not valid. Check that you copied the whole address from the email, "
-            "or write to %(contact)s.",
-            contact=contact,
-        )
+        message = _gone_message("unknown", None)
         if as_json or request.endpoint == "partner.machine_upload":
             abort(Response(_json_error(message, 404), status=404, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=404))
     state = links.link_state(link, request_now())
     if state is not links.LinkState.ACTIVE:
-        message = (
-            _(
-                "This link has expired. Ask your contact for a new one, or write to %(contact)s.",
-                contact=contact,
-            )
-            if state is links.LinkState.EXPIRED
-            else _(
-                "This link has been withdrawn. Ask your contact for a new one, "
-                "or write to %(contact)s.",
-                contact=contact,
-            )
-        )
+        kind = "expired" if state is links.LinkState.EXPIRED else "withdrawn"
+        message = _gone_message(kind, link)
         if as_json:
             abort(Response(_json_error(message, 410), status=410, mimetype="application/json"))
         abort(Response(render_template("partner/gone.html", message=message), status=410))
     return link
+
+
+def _contacts(link: ShareLink | None) -> list[str]:
+    """The addresses a partner may write to: never a placeholder such as portal@localhost."""
+    identity_contact = link.partner.identity.contact_email if link is not None else None
+    return partner_progress.partner_contacts(settings().contact_email, identity_contact)
+
+
+def _gone_message(kind: str, link: ShareLink | None) -> str:
+    """Why a link does not work (KIND: unknown, expired, withdrawn) and whom to ask."""
+    contacts = _contacts(link)
+    if not contacts:
+        return {
+            "unknown": _(
+                "This link is not valid. Check that you copied the whole address from the "
+                "email, or reply to the email that brought you the link."
+            ),
+            "expired": _(
+                "This link has expired. Reply to the email that brought you the link to ask "
+                "for a new one."
+            ),
+            "withdrawn": _(
+                "This link has been withdrawn. Reply to the email that brought you the link "
+                "to ask for a new one."
+            ),
+        }[kind]
+    contact = contacts[0]
+    if kind == "unknown":
+        return _(
+            "This link is not valid. Check that you copied the whole address from the email, "
+            "or write to %(contact)s.",
+            contact=contact,
+        )
+    if kind == "expired":
+        return _(
+            "This link has expired. Ask your contact for a new one, or write to %(contact)s.",
+            contact=contact,
+        )
+    return _(
+        "This link has been withdrawn. Ask your contact for a new one, or write to %(contact)s.",
+        contact=contact,
+    )
 
 
 def _json_error(message: str, status: int) -> str:
@@ -214,7 +244,12 @@ def upload(token: str) -> Rendered:
     except ServiceError as error:
         attach_error(form, error)
         return _render_page(
-            link, token, upload_form=form, page_error=error.message, status=error.http_status
+            link,
+            token,
+            upload_form=form,
+            page_error=error.message,
+            error_at="upload",
+            status=error.http_status,
         )
     return _upload_answer(link, token, form, data, outcome)
 
@@ -348,7 +383,7 @@ def accept_window(token: str, window_id: int) -> Rendered:
     except ServiceError as error:
         # This route's own answer: whatever stops the acceptance (no such window, no longer
         # open, their own proposal) conflicts with the window the page showed them.
-        return _render_page(link, token, page_error=error.message, status=409)
+        return _render_page(link, token, page_error=error.message, error_at="window", status=409)
     return redirect(url_for("partner.link_page", token=token) + "#window")
 
 
@@ -439,6 +474,7 @@ def _render_page(
     outcome: Outcome | None = None,
     too_large: bool = False,
     page_error: str | None = None,
+    error_at: str | None = None,
     status: int = 200,
     loaded: links.PageLoad | None = None,
 ) -> tuple[str, int]:
@@ -455,6 +491,9 @@ def _render_page(
         outcome=outcome,
         too_large=too_large,
         page_error=page_error,
+        # The section a refusal is shown in (where the form's fragment lands), if the page
+        # has that section (a download-only link has no upload section); else the top.
+        error_at=error_at if page_error and (error_at != "upload" or link.can_upload) else None,
         **_link_page_context(link, token, request_now(), loaded),
     )
     return page, status
@@ -477,6 +516,7 @@ def _link_page_context(
         else []
     )
     partner_submissions = links.submissions_of_partner(db.session, partner)
+    window, acknowledgement = _window_and_acknowledgement(partner, loaded)
     received = request.args.get("received", type=int)
     return {
         "link": link,
@@ -485,21 +525,89 @@ def _link_page_context(
         "identity": partner.identity,
         "ours": ours,
         "submissions": partner_submissions,
-        "window": loaded.window if loaded else windows.latest_window(db.session, partner),
-        "acknowledgement": (
-            loaded.acknowledgement
-            if loaded
-            else acknowledgements.latest_acknowledgement(db.session, partner)
-        ),
+        "window": window,
+        "acknowledgement": acknowledgement,
         "received": next((s for s in partner_submissions if s.id == received), None),
         "acknowledged": request.args.get("acknowledged") == "1",
         "uploads_left": max(0, link.max_uploads - link.uploads_used),
         "upload_url": url_for("partner.machine_upload", token=token, _external=False),
         "feed_url": url_for("partner.certificates_feed", token=token, _external=False),
         "base_url": urls.base_url(),
-        "contact_email": settings().contact_email,
+        "contacts": _contacts(link),
         "zone": partner.timezone,
         "zones": zones.suggested_zones(partner.timezone),
         "zones_url": url_for("partner.time_zones", v=zones.all_zones_json()[1]),
         "now": now,
+        **_progress_context(
+            link,
+            newest_ours=ours[-1].certificate.id if ours else None,
+            sent=partner_submissions,
+            window=window,
+            acknowledgement=acknowledgement,
+        ),
     }
+
+
+def _window_and_acknowledgement(
+    partner: Partner, loaded: links.PageLoad | None
+) -> tuple[ChangeWindow | None, Acknowledgement | None]:
+    """The latest window and acknowledgement: as read with the link, else read now."""
+    if loaded is not None:
+        return loaded.window, loaded.acknowledgement
+    return (
+        windows.latest_window(db.session, partner),
+        acknowledgements.latest_acknowledgement(db.session, partner),
+    )
+
+
+def _progress_context(
+    link: ShareLink,
+    *,
+    newest_ours: int | None,
+    sent: list[Submission],
+    window: ChangeWindow | None,
+    acknowledgement: Acknowledgement | None,
+) -> dict[str, object]:
+    """The steps and their states, and the partner's certificate the page summarises.
+
+    A submission counts for this link when it still waits for review or came since the
+    link was made (an approval from an earlier exchange does not do this one's step). An
+    acknowledgement counts when it names the newest certificate we show (or we show none).
+    """
+    relevant = [
+        s for s in sent if s.status == SubmissionStatus.RECEIVED or s.created_at >= link.created_at
+    ]
+    upload = partner_progress.upload_state([s.status for s in relevant])
+    situation = Situation(
+        can_download=link.can_download,
+        can_upload=link.can_upload,
+        downloaded=link.download_count > 0,
+        upload=upload,
+        window=_window_state(window),
+        acknowledged=acknowledgement is not None
+        and (newest_ours is None or acknowledgement.certificate_id == newest_ours),
+    )
+    theirs = next(
+        (s for s in relevant if s.status in (SubmissionStatus.RECEIVED, SubmissionStatus.APPROVED)),
+        None,
+    )
+    steps = partner_progress.progress(situation)
+    return {
+        "progress": steps,
+        "step_states": {step.key.value: step.state.value for step in steps.steps},
+        "upload_state": upload,
+        "window_state": situation.window,
+        "theirs": theirs,
+        "rejected": relevant[0] if upload is UploadState.REJECTED and relevant else None,
+    }
+
+
+def _window_state(window: ChangeWindow | None) -> WindowState:
+    """The latest window from the partner's side."""
+    if window is None:
+        return WindowState.NONE
+    if window.status == WindowStatus.ACCEPTED:
+        return WindowState.ACCEPTED
+    if window.proposed_by == WindowProposer.STAFF:
+        return WindowState.PROPOSED_BY_US
+    return WindowState.PROPOSED_BY_THEM
