@@ -22,6 +22,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from portal.clock import request_now
+from portal.domain import partner_progress
 from portal.domain.languages import DEFAULT_LANGUAGE
 from portal.domain.roles import Permission
 from portal.domain.tokens import parse_duration
@@ -90,8 +91,7 @@ def overview() -> Rendered:
 
 def _unreachable_contact(address: str) -> str | None:
     """The address partners are told to write to, when nobody can receive mail there."""
-    domain = address.rpartition("@")[2].lower()
-    return address if domain in {"localhost", "example.com", "example.org"} else None
+    return None if partner_progress.reachable(address) else address
 
 
 @bp.post("/upload-requests/<int:partner_id>")
