@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 
 from portal import create_app, jobs
 from portal.database import make_engine
-from portal.extensions import db
+from portal.extensions import db, keyring
 from portal.migrate import upgrade
 from portal.models import AuditEvent, Certificate, OutboxMessage, SideEffect
 from portal.services import approvals, links, runner
@@ -262,3 +262,30 @@ def test_runners_started_together_perform_each_effect_once(
     performed = sum(int(out.split("performed ")[1].split(",")[0]) for out, _ in outputs)
     assert performed == DUE
     assert len(handler.messages) == 2 * DUE  # each email sent once
+
+
+def test_the_activation_notice_reaches_each_partner_in_its_language(session, approver) -> None:
+    identity = factories.identity(session)
+    factories.partner(
+        session, identity, name="Berlin Trading", as2_id="BERLIN", language="de",
+        contact_emails=["edi@berlin.example"],
+    )  # fmt: skip
+    factories.partner(
+        session, identity, name="Tokyo Goods", as2_id="TOKYO", contact_emails=["edi@tokyo.example"],
+    )  # fmt: skip
+    certificate = factories.identity_certificate(session, keyring(), identity)
+    certificate.activate_at = utcnow() - timedelta(minutes=1)
+    session.flush()
+
+    jobs.run_due(session, now=utcnow(), runner="test")
+
+    messages = {
+        tuple(m.recipients): m
+        for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key.like("certificate.activated:%"))
+        )
+    }
+    assert (approver.email,) in messages
+    assert messages[("edi@berlin.example",)].subject.startswith("AS2-Zertifikat jetzt in Kraft")
+    assert messages[("edi@tokyo.example",)].subject.startswith("AS2 certificate now in force")
+    assert messages[(approver.email,)].subject.startswith("AS2 certificate now in force")

@@ -145,8 +145,14 @@ def queue(
 class Addressee(Protocol):
     """Whom partner emails go to: a partner's contacts, in its language."""
 
-    contact_emails: Sequence[str]
-    language: str
+    # Read-only properties, so a model's mapped columns and plain objects both qualify.
+    @property
+    def contact_emails(self) -> Sequence[str]:
+        """The addresses to write to."""
+
+    @property
+    def language(self) -> str:
+        """The language code the partner reads."""
 
 
 def queue_by_language(

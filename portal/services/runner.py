@@ -235,21 +235,21 @@ def _notify_activation(session: Session, effect: SideEffect, now: datetime) -> N
         or role_allows(user.role, Permission.APPROVE)
     ]
     if certificate.partner is not None:
-        partner_contacts = certificate.partner.contact_emails
+        partners = [certificate.partner]
     else:
         identity = certificate.identity
         assert identity is not None  # noqa: S101  (one owner: database constraint)
-        partner_contacts = sorted({e for p in identity.partners for e in p.contact_emails})
+        partners = list(identity.partners)
     email = emails.render("certificate_in_force", certificate=certificate)
-    for recipients, audience in ((staff, "staff"), (partner_contacts, "partner")):
-        outbox.queue_email(
-            session,
-            recipients=recipients,
-            subject=email.subject,
-            body=email.body,
-            html=email.html,
-            dedupe_key=f"{effect.key}:{audience}",
-        )
+    outbox.queue_email(
+        session, recipients=staff, subject=email.subject, body=email.body, html=email.html,
+        dedupe_key=f"{effect.key}:staff",
+    )  # fmt: skip
+    # Partners read the notice in their own language: one message per language.
+    emails.queue_by_language(
+        session, "certificate_in_force", partners, dedupe_key=f"{effect.key}:partner",
+        certificate=certificate,
+    )  # fmt: skip
     audit.record(
         session,
         Actor("scheduler"),
