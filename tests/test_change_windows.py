@@ -99,7 +99,7 @@ BAD_WINDOWS = [
     ({}, "Give a date and a time"),
     (
         {"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "timezone": "Mars/Olympus"},
-        "Not a valid choice",
+        "We do not know that time zone",
     ),
     ({"date": f"{NEXT_YEAR}-01-01", "time": "10:00", "contact_email": SCRIPT}, "an email address"),
 ]

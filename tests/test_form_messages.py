@@ -38,8 +38,7 @@ from wtforms.fields.core import UnboundField
 import portal.web
 from portal.domain.text import BIDI_REFUSAL
 from portal.web.forms import BIDI_REFUSAL as WEB_BIDI_REFUSAL
-from portal.web.forms import LIBRARY_MESSAGES, NUL_REFUSAL
-from portal.web.partner.i18n import FORM_MESSAGES
+from portal.web.forms import LIBRARY_MESSAGES
 from tests.linkhelpers import share
 from tests.test_languages import GERMAN, visible_text
 
@@ -182,11 +181,6 @@ def test_no_form_shows_a_library_message(app: Flask, form_class: type[FlaskForm]
         assert [(m, _library_text(m)) for m in german if _library_text(m)] == []
         left = [de for de, en in zip(german, english, strict=True) if de == en]
         assert left == [], "English on the German page"
-
-
-def test_the_words_marked_for_the_catalog_are_the_forms_words() -> None:
-    used = {*LIBRARY_MESSAGES.values(), WEB_BIDI_REFUSAL, NUL_REFUSAL}
-    assert {m._args[0] for m in FORM_MESSAGES} == {m._args[0] for m in used}
 
 
 def test_the_bidi_refusal_is_the_domains_wording(app: Flask) -> None:

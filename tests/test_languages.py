@@ -264,7 +264,7 @@ def test_a_refused_form_answers_in_german(client, session) -> None:
     )
     assert answer.status_code == 422
     text = visible_text(answer.get_data(as_text=True))
-    assert "Keine gültige Auswahl" in text
+    assert "Diese Zeitzone kennen wir nicht" in text
     assert "Not a valid" not in text
 
 

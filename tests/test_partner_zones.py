@@ -63,7 +63,7 @@ def test_a_typed_zone_is_checked_and_stored_in_its_own_spelling(client, session)
 
     refused = client.post(f"{shared.page}/window", data={**window, "timezone": "Mars/Olympus"})
     assert refused.status_code == 422
-    assert "Not a valid choice" in refused.get_data(as_text=True)
+    assert "We do not know that time zone" in refused.get_data(as_text=True)
     assert windows_of(session, shared.partner) == []
 
     typed = client.post(f"{shared.page}/window", data={**window, "timezone": " pacific/chatham "})

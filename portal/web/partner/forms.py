@@ -44,8 +44,8 @@ def _known_zone(_form: object, field: Field) -> None:
     if field.data and not is_known_zone(field.data):
         raise ValidationError(
             _l(
-                "Not a valid choice: type a time zone such as Europe/Berlin or "
-                "America/New_York, or pick one."
+                "We do not know that time zone: type one such as Europe/Berlin or "
+                "America/New_York, or pick one from the list."
             )
         )
 

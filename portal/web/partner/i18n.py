@@ -16,7 +16,6 @@ from babel.numbers import format_decimal
 from flask import Flask, request
 from flask_babel import Babel, get_locale, refresh
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from portal.domain.certs import Finding
 from portal.domain.languages import (
@@ -36,40 +35,6 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 COOKIE_PATH = "/s/"
 
 babel = Babel()
-
-# The words portal.web.forms gives form refusals (its LIBRARY_MESSAGES and its own), listed
-# again here only so that `pybabel extract` finds them: babel.cfg reads the partner code, not
-# portal/web/forms.py. tests/test_form_messages.py keeps the two lists the same.
-FORM_MESSAGES = (
-    _l("Choose a file of one of the types named."),
-    _l("Choose one of the options offered."),
-    _l("Choose only among the options offered."),
-    _l("Enter a date and time as year-month-day hours:minutes, for example 2027-03-01 14:30."),
-    _l("Enter a date as year-month-day, for example 2027-03-01."),
-    _l("Enter a full web address, for example https://example.com/."),
-    _l("Enter a number from %(min)s to %(max)s."),
-    _l("Enter a number of at least %(min)s."),
-    _l("Enter a number of at most %(max)s."),
-    _l("Enter a number, for example 2.5."),
-    _l("Enter a time as hours:minutes, for example 14:30."),
-    _l("Enter a week as year-W-week, for example 2027-W09."),
-    _l("Enter a whole number, for example 30."),
-    _l("Enter an IP address, for example 192.0.2.10."),
-    _l("Enter an email address such as name@example.com."),
-    _l("Enter one of: %(values)s."),
-    _l("Please fill in this field."),
-    _l("Remove the NUL character from this field."),
-    _l("Remove the invisible text-direction characters (such as U+202E) from this field."),
-    _l("The two entries differ."),
-    _l("This field cannot be changed."),
-    _l("This form has expired. Please reload the page and try again."),
-    _l("This value is not allowed here."),
-    _l("This value is not in the expected form. Please check it."),
-    _l("Use at least %(min)d and at most %(max)d characters."),
-    _l("Use at least %(min)d characters."),
-    _l("Use at most %(max)d characters."),
-    _l("Use exactly %(max)d characters."),
-)
 
 
 def select_locale() -> str:
