@@ -225,7 +225,8 @@ def create_csr(
         "identity.csr_created",
         object_type="identity",
         object_id=identity.id,
-        summary=f"Created a {key_size}-bit certificate request ({usage_}) for {identity.as2_id}",
+        summary=f"Created a {key_size}-bit certificate request ({usage_words(usage_)}) "
+        f"for {identity.as2_id}",
         details={"pending_key_id": pending.id, "usage": str(usage_), "key_size": key_size},
     )
     return pending
@@ -409,7 +410,7 @@ def _store_import(
         actor=actor,
     )
     what = "CA-signed certificate" if source == "csr" else "certificate with its key"
-    _audit_new(session, actor, certificate, f"Imported a {usage} {what}")
+    _audit_new(session, actor, certificate, f"Imported a {what} for {usage_words(usage)}")
     return Stored(certificate, report)
 
 
@@ -438,7 +439,7 @@ def _store_identity_certificate(
     unique.add_or_conflict(
         session,
         certificate,
-        f"Identity {identity.as2_id} already has this certificate for {usage}.",
+        f"Identity {identity.as2_id} already has this certificate for {usage_words(usage)}.",
     )
     return certificate
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from portal.domain.keys import KeyRing
-from portal.domain.vocab import USAGES_IN_FORCE, usages_served, values_of
+from portal.domain.vocab import USAGES_IN_FORCE, usage_words, usages_served, values_of
 from portal.models import Certificate, Identity
 from portal.services import certificates, key_export
 from portal.services.actor import Actor
@@ -139,7 +139,7 @@ def _none_message(identity: Identity, which: Which, selection: Selection) -> str
         Which.SCHEDULED: "no approved scheduled certificate",
         Which.ACCEPT: "no certificate to accept inbound traffic under",
     }[which]
-    usage = f" for {selection.usage}" if selection.usage else ""
+    usage = f" for {usage_words(selection.usage)}" if selection.usage else ""
     return f"Identity {identity.as2_id} has {what}{usage} at {selection.at:%Y-%m-%dT%H:%M:%SZ}."
 
 

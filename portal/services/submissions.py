@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.domain import certs
 from portal.domain.certs import Report, Usage, colon_fingerprint, sha256_hex
 from portal.domain.roles import Permission, role_allows
-from portal.domain.vocab import SubmissionStatus, WebhookEvent, values_of
+from portal.domain.vocab import SubmissionStatus, WebhookEvent, usage_words, values_of
 from portal.models import (
     ChangeWindow,
     Partner,
@@ -289,7 +289,7 @@ def _audit_received(session: Session, actor: Actor, link: ShareLink, sub: Submis
         "submission.received",
         object_type="partner",
         object_id=link.partner_id,
-        summary=f"Received submission #{sub.id} ({sub.usage}): SHA-256 "
+        summary=f"Received submission #{sub.id} ({usage_words(sub.usage)}): SHA-256 "
         f"{colon_fingerprint(sub.sha256)}",
         details={"link_id": link.id, "submission_id": sub.id, "sha256": sub.sha256},
     )
@@ -337,7 +337,8 @@ def submit_by_staff(
         "submission.received",
         object_type="partner",
         object_id=partner.id,
-        summary=f"Uploaded submission #{submission.id} ({submission.usage}) on the partner's "
+        summary=f"Uploaded submission #{submission.id} ({usage_words(submission.usage)}) on "
+        "the partner's "
         f"behalf: SHA-256 {colon_fingerprint(submission.sha256)}",
         details={"submission_id": submission.id, "sha256": submission.sha256, "on_behalf": True},
     )
