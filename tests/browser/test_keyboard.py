@@ -112,7 +112,7 @@ def test_partner_visit_by_keyboard_alone(
     keys = page.keyboard
     page.goto(f"{server}/s/{token}")
 
-    tab_to(page, page.locator("#ours a", has_text=".pem").first)
+    tab_to(page, page.locator("#ours a[href$='.pem']").first)
     with page.expect_download():
         keys.press("Enter")
 

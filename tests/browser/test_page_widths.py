@@ -93,7 +93,7 @@ def test_no_page_is_wider_than_the_window(
         # The partner page with a refused upload's report (the journeys cover the others).
         page.locator("#upload input[name=certificate]").set_input_files(str(garbage))
         with page.expect_navigation():
-            page.locator("#upload form button[type=submit]").click()
+            page.get_by_role("button", name="Check the certificate").click()
         measure(page, "partner page after a refused upload", width)
         context.close()
     assert too_wide == [], "\n".join(too_wide)
