@@ -57,9 +57,9 @@ def server(live_app: Flask) -> Iterator[str]:  # noqa: F811  (the fixture import
     thread.join(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """A headless Chromium."""
+    """A headless Chromium, one per test module (each test opens its own contexts)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

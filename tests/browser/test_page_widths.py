@@ -8,6 +8,7 @@ the page itself must not scroll sideways.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -17,6 +18,7 @@ from portal.services import campaigns, links
 from portal.timeutil import utcnow
 from tests import certfactory, factories
 from tests.conftest import TEST_PASSWORD
+from tests.linkhelpers import GARBAGE
 from tests.schedulehelpers import receive
 
 WIDTHS = (375, 1280)
@@ -62,12 +64,23 @@ def pages(live_app: Flask) -> dict[str, str]:
         }
 
 
-def test_no_page_is_wider_than_the_window(server: str, browser, pages: dict[str, str]) -> None:
+def test_no_page_is_wider_than_the_window(
+    server: str, browser, pages: dict[str, str], tmp_path: Path
+) -> None:
+    garbage = tmp_path / "not-a-certificate.pem"
+    garbage.write_bytes(GARBAGE)
     too_wide = []
+
+    def measure(page, name: str, width: int) -> None:
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        if wide > width:
+            too_wide.append(f"{name} at {width} px: {wide} px wide")
+
     for width in WIDTHS:
         context = browser.new_context(viewport={"width": width, "height": 800})
         page = context.new_page()
         page.goto(f"{server}/login")
+        measure(page, "sign-in", width)
         page.fill("input[name=email]", "admin@acme.example")
         page.fill("input[name=password]", TEST_PASSWORD)
         with page.expect_navigation():
@@ -76,8 +89,11 @@ def test_no_page_is_wider_than_the_window(server: str, browser, pages: dict[str,
             answer = page.goto(f"{server}{path}")
             assert answer is not None, name
             assert answer.status == 200, (name, answer.status)
-            wide = page.evaluate("document.documentElement.scrollWidth")
-            if wide > width:
-                too_wide.append(f"{name} at {width} px: {wide} px wide")
+            measure(page, name, width)
+        # The partner page with a refused upload's report (the journeys cover the others).
+        page.locator("#upload input[name=certificate]").set_input_files(str(garbage))
+        with page.expect_navigation():
+            page.get_by_role("button", name="Check the certificate").click()
+        measure(page, "partner page after a refused upload", width)
         context.close()
     assert too_wide == [], "\n".join(too_wide)
