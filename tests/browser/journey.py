@@ -109,3 +109,10 @@ def sign_in(page: Any, server: str, email: str, password: str) -> None:
     with page.expect_navigation():
         page.locator("form[action$='/login'] button[type=submit]").click()
     assert "/login" not in page.url, "sign-in was refused"
+
+
+def open_tucked(page: Any, section: str) -> None:
+    """Open SECTION's "Need to …?" fold, if the page tucked its form away (a step done)."""
+    fold = page.locator(f"{section} details.another")
+    if fold.count() and not fold.first.evaluate("element => element.open"):
+        fold.first.locator(":scope > summary").click()

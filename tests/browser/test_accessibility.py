@@ -22,7 +22,7 @@ from portal.services import approvals
 from portal.services.actor import Actor
 from portal.timeutil import utcnow
 from tests import certfactory, factories
-from tests.browser.journey import DESKTOP, ROOT, sign_in
+from tests.browser.journey import DESKTOP, ROOT, open_tucked, sign_in
 from tests.conftest import TEST_PASSWORD
 from tests.linkhelpers import GARBAGE
 from tests.schedulehelpers import partner_cert, receive, share
@@ -92,6 +92,7 @@ def seeded(live_app: Flask) -> dict[str, Any]:
 def _refused_upload(page: Any, tmp_path: Path) -> None:
     garbage = tmp_path / "not-a-certificate.pem"
     garbage.write_bytes(GARBAGE)
+    open_tucked(page, "#upload")  # a certificate is already waiting for review
     page.locator("#upload input[name=certificate]").set_input_files(str(garbage))
     with page.expect_navigation() as refused:
         page.get_by_role("button", name="Check the certificate").click()

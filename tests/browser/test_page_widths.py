@@ -17,6 +17,7 @@ from portal.extensions import db, keyring, link_signer
 from portal.services import campaigns, links
 from portal.timeutil import utcnow
 from tests import certfactory, factories
+from tests.browser.journey import open_tucked
 from tests.conftest import TEST_PASSWORD
 from tests.linkhelpers import GARBAGE
 from tests.schedulehelpers import receive
@@ -91,6 +92,7 @@ def test_no_page_is_wider_than_the_window(
             assert answer.status == 200, (name, answer.status)
             measure(page, name, width)
         # The partner page with a refused upload's report (the journeys cover the others).
+        open_tucked(page, "#upload")  # a certificate is already waiting for review
         page.locator("#upload input[name=certificate]").set_input_files(str(garbage))
         with page.expect_navigation():
             page.get_by_role("button", name="Check the certificate").click()
