@@ -133,3 +133,18 @@ def test_no_email_writes_a_usage_without_its_words() -> None:
         if "expiry_digest" not in path.name  # usages in force: 'signing', 'encryption'
     ]
     assert found == []
+
+
+def test_no_page_writes_a_usage_code_where_people_read_it() -> None:
+    """Staff and partner pages say 'signing and encryption', never the stored code 'both'."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "templates"
+    bare = re.compile(r"\{\{[^}|]*\.usage\s*\}\}")
+    found = [
+        f"{path.relative_to(folder)}: {match.group(0)}"
+        for path in sorted(folder.rglob("*.html"))
+        if "emails" not in path.parts
+        for match in bare.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
