@@ -89,3 +89,18 @@ def test_naming_costs_the_same_statements_for_one_partner_or_many(
 
     assert len(many) == len(few)
     assert "Partner 24 (via link" in html.unescape(page)
+
+
+def test_the_partner_page_and_the_dashboard_history_name_the_partner(
+    session, viewer_client
+) -> None:
+    shared = _opened(session, "Globex Trading", "GLOBEX")
+    session.commit()
+    named = f"Globex Trading (via link {shared.link.id})"
+
+    partner_page = viewer_client.get(f"/partners/{shared.partner.id}").get_data(as_text=True)
+    dashboard = viewer_client.get("/").get_data(as_text=True)
+
+    for page in (html.unescape(partner_page), html.unescape(dashboard)):
+        assert named in page
+        assert f"<td>partner via link {shared.link.id}</td>" not in page

@@ -70,10 +70,12 @@ def render_partner_page(
     link_page = links.browse_links(
         db.session, partner, **cursor_args("links_"), per_page=PARTNER_LINKS_PER_PAGE
     )
+    history = audit.latest_for(db.session, "partner", partner.id, limit=30)
     return render_template(
         "staff/partner.html",
         partner=partner,
-        history=audit.latest_for(db.session, "partner", partner.id, limit=30),
+        history=history,
+        history_names=audit.events_names(db.session, history),
         certificates=certificates.partner_certificates(db.session, partner),
         link_rows=link_rows(link_page.items, now),
         link_page=link_page,
@@ -154,12 +156,14 @@ def render_certificate_page(
         "confirm_form": ConfirmForm(),
     }
     defaults.update(forms)
+    history = _certificate_history(certificate)
     return render_template(
         "staff/certificate.html",
         certificate=certificate,
         details=certs.certificate_info(certificate.der),
         chain=certificates.chain_details(certificate.chain_pem),
-        history=_certificate_history(certificate),
+        history=history,
+        history_names=audit.events_names(db.session, history),
         now=now,
         **scheduling_context(certificate, now),
         **defaults,

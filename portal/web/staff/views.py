@@ -75,9 +75,11 @@ def overview() -> Rendered:
     """The dashboard: what expires, what waits, what happens next, the latest activity."""
     session, now, overlap = db.session, request_now(), settings().certificate_overlap
     drafts_shown, drafts_count = drafts.first_drafts(session, now=now, limit=DRAFTS_SHOWN)
+    board = dashboard.build(session, now=now, overlap=overlap)
     return render_template(
         "staff/overview.html",
-        board=dashboard.build(session, now=now, overlap=overlap),
+        board=board,
+        event_names=audit.events_names(session, board.events),
         campaigns_at_risk=campaign_board.at_risk_counts(
             session, now=now, risk_window=settings().campaign_at_risk
         ),
