@@ -146,6 +146,9 @@ def test_only_the_steps_the_link_asks_for(client, session) -> None:
     page = _page(client, shared)
     assert steps(page) == [("upload", "current*"), ("window", "todo")]
     assert '<section id="installed"' not in page
+    # The headings count as the list does: 1 and 2, not 2 and 3.
+    headings = re.findall(r"<h2>(\d+)\. ([^<]+)</h2>", page)
+    assert headings == [("1", "Your certificate"), ("2", "The change window")]
 
 
 def test_after_the_download_the_upload_is_current(client, session) -> None:

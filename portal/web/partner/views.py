@@ -595,6 +595,8 @@ def _progress_context(
     return {
         "progress": steps,
         "step_states": {step.key.value: step.state.value for step in steps.steps},
+        # Headings carry the step's number in the list, so an upload-only link reads 1, 2.
+        "step_numbers": {step.key.value: n for n, step in enumerate(steps.steps, start=1)},
         "upload_state": upload,
         "window_state": situation.window,
         "theirs": theirs,
