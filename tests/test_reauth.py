@@ -143,3 +143,22 @@ def test_the_confirm_page_needs_a_signed_in_user(client) -> None:
     response = client.get("/login/confirm")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_the_current_password_on_the_change_form_is_throttled_like_sign_in(
+    app, admin_browser, clock
+) -> None:
+    reconfigure(app, RATELIMIT_LOGIN_ACCOUNT="2 per 15 minutes")
+    new = "a brand new passphrase 42"
+    for _ in range(2):
+        response = admin_browser.post(
+            "/account/password",
+            data={"current_password": "not my password", "new_password": new, "confirm": new},
+        )
+        assert response.status_code == 422
+    right = admin_browser.post(
+        "/account/password",
+        data={"current_password": TEST_PASSWORD, "new_password": new, "confirm": new},
+    )
+    assert right.status_code == 429
+    assert "Retry-After" in right.headers

@@ -156,17 +156,25 @@ def change_password() -> Rendered:
     """Change one's own password (required after a one-time password)."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        user: User = current_user._get_current_object()
+        # The current password is a password check like sign-in's: same budgets, so a
+        # copied session cookie cannot be used to guess it without limit.
+        if (until := throttle.refused_until(user.email)) is not None:
+            return _too_many(until)
         try:
             users.change_password(
                 db.session,
                 current_actor(),
-                current_user._get_current_object(),
+                user,
                 current=form.current_password.data or "",
                 new=form.new_password.data or "",
             )
         except ServiceError as error:
+            if error.field == "current_password":
+                throttle.count_failure(user.email)
             attach_error(form, error)
         else:
+            throttle.forget_failures(user.email)
             # The user's token rotated and other sessions end; this one stays signed in.
             sessions.end_other_sessions(
                 current_user._get_current_object(), staff_sessions.CREDENTIALS_CHANGED
