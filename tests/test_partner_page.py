@@ -325,3 +325,16 @@ def test_expired_or_revoked_link_answers_410_with_whom_to_contact(
     assert shared.link.download_count == 0
     assert windows_of(session, shared.partner) == []
     assert audit_events(session, "link.downloaded", shared.link) == []
+
+
+def test_a_hostile_user_agent_is_audited_as_one_clean_line(client, session) -> None:
+    shared = share(session)
+    hostile = "Mozilla/5.0\u202e (evil)\x1b[2J" + "x" * 600
+
+    assert client.get(shared.page, headers={"User-Agent": hostile}).status_code == 200
+
+    (opened,) = audit_events(session, "link.opened", shared.link)
+    assert opened.user_agent is not None
+    assert opened.user_agent.startswith("Mozilla/5.0 (evil)[2J")
+    assert len(opened.user_agent) <= 400
+    assert opened.user_agent.isprintable()

@@ -41,3 +41,16 @@ def clean_text(text: str, *, multiline: bool = False) -> str:
     if "\x00" in text:
         raise ValueError("Remove the NUL character.")
     return strip_controls(text, multiline=multiline)
+
+
+def header_text(value: str | None, *, limit: int = 400) -> str | None:
+    """A request header (User-Agent) fit to store and show: one line, no NUL, no control or
+    bidi character, at most LIMIT characters; None when nothing is left.
+
+    Unlike typed text, a header is nobody's words to fix, so bidi controls are dropped,
+    not refused.
+    """
+    if not value:
+        return None
+    kept = "".join(ch for ch in value if ch not in BIDI_CONTROLS and ch != "\x00")
+    return strip_controls(kept).strip()[:limit] or None

@@ -14,6 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.domain import audit_chain
+from portal.domain.text import header_text
 from portal.models import AuditEvent, Identity, Partner, ShareLink
 from portal.services.actor import Actor
 from portal.services.pagination import (
@@ -85,6 +86,7 @@ def chain_rows(session: Session | Connection, rows: Sequence[dict[str, Any]]) ->
         full.update(row, id=head_id + n)
         full["occurred_at"] = row.get("occurred_at") or now
         full["details"] = row.get("details") or {}
+        full["user_agent"] = header_text(full["user_agent"])
         values.append(full)
     last_hash = audit_chain.chain(values, head_hash)
     session.execute(insert(AuditEvent), values)
@@ -116,7 +118,7 @@ def record(
         summary=summary,
         details=details or {},
         client_address=actor.client_address,
-        user_agent=actor.user_agent,
+        user_agent=header_text(actor.user_agent),
         prev_hash=head_hash,
     )
     event.hash = audit_chain.content_hash(_values(event))

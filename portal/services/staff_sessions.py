@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.domain.text import header_text
 from portal.models import StaffSession, User
 
 SIGNED_OUT = "signed_out"
@@ -55,7 +56,7 @@ def open_session(
             created_at=now,
             expires_at=now + lifetime,
             client_address=(client_address or "")[:64] or None,
-            user_agent=(user_agent or "")[:300] or None,
+            user_agent=header_text(user_agent, limit=300),
             last_seen_at=now,
             authenticated_at=now,
         )
