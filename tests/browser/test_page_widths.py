@@ -61,6 +61,19 @@ def pages(live_app: Flask) -> dict[str, str]:
             "audit": "/audit",
             "expiring": "/expiring",
             "outbox": "/outbox",
+            "identities": "/identities",
+            "new identity": "/identities/new",
+            "identity form": f"/identities/{identity.id}/edit",
+            "certificate import": f"/identities/{identity.id}/certificates/import",
+            "new partner": "/partners/new",
+            "partner form": f"/partners/{partner.id}/edit",
+            "users": "/users",
+            "new user": "/users/new",
+            "API tokens": "/tokens",
+            "webhooks": "/webhooks",
+            "password": "/account/password",
+            "two-factor": "/account/two-factor",
+            # Last: the refused upload below is sent from this page.
             "partner page": f"/s/{token}",
         }
 
