@@ -38,3 +38,32 @@ def test_a_refused_staff_form_focuses_its_first_invalid_field(
     assert focused["invalid"] == "true", focused
     assert 0 <= focused["top"] < PHONE["height"], focused
     context.close()
+
+
+def test_a_refused_upload_on_a_phone_lands_on_its_report(
+    live_app: Flask, server: str, browser: Any, tmp_path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.linkhelpers import GARBAGE
+    from tests.schedulehelpers import share
+
+    with live_app.app_context():
+        partner = factories.partner(db.session)
+        _link, token = share(db.session, partner)
+        db.session.commit()
+    garbage = tmp_path / "not-a-certificate.pem"
+    garbage.write_bytes(GARBAGE)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{server}/s/{token}")
+    page.locator("#upload input[name=certificate]").set_input_files(str(garbage))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check the certificate").click()
+
+    report = page.locator("#upload-report")
+    expect(report).to_be_focused()
+    top = report.evaluate("element => element.getBoundingClientRect().top")
+    assert 0 <= top < PHONE["height"], top
+    assert "We cannot accept this file" in report.inner_text()
+    context.close()
