@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from playwright.sync_api import expect
 
 from portal.extensions import db
 from tests import factories
 from tests.browser.journey import PHONE, sign_in
 from tests.conftest import TEST_PASSWORD
+from tests.linkhelpers import GARBAGE
+from tests.schedulehelpers import share
 
 
 def test_a_refused_staff_form_focuses_its_first_invalid_field(
@@ -43,11 +46,6 @@ def test_a_refused_staff_form_focuses_its_first_invalid_field(
 def test_a_refused_upload_on_a_phone_lands_on_its_report(
     live_app: Flask, server: str, browser: Any, tmp_path
 ) -> None:
-    from playwright.sync_api import expect
-
-    from tests.linkhelpers import GARBAGE
-    from tests.schedulehelpers import share
-
     with live_app.app_context():
         partner = factories.partner(db.session)
         _link, token = share(db.session, partner)
