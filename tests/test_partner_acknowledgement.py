@@ -46,6 +46,9 @@ def test_partner_confirms_they_installed_our_certificate(client, session) -> Non
 
 def test_a_bad_acknowledgement_is_422(client, session) -> None:
     shared = share(session)
+    # A certificate of ours to confirm: without one the page asks for no confirmation.
+    factories.identity_certificate(session, keyring(), shared.partner.identity)
+    session.commit()
     response = client.post(f"{shared.page}/acknowledge", data={"installed_on": "someday"})
     assert response.status_code == 422
     assert "Enter a date as year-month-day" in response.get_data(as_text=True)

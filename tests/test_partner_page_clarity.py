@@ -553,3 +553,82 @@ def test_the_step_states_and_a_rejection_read_german(client, session) -> None:
     assert step_label(page, "window") == "offen"
     assert "Wir konnten das von Ihnen gesendete Zertifikat nicht annehmen: Falscher Name." in page
     assert "Wir prüfen es sofort" in page
+
+
+# ---------------------------------------------------------------------------
+# What belongs to this exchange (review findings)
+# ---------------------------------------------------------------------------
+
+
+def _ids(page: str) -> list[str]:
+    return re.findall(r'\sid="([^"]+)"', page)
+
+
+def test_no_id_repeats_on_the_page_in_any_state(client, session) -> None:
+    shared, _ours = _with_our_certificate(session)
+    session.commit()
+    pages = {
+        "fresh": _page(client, shared),
+        "refused window": client.post(
+            f"{shared.page}/window", data={"date": "soon", "contact_email": "nobody"}
+        ).get_data(as_text=True),
+        "refused acknowledgement": client.post(
+            f"{shared.page}/acknowledge", data={"installed_on": "someday"}
+        ).get_data(as_text=True),
+    }
+    for state, page in pages.items():
+        ids = _ids(page)
+        assert sorted({i for i in ids if ids.count(i) > 1}) == [], state
+    # Each refusal's summary links to its own form's field.
+    assert 'href="#window_contact_email"' in pages["refused window"]
+    assert 'id="window_contact_email"' in pages["refused window"]
+
+
+def test_a_window_agreed_in_an_earlier_exchange_does_not_do_this_ones_step(client, session) -> None:
+    identity = factories.identity(session)
+    partner = factories.partner(session, identity, timezone=ZONE)
+    year_ago = utcnow() - timedelta(days=400)
+    old = windows.propose_window_as_staff(
+        session, factories.ACTOR, partner, starts_at=year_ago + timedelta(days=2),
+        timezone=ZONE, now=year_ago,
+    )  # fmt: skip
+    windows.accept_window(session, factories.ACTOR, old, by_partner=True, now=year_ago)
+    ours = factories.identity_certificate(session, keyring(), identity)
+    ours.activate_at = utcnow() + timedelta(days=10)
+    session.flush()
+    shared = share(session, partner, can_upload=False)
+    _downloaded(session, shared)
+    _acknowledge(session, shared, ours)
+    session.commit()
+
+    page = _page(client, shared)
+
+    assert dict(steps(page))["window"] == "current*"
+    assert 'id="summary"' not in page  # not finished: no thank-you panel
+    assert f'action="{shared.page}/window"' in page  # a new time can be proposed
+
+
+def test_confirming_our_newest_certificate_through_an_earlier_link_counts_as_downloaded(
+    client, session
+) -> None:
+    shared, ours = _with_our_certificate(session)
+    earlier = share(session, shared.partner)
+    _acknowledge(session, earlier, ours)
+    session.commit()
+
+    page = _page(client, shared)  # this link downloaded nothing
+
+    assert dict(steps(page))["ours"] == "done"
+    assert dict(steps(page))["installed"] == "done"
+
+
+def test_a_download_link_with_nothing_of_ours_yet_asks_for_no_download(client, session) -> None:
+    shared = share(session)
+    session.commit()
+
+    page = _page(client, shared)
+
+    assert [key for key, _state in steps(page)] == ["upload", "window"]
+    assert "<h2>Our certificates</h2>" in page
+    assert "We have no new certificate for you yet" in page
+    assert '<section id="installed"' not in page

@@ -50,9 +50,26 @@ def _known_zone(_form: object, field: Field) -> None:
         )
 
 
+def _contact_fields(prefix: str) -> tuple[StringField, StringField]:
+    """The partner's name and email, optional; PREFIX makes their ids unique on the page.
+
+    The page holds several forms with these fields: the names stay (what is posted), the
+    ids differ, so each label and each error link points at its own form's field.
+    """
+    return (
+        StringField(
+            _l("Your name"), validators=[Optional(), Length(max=200)], id=f"{prefix}contact_name"
+        ),
+        StringField(
+            _l("Your email"),
+            validators=[Optional(), Email(), Length(max=254)],
+            id=f"{prefix}contact_email",
+        ),
+    )
+
+
 class _ContactMixin:
-    contact_name = StringField(_l("Your name"), validators=[Optional(), Length(max=200)])
-    contact_email = StringField(_l("Your email"), validators=[Optional(), Email(), Length(max=254)])
+    contact_name, contact_email = _contact_fields("")
 
 
 class UploadForm(_ContactMixin, PortalForm):
@@ -74,16 +91,19 @@ class UploadForm(_ContactMixin, PortalForm):
     window_timezone = _zone_field(_l("Time zone"), validators=[Optional(), Length(max=64)])
 
 
-class WindowForm(_ContactMixin, PortalForm):
+class WindowForm(PortalForm):
     """A proposed change window."""
 
     date = DateField(_l("Date"))
     time = TimeField(_l("Time"))
     timezone = _zone_field(_l("Time zone"), validators=[Length(max=64), _known_zone])
+    contact_name, contact_email = _contact_fields("window_")
 
 
 class AcknowledgeForm(PortalForm):
     """The partner installed our certificate."""
 
     installed_on = DateField(_l("Installed on (optional)"), validators=[Optional()])
-    contact_name = StringField(_l("Your name"), validators=[Optional(), Length(max=200)])
+    contact_name = StringField(
+        _l("Your name"), validators=[Optional(), Length(max=200)], id="ack_contact_name"
+    )

@@ -517,6 +517,7 @@ def _link_page_context(
     )
     partner_submissions = links.submissions_of_partner(db.session, partner)
     window, acknowledgement = _window_and_acknowledgement(partner, loaded)
+    window = _of_this_exchange(window, link)
     received = request.args.get("received", type=int)
     return {
         "link": link,
@@ -546,6 +547,18 @@ def _link_page_context(
             acknowledgement=acknowledgement,
         ),
     }
+
+
+def _of_this_exchange(window: ChangeWindow | None, link: ShareLink) -> ChangeWindow | None:
+    """WINDOW when it belongs to this link's exchange, else None.
+
+    The latest window may be a switch agreed long ago, in an earlier exchange: shown as
+    agreed, it would mark this link's window step done and offer no way to propose a new
+    time. A window counts when it starts no earlier than the link was made.
+    """
+    if window is None or window.starts_at < link.created_at:
+        return None
+    return window
 
 
 def _window_and_acknowledgement(
@@ -578,14 +591,17 @@ def _progress_context(
         s for s in sent if s.status == SubmissionStatus.RECEIVED or s.created_at >= link.created_at
     ]
     upload = partner_progress.upload_state([s.status for s in relevant])
+    acknowledged = acknowledgement is not None and acknowledgement.certificate_id == newest_ours
     situation = Situation(
-        can_download=link.can_download,
+        # With nothing of ours to offer yet, there is nothing to download or install.
+        can_download=link.can_download and newest_ours is not None,
         can_upload=link.can_upload,
-        downloaded=link.download_count > 0,
+        # Confirming our newest certificate means they have it, whichever way it came
+        # (an earlier link, the JSON feed): downloads are counted per link.
+        downloaded=link.download_count > 0 or acknowledged,
         upload=upload,
         window=_window_state(window),
-        acknowledged=acknowledgement is not None
-        and (newest_ours is None or acknowledgement.certificate_id == newest_ours),
+        acknowledged=acknowledged,
     )
     theirs = next(
         (s for s in relevant if s.status in (SubmissionStatus.RECEIVED, SubmissionStatus.APPROVED)),
