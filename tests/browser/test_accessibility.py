@@ -39,6 +39,12 @@ RUN_AXE = """async (tags) => {
   }));
 }"""
 
+REPEATED_IDS = """() => {
+  const seen = {};
+  document.querySelectorAll("[id]").forEach((el) => { seen[el.id] = (seen[el.id] || 0) + 1; });
+  return Object.keys(seen).filter((id) => seen[id] > 1).sort();
+}"""
+
 
 @pytest.fixture(scope="module")
 def axe_source() -> str:
@@ -152,5 +158,9 @@ def test_no_serious_accessibility_violation(
     if before == "refused":
         _refused_upload(page, tmp_path)
     found = serious_violations(page, axe_source)
+    # axe only flags a repeated id as "needs review"; a label or an error link then points at
+    # another form's field, so it is checked here outright.
+    repeated = page.evaluate(REPEATED_IDS)
     context.close()
     assert found == [], f"{name} ({path_of(seeded)}):\n" + "\n".join(found)
+    assert repeated == [], f"{name}: ids used more than once: {repeated}"
