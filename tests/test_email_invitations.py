@@ -12,10 +12,13 @@ from typing import Any, cast
 from icalendar import Calendar
 from sqlalchemy import select
 
+from portal.extensions import link_signer
 from portal.models import OutboxMessage
 from portal.services import campaigns, invitations, outbox
+from portal.timeutil import utcnow
 from tests import factories
 from tests.conftest import reconfigure
+from tests.linkhelpers import share
 from tests.test_reminders import DAY, seed_rotation
 
 BASE = "http://portal.test"
@@ -132,3 +135,37 @@ def test_an_attachment_is_small_text_with_a_plain_name() -> None:
     for bad in ("../a.ics", 'a".ics', "a\r\n.ics", ""):
         with pytest.raises(ValueError, match="plain name"):
             outbox.Attachment(bad, "text/plain", "x")
+
+
+def test_the_partner_pages_ics_updates_the_entry_the_campaign_email_made(
+    app, session, client, clock
+) -> None:
+    at = (clock.now() + 20 * DAY).replace(second=0, microsecond=0)
+    campaign, members = seed_rotation(session, start=clock.now(), at=at)
+    berlin = members["BERLIN"]
+    emailed = event_of(
+        Calendar.from_ical(
+            invitations.campaign_invitation(campaign, berlin.partner, stamp=clock.now()).content
+        )
+    )
+    token = link_signer().sign(berlin.link_id)
+
+    page = event_of(Calendar.from_ical(client.get(f"/s/{token}/window.ics").data))
+
+    assert str(page["UID"]) == str(emailed["UID"])  # one calendar entry for the switch
+    assert int(page["SEQUENCE"]) > int(emailed["SEQUENCE"])  # the page's version wins
+    assert page.decoded("DTSTART") == at
+
+
+def test_a_link_outside_any_campaign_keeps_its_windows_own_uid(session, client) -> None:
+    shared = share(session)
+    day = (utcnow() + 20 * DAY).date().isoformat()
+    session.commit()
+    proposed = client.post(
+        f"{shared.page}/window", data={"date": day, "time": "10:00", "timezone": "UTC"}
+    )
+    assert proposed.status_code == 302
+
+    event = event_of(Calendar.from_ical(client.get(f"{shared.page}/window.ics").data))
+
+    assert str(event["UID"]).startswith("change-window-")

@@ -21,8 +21,13 @@ def window_invitation(
     partner_as2_id: str,
     status: str,
     now: datetime,
+    sequence: int = 0,
 ) -> bytes:
-    """An iCalendar file for the certificate switch, with the time in UTC and the partner's zone."""
+    """An iCalendar file for the certificate switch, with the time in UTC and the partner's zone.
+
+    SEQUENCE orders versions of one UID: a calendar that already holds the event replaces it
+    with a version of a higher sequence.
+    """
     local = starts_at.astimezone(ZoneInfo(partner_zone))
     calendar = Calendar()
     calendar.add("prodid", "-//Certificate Exchange Portal//EN")
@@ -31,6 +36,7 @@ def window_invitation(
     event = Event()
     event.add("uid", uid)
     event.add("dtstamp", now)
+    event.add("sequence", sequence)
     event.add("dtstart", starts_at)
     event.add("dtend", starts_at + SWITCH_DURATION)
     event.add("summary", f"AS2 certificate switch: {our_name} and {partner_name}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from portal.domain.ics import window_invitation
 from portal.domain.vocab import WindowStatus
-from portal.models import Campaign, Partner
+from portal.models import Campaign, CampaignPartner, Partner, ShareLink
 from portal.services.outbox import Attachment
 
 FILENAME = "as2-certificate-switch.ics"
@@ -26,6 +29,22 @@ def campaign_uid(campaign: Campaign, partner: Partner) -> str:
         raise ValueError("only a rotation has a switch to invite to")
     unique = campaign.certificate.sha256[:16]
     return f"campaign-{campaign.id}-partner-{partner.id}-{unique}@as2-portal"
+
+
+def uid_for_link(session: Session, link: ShareLink) -> str | None:
+    """The campaign UID for LINK's partner when LINK was sent by a rotation, else None.
+
+    The partner page's .ics then updates the calendar entry the campaign's emails made,
+    instead of adding a second one for the same switch.
+    """
+    campaign = session.scalar(
+        select(Campaign)
+        .join(CampaignPartner, CampaignPartner.campaign_id == Campaign.id)
+        .where(CampaignPartner.link_id == link.id)
+    )
+    if campaign is None or campaign.certificate is None:
+        return None
+    return campaign_uid(campaign, link.partner)
 
 
 def campaign_invitation(

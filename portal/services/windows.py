@@ -213,10 +213,17 @@ def _supersede_proposals(session: Session, partner_id: int) -> None:
     )
 
 
-def window_ics(window: ChangeWindow, partner: Partner, *, host: str, now: datetime) -> bytes:
-    """The .ics invitation for a partner's change window."""
+def window_ics(
+    window: ChangeWindow, partner: Partner, *, host: str, now: datetime, uid: str | None = None
+) -> bytes:
+    """The .ics invitation for a partner's change window.
+
+    UID, when given, is the event's identity in the partner's calendar (a campaign's, so the
+    page's file updates the entry its emails made); each new window is a later version of it.
+    """
     return window_invitation(
-        uid=f"change-window-{window.id}@{host}",
+        uid=uid or f"change-window-{window.id}@{host}",
+        sequence=window.id if uid else 0,
         starts_at=window.starts_at,
         partner_zone=partner.timezone,
         our_name=partner.identity.organisation,

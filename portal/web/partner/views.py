@@ -21,6 +21,7 @@ from portal.services import (
     acknowledgements,
     certificates,
     config_export,
+    invitations,
     links,
     submissions,
     windows,
@@ -392,10 +393,13 @@ def accept_window(token: str, window_id: int) -> Rendered:
 def window_calendar(token: str) -> Response:
     """The change window as a calendar invitation."""
     link = _open(token)
-    window = windows.latest_window(db.session, link.partner)
+    window = _of_this_exchange(windows.latest_window(db.session, link.partner), link)
     if window is None:
         abort(404)
-    content = windows.window_ics(window, link.partner, host=urls.host_name(), now=request_now())
+    content = windows.window_ics(
+        window, link.partner, host=urls.host_name(), now=request_now(),
+        uid=invitations.uid_for_link(db.session, link),
+    )  # fmt: skip
     response = Response(content, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'attachment; filename="as2-change-window.ics"'
     return response
