@@ -70,7 +70,7 @@ def submit_via_link(
     usage_ = requested_usage(usage)
     # Uploads through one link take turns (row lock on PostgreSQL, write lock on SQLite),
     # so a double submit cannot store the same certificate twice.
-    session.refresh(link, with_for_update=True)
+    _lock_link(session, link)
     _check_link_open(link, now)
     report = _judge(session, link.partner_id, data, usage_, now=now, overlap=overlap)
     if not report.acceptable:
@@ -280,6 +280,21 @@ def _audit_refused(session: Session, actor: Actor, link: ShareLink, report: Repo
             "fingerprint_sha256": fingerprint,
         },
     )
+
+
+def _lock_link(session: Session, link: ShareLink) -> None:
+    """Lock LINK's row and read it afresh (FOR UPDATE; SQLite's write lock serialises anyway).
+
+    A plain select, not a refresh: a refresh repeats the options LINK was loaded with, and
+    the partner page loads it joined to its partner's identity, an outer join PostgreSQL
+    cannot lock.
+    """
+    session.execute(
+        select(ShareLink)
+        .where(ShareLink.id == link.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def _audit_received(session: Session, actor: Actor, link: ShareLink, sub: Submission) -> None:
