@@ -86,6 +86,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "auth.confirm": ("GET", ALL),
     "auth.two_factor_setup": ("GET", ALL),
     "auth.two_factor_disable": ("POST", ALL),
+    "auth.two_factor_new_codes": ("POST", ALL),
     "auth.logout": ("POST", ALL),
 }
 # Partner pages need no account: the signed link token is the credential (test_partner_page.py).

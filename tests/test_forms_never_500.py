@@ -261,6 +261,10 @@ ROUTES: dict[str, Route] = {
         w.two_factor_on and "/account/two-factor/disable",
         {"code": "123456"},
     ),
+    "auth.two_factor_new_codes": lambda w: (
+        w.two_factor_on and "/account/two-factor/recovery-codes",
+        {"codes-code": "123456"},
+    ),
     "auth.two_factor_login": lambda w: ("/login/two-factor", {"code": "123456"}),
     # staff: the outbox
     "staff.outbox_retry": lambda w: (f"/outbox/{w.failed_message.id}/retry", {}),

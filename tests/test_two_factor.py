@@ -541,3 +541,47 @@ def test_the_qr_code_names_the_portal_and_the_account() -> None:
     assert uri.startswith("otpauth://totp/Certificate%20Exchange:ann%40example.com?")
     assert f"secret={secret}" in uri
     assert len(secret) == 32  # 160 bits, RFC 4226's recommended length
+
+
+# New recovery codes ---------------------------------------------------------------------
+
+
+def test_new_recovery_codes_replace_the_old_ones_after_a_current_code(
+    session: Session, login: Any, enrolled: tuple[User, str, list[str]]
+) -> None:
+    user, secret, old_codes = enrolled
+    browser = login(user)
+    assert "Make new recovery codes" in browser.get("/account/two-factor").get_data(as_text=True)
+
+    refused = browser.post("/account/two-factor/recovery-codes", data={"codes-code": "000000"})
+    assert refused.status_code == 422
+    assert "That code is not right" in refused.get_data(as_text=True)
+    assert two_factor.remaining_recovery_codes(session, user) == 10  # nothing changed
+
+    answer = browser.post(
+        "/account/two-factor/recovery-codes", data={"codes-code": code_at(secret, MOMENT)}
+    )
+
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    shown = re.findall(r"<li><code>([^<]+)</code></li>", page)
+    assert len(shown) == 10
+    assert set(shown).isdisjoint(old_codes)
+    assert "The earlier recovery codes no longer work." in page
+    assert answer.headers["Cache-Control"].startswith("no-store")
+    session.expire_all()
+    assert two_factor.remaining_recovery_codes(session, user) == 10
+    assert actions(session, user)[-2:] == [
+        "user.two_factor_failed",
+        "user.recovery_codes_regenerated",
+    ]
+    # An old code no longer signs in; a new one does.
+    later = MOMENT + 2 * STEP
+    assert (
+        two_factor.check_code(session, keyring(), factories.ACTOR, user, old_codes[0], now=later)
+        is None
+    )
+    assert (
+        two_factor.check_code(session, keyring(), factories.ACTOR, user, shown[0], now=later)
+        == "recovery"
+    )

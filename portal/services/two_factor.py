@@ -217,6 +217,36 @@ def disable(
     )
 
 
+def regenerate_recovery_codes(
+    session: Session,
+    keyring: KeyRing,
+    actor: Actor,
+    user: User,
+    *,
+    code: str,
+    now: datetime,
+) -> list[str]:
+    """Replace USER's recovery codes, proven by a current code; the new codes (shown once).
+
+    For a user who used some or fears the list was seen: every earlier code stops working.
+    """
+    if not is_enabled(user):
+        raise ServiceError("Two-factor sign-in is not enabled for this user.")
+    if check_code(session, keyring, actor, user, code, now=now) is None:
+        raise ServiceError(WRONG_CODE, field="code")
+    codes = _new_recovery_codes(session, user)
+    audit.record(
+        session,
+        actor,
+        "user.recovery_codes_regenerated",
+        object_type="user",
+        object_id=user.id,
+        summary=f"Made new recovery codes for {user.email}; the earlier ones stop working",
+        details={"recovery_codes": len(codes)},
+    )
+    return codes
+
+
 def reset(session: Session, actor: Actor, user: User) -> bool:
     """An administrator's reset: the secret and recovery codes go; whether it was enabled."""
     was_on = _turn_off(session, user)

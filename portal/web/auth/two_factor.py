@@ -200,10 +200,14 @@ def two_factor_setup() -> Rendered:
     ), 422 if form.is_submitted() else 200
 
 
-def _render_enabled(user: User, form: CodeForm, status: int) -> Rendered:
+def _render_enabled(
+    user: User, form: CodeForm, status: int, codes_form: CodeForm | None = None
+) -> Rendered:
     return render_template(
         "auth/two_factor_enabled.html",
         form=form,
+        # Its own prefix: two code fields on one page need their own ids.
+        codes_form=codes_form or CodeForm(prefix="codes"),
         user=user,
         remaining=two_factor.remaining_recovery_codes(db.session, user),
         required=two_factor.is_required(user, settings().two_factor_required_roles),
@@ -236,6 +240,33 @@ def two_factor_disable() -> Rendered:
             flash("Two-factor sign-in is off.", "success")
             return redirect(url_for(SETUP_ENDPOINT))
     return _render_enabled(user, form, 422)
+
+
+@bp.post("/account/two-factor/recovery-codes")
+@login_required
+def two_factor_new_codes() -> Rendered:
+    """Replace one's recovery codes, proven by a current code; the new ones are shown once."""
+    user = _me()
+    form = CodeForm(prefix="codes")
+    if not two_factor.is_enabled(user):
+        return redirect(url_for(SETUP_ENDPOINT))
+    if form.validate_on_submit():
+        try:
+            codes = two_factor.regenerate_recovery_codes(
+                db.session,
+                keyring(),
+                current_actor(),
+                user,
+                code=form.code.data or "",
+                now=request_now(),
+            )
+        except ServiceError as error:
+            db.commit_despite_status()  # a refused code stays in the audit trail
+            attach_error(form, error)
+        else:
+            # Rendered, not redirected: the codes must not travel in a cookie or URL.
+            return render_template("auth/two_factor_codes.html", codes=codes, renewed=True)
+    return _render_enabled(user, CodeForm(), 422, codes_form=form)
 
 
 @bp.before_app_request
